@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Kernels are compiled for the machine that builds them (AVX2 and FMA on Loom's servers):
+// Swift's default x86-64 target is SSE2, which halves every vector loop and emulates blends.
+let native: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=native"])]
+
+let package = Package(
+    name: "Loom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "loom", targets: ["loom"]),
+        .library(name: "LoomTensor", targets: ["LoomTensor"]),
+        .library(name: "LoomData", targets: ["LoomData"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: the only places C is touched.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        // C shims: libpng / libjpeg decode and encode (libjpeg needs setjmp), HDF5's macros.
+        .target(name: "CLoomImage",
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        .target(name: "CLoomHDF5", dependencies: ["CHDF5"]),
+
+        .target(name: "LoomTensor", dependencies: ["COpenBLAS"], swiftSettings: native),
+        .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
+        .executableTarget(name: "loom", dependencies: [
+            "LoomTensor", "LoomData",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor"]),
+        .testTarget(name: "LoomDataTests", dependencies: ["LoomData"]),
+        .testTarget(name: "SystemLibraryTests",
+                    dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CZlib", "CLoomImage"]),
+    ]
+)

@@ -1,0 +1,150 @@
+#include "loom_image.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <jpeglib.h>
+
+// libjpeg reports fatal errors by calling error_exit, which must not return: we longjmp back
+// to the entry point, which Swift cannot do itself.
+struct loom_jpeg_error {
+    struct jpeg_error_mgr manager;
+    jmp_buf jump;
+    char *message;
+};
+
+static void loom_jpeg_error_exit(j_common_ptr cinfo) {
+    struct loom_jpeg_error *err = (struct loom_jpeg_error *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(err->message, LOOM_IMAGE_ERROR_SIZE, "%s", text);
+    longjmp(err->jump, 1);
+}
+
+// Warnings (e.g. a truncated file padded by libjpeg) stay silent: no writes to stderr.
+static void loom_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int scale_denom,
+                     loom_image *out, char *error) {
+    struct jpeg_decompress_struct cinfo;
+    struct loom_jpeg_error jerr;
+    unsigned char *volatile pixels = NULL;
+    unsigned char *volatile row = NULL;
+    if (channels != 0 && channels != 1 && channels != 3) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "JPEG decodes to 1 or 3 channels, not %d", channels);
+        return -1;
+    }
+    if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "scale_denom must be 1, 2, 4 or 8, not %d", scale_denom);
+        return -1;
+    }
+    cinfo.err = jpeg_std_error(&jerr.manager);
+    jerr.manager.error_exit = loom_jpeg_error_exit;
+    jerr.manager.output_message = loom_jpeg_output_message;
+    jerr.message = error;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(pixels);
+        free(row);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+
+    int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    if (channels == 0) channels = cinfo.num_components == 1 ? 1 : 3;
+    if (cmyk) {
+        cinfo.out_color_space = JCS_CMYK;
+    } else {
+        cinfo.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    }
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned)scale_denom;
+    jpeg_start_decompress(&cinfo);
+
+    size_t width = cinfo.output_width, height = cinfo.output_height;
+    int components = cinfo.output_components;
+    pixels = malloc(width * height * (size_t)channels);
+    row = malloc(width * (size_t)components);
+    if (!pixels || !row) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "out of memory for a %zux%zu image", height, width);
+        jpeg_destroy_decompress(&cinfo);
+        free(pixels);
+        free(row);
+        return -1;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        size_t y = cinfo.output_scanline;
+        JSAMPROW rows[1] = { (JSAMPROW)row };
+        jpeg_read_scanlines(&cinfo, rows, 1);
+        unsigned char *dst = pixels + y * width * (size_t)channels;
+        if (!cmyk) {
+            memcpy(dst, row, width * (size_t)channels);
+            continue;
+        }
+        // Adobe writes CMYK inverted: each stored byte is 255 - ink, so RGB = stored * K / 255.
+        for (size_t x = 0; x < width; x++) {
+            unsigned c = row[4 * x], m = row[4 * x + 1], yy = row[4 * x + 2], k = row[4 * x + 3];
+            unsigned r = (c * k + 127) / 255, g = (m * k + 127) / 255, b = (yy * k + 127) / 255;
+            if (channels == 3) {
+                dst[3 * x] = (unsigned char)r;
+                dst[3 * x + 1] = (unsigned char)g;
+                dst[3 * x + 2] = (unsigned char)b;
+            } else {
+                dst[x] = (unsigned char)((299 * r + 587 * g + 114 * b + 500) / 1000);
+            }
+        }
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    free(row);
+    out->pixels = pixels;
+    out->width = (int)width;
+    out->height = (int)height;
+    out->channels = channels;
+    return 0;
+}
+
+int loom_jpeg_encode(const unsigned char *pixels, int width, int height, int channels,
+                     int quality, unsigned char **out, size_t *out_size, char *error) {
+    if ((channels != 1 && channels != 3) || width <= 0 || height <= 0) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "cannot encode %dx%dx%d as JPEG", height, width, channels);
+        return -1;
+    }
+    if (quality < 1 || quality > 100) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "JPEG quality must be 1...100, not %d", quality);
+        return -1;
+    }
+    struct jpeg_compress_struct cinfo;
+    struct loom_jpeg_error jerr;
+    unsigned char *buffer = NULL;
+    unsigned long size = 0;
+    cinfo.err = jpeg_std_error(&jerr.manager);
+    jerr.manager.error_exit = loom_jpeg_error_exit;
+    jerr.manager.output_message = loom_jpeg_output_message;
+    jerr.message = error;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return -1;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, &buffer, &size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = channels;
+    cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW rows[1] = { (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * (size_t)width * (size_t)channels) };
+        jpeg_write_scanlines(&cinfo, rows, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}

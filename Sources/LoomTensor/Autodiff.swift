@@ -1,0 +1,177 @@
+import Synchronization
+
+/// A node of the reverse-mode graph: the inputs of the operation that made a tensor and its
+/// vector-Jacobian product. Nodes are immutable once made, so a graph can be read by any thread;
+/// each forward pass builds its own.
+public final class GradientNode: Sendable {
+    /// The nodes of the inputs that require gradients (nil for inputs that do not).
+    let inputs: [GradientNode?]
+    /// Maps the gradient of the output to the gradients of the inputs, in the order of `inputs`.
+    let pullback: @Sendable (Tensor) -> [Tensor?]
+    /// For a leaf: the parameter it reads, if any.
+    let parameter: Parameter?
+    /// The shape of the tensor this node made (the shape its gradient has).
+    let shape: [Int]
+    /// A name for error messages.
+    let operation: String
+
+    init(operation: String, shape: [Int], inputs: [GradientNode?],
+         parameter: Parameter? = nil, pullback: @escaping @Sendable (Tensor) -> [Tensor?]) {
+        self.operation = operation
+        self.shape = shape
+        self.inputs = inputs
+        self.parameter = parameter
+        self.pullback = pullback
+    }
+
+    var isLeaf: Bool { inputs.isEmpty }
+}
+
+/// A trainable tensor shared by every forward pass that reads it (a model weight).
+///
+/// Reading `value` is safe from any thread; `assign` replaces the value between steps.
+/// Gradients come back keyed by the parameter, never stored in it.
+public final class Parameter: Sendable, Hashable, CustomStringConvertible {
+    /// The name, for summaries and weight files.
+    public let name: String
+    private let current: Mutex<Tensor>
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        current = Mutex(value.detached)
+    }
+
+    /// The current value (without autodiff tracking).
+    public var value: Tensor { current.withLock { $0 } }
+
+    /// The shape of the value.
+    public var shape: [Int] { value.shape }
+
+    /// Replaces the value; the shape must not change.
+    public func assign(_ newValue: Tensor) {
+        current.withLock { old in
+            precondition(old.shape == newValue.shape,
+                         "Parameter \(name): cannot assign shape \(newValue.shape) to shape \(old.shape)")
+            old = newValue.detached
+        }
+    }
+
+    /// The current value as a leaf of a new graph: operations on it record their gradients.
+    public var tracked: Tensor {
+        let v = value
+        let node = GradientNode(operation: "parameter \(name)", shape: v.shape, inputs: [],
+                                parameter: self, pullback: { _ in [] })
+        return Tensor(storage: v.storage, shape: v.shape, node: node)
+    }
+
+    public static func == (a: Parameter, b: Parameter) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+    public var description: String { "Parameter(\(name), shape: \(shape))" }
+}
+
+/// Gradients of a scalar with respect to parameters, keyed by parameter.
+public struct Gradients: Sendable {
+    public private(set) var values: [Parameter: Tensor]
+
+    public init(_ values: [Parameter: Tensor] = [:]) { self.values = values }
+
+    /// The gradient for `parameter`, or nil when the scalar does not depend on it.
+    public subscript(_ parameter: Parameter) -> Tensor? { values[parameter] }
+
+    /// The parameters that received a gradient.
+    public var parameters: Dictionary<Parameter, Tensor>.Keys { values.keys }
+}
+
+extension Tensor {
+    /// This tensor as a leaf of a new graph, so gradients with respect to it can be asked for.
+    public func requiringGradient() -> Tensor {
+        let node = GradientNode(operation: "variable", shape: shape, inputs: [], pullback: { _ in [] })
+        return Tensor(storage: storage, shape: shape, node: node)
+    }
+
+    /// Attaches a node to a freshly computed `result` when any of `inputs` requires gradients.
+    /// `pullback` gets the output gradient and returns one gradient (or nil) per input.
+    @inline(__always)
+    static func record(_ operation: String, _ result: Tensor, _ inputs: [Tensor],
+                       _ pullback: @escaping @Sendable (Tensor) -> [Tensor?]) -> Tensor {
+        guard inputs.contains(where: { $0.node != nil }) else { return result }
+        let node = GradientNode(operation: operation, shape: result.shape, inputs: inputs.map(\.node),
+                                pullback: pullback)
+        return Tensor(storage: result.storage, shape: result.shape, node: node)
+    }
+}
+
+/// Reverse-mode differentiation from `output` (seeded with `seed`, ones by default for a
+/// scalar): the gradient of every leaf reached, keyed by the leaf node.
+func backpropagate(_ output: Tensor, seed: Tensor?) -> [ObjectIdentifier: (GradientNode, Tensor)] {
+    guard let root = output.node else { return [:] }
+    let seedGradient = seed ?? Tensor.ones(output.shape)
+    precondition(seedGradient.shape == output.shape,
+                 "gradients: seed shape \(seedGradient.shape) differs from output shape \(output.shape)")
+
+    // Topological order by an iterative depth-first search (graphs through time can be deep).
+    var order: [GradientNode] = []
+    var visited = Set<ObjectIdentifier>()
+    var stack: [(GradientNode, Int)] = [(root, 0)]
+    visited.insert(ObjectIdentifier(root))
+    while let (node, next) = stack.popLast() {
+        if next < node.inputs.count {
+            stack.append((node, next + 1))
+            if let child = node.inputs[next], visited.insert(ObjectIdentifier(child)).inserted {
+                stack.append((child, 0))
+            }
+        } else {
+            order.append(node)
+        }
+    }
+
+    var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seedGradient.detached]
+    var leaves: [ObjectIdentifier: (GradientNode, Tensor)] = [:]
+    for node in order.reversed() {
+        let id = ObjectIdentifier(node)
+        guard let gradient = pending.removeValue(forKey: id) else { continue }
+        if node.isLeaf {
+            leaves[id] = (node, gradient)
+            continue
+        }
+        let inputGradients = node.pullback(gradient)
+        precondition(inputGradients.count == node.inputs.count,
+                     "\(node.operation): pullback returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
+        for (input, g) in zip(node.inputs, inputGradients) {
+            guard let input, let g else { continue }
+            precondition(g.shape == input.shape,
+                         "\(node.operation): gradient of shape \(g.shape) for an input of shape \(input.shape)")
+            let key = ObjectIdentifier(input)
+            if let existing = pending[key] {
+                pending[key] = existing.detached + g.detached
+            } else {
+                pending[key] = g.detached
+            }
+        }
+    }
+    return leaves
+}
+
+/// The gradients of `output` (a scalar, or any tensor with an explicit `seed`) with respect to
+/// `parameters`. Parameters the output does not depend on are absent.
+public func gradients(of output: Tensor, wrt parameters: [Parameter], seed: Tensor? = nil) -> Gradients {
+    let wanted = Set(parameters)
+    var result: [Parameter: Tensor] = [:]
+    for (node, gradient) in backpropagate(output, seed: seed).values {
+        guard let p = node.parameter, wanted.contains(p) else { continue }
+        result[p] = result[p].map { $0 + gradient } ?? gradient
+    }
+    return Gradients(result)
+}
+
+/// The gradients of `output` with respect to leaf tensors made by `requiringGradient()`, in
+/// order; zeros for a leaf the output does not depend on.
+public func gradients(of output: Tensor, wrt variables: [Tensor], seed: Tensor? = nil) -> [Tensor] {
+    let leaves = backpropagate(output, seed: seed)
+    return variables.map { v in
+        guard let node = v.node else {
+            preconditionFailure("gradients: a tensor passed in wrt does not require gradients")
+        }
+        return leaves[ObjectIdentifier(node)]?.1 ?? Tensor.zeros(v.shape)
+    }
+}

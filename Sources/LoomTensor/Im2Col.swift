@@ -1,0 +1,125 @@
+/// im2col / col2im for convolutions over 1, 2 or 3 spatial axes, channels last.
+///
+/// A convolution becomes one sgemm: every output position's receptive field is laid out as a
+/// row of `cols` ([N · outD · outH · outW, kD · kH · kW · C]), so cols · kernel[kD·kH·kW·C, F]
+/// is the output. 1-D and 2-D inputs are the 3-D case with size-1 leading spatial axes.
+public struct ConvolutionGeometry: Sendable, Equatable {
+    /// Input spatial sizes (depth, height, width) and channels.
+    public var input: [Int]
+    public var channels: Int
+    /// Kernel sizes, strides and dilations per spatial axis.
+    public var kernel: [Int]
+    public var strides: [Int]
+    public var dilation: [Int]
+    /// Zero padding before and after each spatial axis.
+    public var padBefore: [Int]
+    public var padAfter: [Int]
+
+    /// Geometry for `spatial` input sizes (1 to 3 axes); shorter lists are padded to 3 axes.
+    public init(input spatial: [Int], channels: Int, kernel: [Int], strides: [Int]? = nil,
+                dilation: [Int]? = nil, padBefore: [Int]? = nil, padAfter: [Int]? = nil) {
+        let r = spatial.count
+        precondition((1...3).contains(r), "im2col: 1 to 3 spatial axes, got \(r)")
+        func lift(_ v: [Int]?, _ fill: Int) -> [Int] {
+            let v = v ?? Array(repeating: fill, count: r)
+            precondition(v.count == r, "im2col: \(v) does not have \(r) entries")
+            return Array(repeating: fill, count: 3 - r) + v
+        }
+        input = lift(spatial, 1)
+        self.channels = channels
+        self.kernel = lift(kernel, 1)
+        self.strides = lift(strides, 1)
+        self.dilation = lift(dilation, 1)
+        self.padBefore = lift(padBefore, 0)
+        self.padAfter = lift(padAfter, 0)
+        precondition(self.kernel.allSatisfy { $0 > 0 } && self.strides.allSatisfy { $0 > 0 }
+                     && self.dilation.allSatisfy { $0 > 0 }, "im2col: kernel, strides and dilation must be positive")
+    }
+
+    /// Output spatial sizes (3 axes): floor((in + pads - dilation·(k-1) - 1) / stride) + 1.
+    public var output: [Int] {
+        (0..<3).map { i in
+            let effective = dilation[i] * (kernel[i] - 1) + 1
+            return Swift.max(0, (input[i] + padBefore[i] + padAfter[i] - effective) / strides[i] + 1)
+        }
+    }
+
+    /// Columns per row: kD · kH · kW · C.
+    public var patchSize: Int { kernel.reduce(1, *) * channels }
+}
+
+/// Walks every (output position, kernel tap) pair and calls `body(rowOffset, inputOffset)` for
+/// the C-channel run of each, with inputOffset nil where the tap falls in the padding.
+@inline(__always)
+func forEachPatchRun(_ g: ConvolutionGeometry, batch: Int, _ body: (Int, Int?) -> Void) {
+    let out = g.output, c = g.channels
+    let inStrides = [g.input[1] * g.input[2] * c, g.input[2] * c, c]
+    let imageSize = g.input.reduce(1, *) * c
+    var row = 0
+    for n in 0..<batch {
+        let image = n * imageSize
+        for od in 0..<out[0] {
+            for oh in 0..<out[1] {
+                for ow in 0..<out[2] {
+                    var column = 0
+                    for kd in 0..<g.kernel[0] {
+                        let d = od * g.strides[0] - g.padBefore[0] + kd * g.dilation[0]
+                        for kh in 0..<g.kernel[1] {
+                            let h = oh * g.strides[1] - g.padBefore[1] + kh * g.dilation[1]
+                            for kw in 0..<g.kernel[2] {
+                                let w = ow * g.strides[2] - g.padBefore[2] + kw * g.dilation[2]
+                                let inside = d >= 0 && d < g.input[0] && h >= 0 && h < g.input[1] && w >= 0 && w < g.input[2]
+                                body(row + column, inside ? image + d * inStrides[0] + h * inStrides[1] + w * inStrides[2] : nil)
+                                column += c
+                            }
+                        }
+                    }
+                    row += g.patchSize
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Receptive fields as rows: input [N, spatial..., C] (1 to 3 spatial axes) to
+    /// [N · out positions, kernel taps · C]. Its gradient is `col2im`.
+    public func im2col(_ g: ConvolutionGeometry) -> Tensor {
+        let batch = shape[0]
+        precondition(count == batch * g.input.reduce(1, *) * g.channels,
+                     "im2col: input of shape \(shape) does not match the geometry \(g.input) x \(g.channels)")
+        let positions = g.output.reduce(1, *)
+        var out = Tensor(uninitializedShape: [batch * positions, g.patchSize])
+        let c = g.channels
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                forEachPatchRun(g, batch: batch) { o, i in
+                    if let i { (d + o).update(from: s + i, count: c) } else { (d + o).update(repeating: 0, count: c) }
+                }
+            }
+        }
+        let inputShape = shape
+        return Tensor.record("im2col", out, [self]) { grad in [grad.col2im(g, inputShape: inputShape)] }
+    }
+
+    /// The adjoint of `im2col`: each row's entries added back to the input positions they were
+    /// read from (overlapping fields accumulate); padding taps are dropped.
+    public func col2im(_ g: ConvolutionGeometry, inputShape: [Int]) -> Tensor {
+        let batch = inputShape[0]
+        precondition(shape == [batch * g.output.reduce(1, *), g.patchSize],
+                     "col2im: columns of shape \(shape) do not match the geometry")
+        var out = Tensor.zeros(inputShape)
+        let c = g.channels
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                forEachPatchRun(g, batch: batch) { o, i in
+                    guard let i else { return }
+                    binaryLoop(d + i, 1, s + o, 1, d + i, c) { $0 + $1 }
+                }
+            }
+        }
+        return Tensor.record("col2im", out, [self]) { grad in [grad.im2col(g)] }
+    }
+}

@@ -1,0 +1,86 @@
+import Dispatch
+
+/// Throughput measurements behind `loom bench`: best-of-repeats timing, so a noisy neighbour
+/// on a shared machine lowers fewer samples than a mean would show.
+public enum KernelBenchmark {
+    public struct GemmResult: Sendable {
+        public let label: String
+        public let m: Int, n: Int, k: Int
+        public let gflops: Double
+    }
+
+    public struct ElementwiseResult: Sendable {
+        public let op: String
+        public let gbps: Double
+    }
+
+    /// The shapes `loom bench gemm` measures: squares, and an MLP's layers (784-512-512-10)
+    /// at batch 128, forward (x·W) and both backward products (dX = dY·Wᵀ, dW = Xᵀ·dY).
+    public static let gemmShapes: [(label: String, m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = {
+        var shapes: [(String, Int, Int, Int, Bool, Bool)] = [256, 512, 1024, 2048].map { ("square", $0, $0, $0, false, false) }
+        for (input, output) in [(784, 512), (512, 512), (512, 10)] {
+            shapes.append(("dense \(input)->\(output) forward", 128, output, input, false, false))
+            shapes.append(("dense \(input)->\(output) dX", 128, input, output, false, true))
+            shapes.append(("dense \(input)->\(output) dW", input, output, 128, true, false))
+        }
+        return shapes
+    }()
+
+    /// Seconds per call of `body`, the best of repeated batches lasting `minimumSeconds` in all.
+    public static func time(minimumSeconds: Double, _ body: () -> Void) -> Double {
+        body() // warm up: first touch of buffers, library initialization
+        var best = Double.infinity
+        var spent = 0.0
+        var calls = 1
+        repeat {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<calls { body() }
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = min(best, elapsed / Double(calls))
+            spent += elapsed
+            if elapsed < 0.02 { calls *= 2 }
+        } while spent < minimumSeconds
+        return best
+    }
+
+    public static func gemm(minimumSeconds: Double) -> [GemmResult] {
+        gemmShapes.map { s in
+            let generator = RandomGenerator(seed: 1)
+            let a = Tensor.randomUniform(s.ta ? [s.k, s.m] : [s.m, s.k], generator: generator, stream: 1)
+            let b = Tensor.randomUniform(s.tb ? [s.n, s.k] : [s.k, s.n], generator: generator, stream: 2)
+            var c = Tensor.zeros([s.m, s.n])
+            let seconds = a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        time(minimumSeconds: minimumSeconds) {
+                            BLAS.sgemm(transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k,
+                                       a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                        }
+                    }
+                }
+            }
+            return GemmResult(label: s.label, m: s.m, n: s.n, k: s.k, gflops: 2.0 * Double(s.m * s.n * s.k) / seconds / 1e9)
+        }
+    }
+
+    /// GB/s counts the bytes each op must move: inputs read plus output written.
+    public static func elementwise(elements n: Int, minimumSeconds: Double) -> [ElementwiseResult] {
+        let generator = RandomGenerator(seed: 2)
+        let a = Tensor.randomUniform([n], low: -1, high: 1, generator: generator, stream: 1)
+        let b = Tensor.randomUniform([n], low: -1, high: 1, generator: generator, stream: 2)
+        let bytes = Double(n * MemoryLayout<Float>.size)
+        func measure(_ op: String, _ moved: Double, _ body: () -> Tensor) -> ElementwiseResult {
+            var sink: Tensor? = nil
+            let seconds = time(minimumSeconds: minimumSeconds) { sink = body() }
+            precondition(sink != nil)
+            return ElementwiseResult(op: op, gbps: moved * bytes / seconds / 1e9)
+        }
+        return [
+            measure("add", 3) { a + b },
+            measure("multiply", 3) { a * b },
+            measure("relu", 2) { a.relu() },
+            measure("exp", 2) { a.exp() },
+            measure("sum", 1) { a.sum() },
+        ]
+    }
+}

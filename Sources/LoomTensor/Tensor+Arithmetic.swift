@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Elementwise arithmetic with NumPy broadcasting, comparisons and elementwise math, each with
+/// its vector-Jacobian product.
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { $0 + $1 }
+        let sa = a.shape, sb = b.shape
+        return record("add", result, [a, b]) { g in [g.sumToShape(sa), g.sumToShape(sb)] }
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { $0 - $1 }
+        let sa = a.shape, sb = b.shape
+        return record("subtract", result, [a, b]) { g in [g.sumToShape(sa), (-g).sumToShape(sb)] }
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { $0 * $1 }
+        let x = a.detached, y = b.detached, needA = a.requiresGradient, needB = b.requiresGradient
+        return record("multiply", result, [a, b]) { g in
+            [needA ? (g * y).sumToShape(x.shape) : nil, needB ? (g * x).sumToShape(y.shape) : nil]
+        }
+    }
+
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { $0 / $1 }
+        let x = a.detached, y = b.detached, q = result, needA = a.requiresGradient, needB = b.requiresGradient
+        return record("divide", result, [a, b]) { g in
+            [needA ? (g / y).sumToShape(x.shape) : nil,
+             needB ? (-(g * q) / y).sumToShape(y.shape) : nil]
+        }
+    }
+
+    public static prefix func - (a: Tensor) -> Tensor {
+        record("negate", a.mapElements { -$0 }, [a]) { g in [-g] }
+    }
+
+    public static func + (a: Tensor, b: Float) -> Tensor { a + Tensor(b) }
+    public static func + (a: Float, b: Tensor) -> Tensor { Tensor(a) + b }
+    public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(b) }
+    public static func - (a: Float, b: Tensor) -> Tensor { Tensor(a) - b }
+    public static func * (a: Tensor, b: Float) -> Tensor { a * Tensor(b) }
+    public static func * (a: Float, b: Tensor) -> Tensor { Tensor(a) * b }
+    public static func / (a: Tensor, b: Float) -> Tensor { a / Tensor(b) }
+    public static func / (a: Float, b: Tensor) -> Tensor { Tensor(a) / b }
+
+    /// a^b elementwise (b broadcast); the gradient for b uses log(a), defined where a > 0.
+    public func pow(_ exponent: Tensor) -> Tensor {
+        let result = Tensor.zipElements(self, exponent) { a, b in
+            var r = Vec()
+            for i in 0..<8 { r[i] = powf(a[i], b[i]) }
+            return r
+        }
+        let x = detached, e = exponent.detached, y = result
+        let needBase = requiresGradient, needExponent = exponent.requiresGradient
+        return Tensor.record("pow", result, [self, exponent]) { g in
+            [needBase ? (g * e * x.pow(e - 1)).sumToShape(x.shape) : nil,
+             needExponent ? (g * y * x.log()).sumToShape(e.shape) : nil]
+        }
+    }
+
+    /// a^p elementwise for a constant exponent.
+    public func pow(_ p: Float) -> Tensor {
+        if p == 2 { return square() }
+        return pow(Tensor(p))
+    }
+
+    /// The larger of a and b elementwise; ties send the gradient to a.
+    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { x, y in vselect(x .!= x, x, vmax(x, y)) }
+        let x = a.detached, y = b.detached
+        return record("maximum", result, [a, b]) { g in
+            let takeA = x.greaterEqual(y)
+            return [(g * takeA).sumToShape(x.shape), (g * (1 - takeA)).sumToShape(y.shape)]
+        }
+    }
+
+    /// The smaller of a and b elementwise; ties send the gradient to a.
+    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let result = zipElements(a, b) { x, y in vselect(x .!= x, x, vmin(x, y)) }
+        let x = a.detached, y = b.detached
+        return record("minimum", result, [a, b]) { g in
+            let takeA = x.lessEqual(y)
+            return [(g * takeA).sumToShape(x.shape), (g * (1 - takeA)).sumToShape(y.shape)]
+        }
+    }
+
+    // Comparisons return 1 where true and 0 where false; they carry no gradient.
+    public func equal(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec(repeating: 1).replacing(with: 0, where: $0 .!= $1) } }
+    public func greater(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .> $1) } }
+    public func greaterEqual(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .>= $1) } }
+    public func less(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .< $1) } }
+    public func lessEqual(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .<= $1) } }
+
+    /// A differentiable unary operation: forward values, and the local derivative from (x, y).
+    @inline(__always)
+    func unary(_ name: String, _ f: (Vec) -> Vec,
+               derivative: @escaping @Sendable (_ x: Tensor, _ y: Tensor) -> Tensor) -> Tensor {
+        let result = mapElements(f)
+        let x = detached
+        return Tensor.record(name, result, [self]) { g in [g * derivative(x, result)] }
+    }
+
+    public func exp() -> Tensor { unary("exp", vexp) { _, y in y } }
+    public func log() -> Tensor { unary("log", vlog) { x, _ in 1 / x } }
+    public func log1p() -> Tensor { unary("log1p", vlog1p) { x, _ in 1 / (x + 1) } }
+    public func expm1() -> Tensor { unary("expm1", vexpm1) { _, y in y + 1 } }
+    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }) { _, y in 0.5 / y } }
+    public func rsqrt() -> Tensor { unary("rsqrt", { 1 / $0.squareRoot() }) { x, y in -0.5 * y / x } }
+    public func square() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
+    public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }) { _, y in -(y * y) } }
+    public func abs() -> Tensor { unary("abs", { vabs($0) }) { x, _ in x.sign() } }
+    /// -1, 0 or 1; its gradient is zero.
+    public func sign() -> Tensor {
+        mapElements { Vec().replacing(with: 1, where: $0 .> 0).replacing(with: -1, where: $0 .< 0) }
+    }
+    public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }) { x, _ in x.cos() } }
+    public func cos() -> Tensor { unary("cos", { lanewise($0, cosf) }) { x, _ in -x.sin() } }
+    public func erf() -> Tensor {
+        unary("erf", verf) { x, _ in (-(x * x)).exp() * Float(2 / Double.pi.squareRoot()) }
+    }
+    /// Values clipped to [low, high]; the gradient passes where the value was inside.
+    public func clipped(min low: Float, max high: Float) -> Tensor {
+        let lo = Vec(repeating: low), hi = Vec(repeating: high)
+        return unary("clip", { $0.vclamped(lo, hi) }) { x, _ in
+            x.mapElements { Vec().replacing(with: 1, where: ($0 .>= lo) .& ($0 .<= hi)) }
+        }
+    }
+
+    /// `x` where `condition` is non-zero, `y` elsewhere; the three broadcast together.
+    public static func `where`(_ condition: Tensor, _ x: Tensor, _ y: Tensor) -> Tensor {
+        let shape: [Int]
+        do { shape = try broadcastShape(broadcastShape(condition.shape, x.shape), y.shape) }
+        catch { preconditionFailure("where: \(error)") }
+        let c = condition.broadcast(to: shape).detached.mapElements { Vec().replacing(with: 1, where: $0 .!= 0) }
+        let xb = x.detached.broadcast(to: shape), yb = y.detached.broadcast(to: shape)
+        let result = zipElements(c, xb, yb) { m, a, b in vselect(m .!= 0, a, b) }
+        let sx = x.shape, sy = y.shape
+        return record("where", result, [x, y]) { g in [(g * c).sumToShape(sx), (g * (1 - c)).sumToShape(sy)] }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import LoomTensor
+
+/// `loom bench`: kernel throughput on this machine.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernel throughput.",
+        subcommands: [Gemm.self, Ops.self]
+    )
+
+    struct Gemm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "GFLOP/s of sgemm C[M,N] = A[M,K]·B[K,N] on square and MLP-layer shapes.")
+
+        @Option(help: "OpenBLAS threads.") var threads: Int = 1
+        @Flag(help: "One JSON object per line.") var json = false
+        @Option(help: "Minimum seconds measured per shape.") var seconds: Double = 0.5
+
+        func validate() throws {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            BLAS.threads = threads
+            for result in KernelBenchmark.gemm(minimumSeconds: seconds) {
+                if json {
+                    print(#"{"op": "sgemm", "shape": "\#(result.m)x\#(result.n)x\#(result.k)", "gflops": \#(rounded(result.gflops)), "threads": \#(threads)}"#)
+                } else {
+                    print("sgemm \(result.label.padding(toLength: 26, withPad: " ", startingAt: 0)) \(result.m)x\(result.n)x\(result.k)".padding(toLength: 50, withPad: " ", startingAt: 0)
+                          + String(format: "%8.1f GFLOP/s", result.gflops))
+                }
+            }
+        }
+    }
+
+    struct Ops: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "GB/s of elementwise ops and sum on 16M floats.")
+
+        @Flag(help: "One JSON object per line.") var json = false
+        @Option(help: "Elements per tensor.") var elements: Int = 16 * 1024 * 1024
+        @Option(help: "Minimum seconds measured per op.") var seconds: Double = 0.5
+
+        func validate() throws {
+            guard elements > 0 else { throw ValidationError("--elements must be positive") }
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            for result in KernelBenchmark.elementwise(elements: elements, minimumSeconds: seconds) {
+                if json {
+                    print(#"{"op": "\#(result.op)", "elements": \#(elements), "gbps": \#(rounded(result.gbps))}"#)
+                } else {
+                    print(result.op.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%8.2f GB/s", result.gbps))
+                }
+            }
+        }
+    }
+}
+
+private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `loom` command line: parses, calls the libraries, reports.
+@main
+struct Loom: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loom",
+        abstract: "Keras-compatible layer engine and batch trainer.",
+        subcommands: [Bench.self, Demo.self]
+    )
+}

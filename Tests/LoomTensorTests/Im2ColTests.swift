@@ -1,0 +1,70 @@
+import Testing
+@testable import LoomTensor
+
+@Suite struct Im2ColTests {
+    /// A direct convolution by its definition, channels last: out[n, o..., f] =
+    /// sum over taps and channels of in[n, o·s - pad + k·d, c] · w[k..., c, f].
+    static func directConv2D(_ x: Tensor, _ w: Tensor, _ g: ConvolutionGeometry) -> [Float] {
+        let n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3], f = w.shape[3]
+        let out = g.output
+        var result: [Float] = []
+        for b in 0..<n {
+            for oh in 0..<out[1] {
+                for ow in 0..<out[2] {
+                    for o in 0..<f {
+                        var s: Double = 0
+                        for kh in 0..<g.kernel[1] {
+                            for kw in 0..<g.kernel[2] {
+                                let ih = oh * g.strides[1] - g.padBefore[1] + kh * g.dilation[1]
+                                let iw = ow * g.strides[2] - g.padBefore[2] + kw * g.dilation[2]
+                                guard ih >= 0 && ih < h && iw >= 0 && iw < wd else { continue }
+                                for ci in 0..<c { s += Double(x[b, ih, iw, ci]) * Double(w[kh, kw, ci, o]) }
+                            }
+                        }
+                        result.append(Float(s))
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    struct Case: Sendable, CustomStringConvertible {
+        var kernel: [Int], strides: [Int], dilation: [Int], before: [Int], after: [Int]
+        var description: String { "k\(kernel) s\(strides) d\(dilation) pad\(before)/\(after)" }
+    }
+
+    static let cases = [
+        Case(kernel: [3, 3], strides: [1, 1], dilation: [1, 1], before: [0, 0], after: [0, 0]),
+        Case(kernel: [3, 3], strides: [1, 1], dilation: [1, 1], before: [1, 1], after: [1, 1]),
+        Case(kernel: [3, 2], strides: [2, 1], dilation: [1, 1], before: [1, 0], after: [1, 1]),
+        Case(kernel: [2, 3], strides: [1, 2], dilation: [2, 1], before: [0, 2], after: [1, 0]),
+        Case(kernel: [1, 1], strides: [3, 3], dilation: [1, 1], before: [0, 0], after: [0, 0]),
+    ]
+
+    @Test(arguments: cases)
+    func convolutionThroughSgemmMatchesDefinition(_ c: Case) {
+        let x = GradientCheck.input([2, 7, 6, 3], seed: 71), w = GradientCheck.input(c.kernel + [3, 4], seed: 72)
+        let g = ConvolutionGeometry(input: [7, 6], channels: 3, kernel: c.kernel, strides: c.strides,
+                                    dilation: c.dilation, padBefore: c.before, padAfter: c.after)
+        let y = x.im2col(g).matmul(w.reshaped([-1, 4]))
+        expectClose(y.scalars, Self.directConv2D(x, w, g), relative: 1e-5, absolute: 1e-5, c.description)
+        GradientCheck.check("im2col \(c)", [x]) { $0[0].im2col(g) }
+        let cols = GradientCheck.input([2 * g.output.reduce(1, *), g.patchSize], seed: 73)
+        GradientCheck.check("col2im \(c)", [cols]) { $0[0].col2im(g, inputShape: [2, 7, 6, 3]) }
+    }
+
+    @Test func oneAndThreeSpatialAxes() {
+        let g1 = ConvolutionGeometry(input: [9], channels: 2, kernel: [3], strides: [2], padBefore: [1], padAfter: [1])
+        #expect(g1.output == [1, 1, 5])
+        let x1 = Tensor.arange(0, 18).reshaped([1, 9, 2])
+        let cols = x1.im2col(g1)
+        #expect(cols.shape == [5, 6])
+        #expect(Array(cols.scalars[0..<6]) == [0, 0, 0, 1, 2, 3])
+        let g3 = ConvolutionGeometry(input: [3, 4, 5], channels: 2, kernel: [2, 2, 2])
+        #expect(g3.output == [2, 3, 4])
+        let x3 = GradientCheck.input([1, 3, 4, 5, 2], seed: 74)
+        #expect(x3.im2col(g3).shape == [24, 16])
+        GradientCheck.check("im2col 3d", [x3]) { $0[0].im2col(g3) }
+    }
+}
