@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "loom", targets: ["loom"]),
         .library(name: "LoomTensor", targets: ["LoomTensor"]),
         .library(name: "LoomData", targets: ["LoomData"]),
+        .library(name: "LoomModels", targets: ["LoomModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,13 +32,15 @@ let package = Package(
 
         .target(name: "LoomTensor", dependencies: ["COpenBLAS"], swiftSettings: native),
         .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
+        .target(name: "LoomModels", dependencies: ["LoomTensor"], swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
-            "LoomTensor", "LoomData",
+            "LoomTensor", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor"]),
         .testTarget(name: "LoomDataTests", dependencies: ["LoomData"]),
+        .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels"]),
         .testTarget(name: "SystemLibraryTests",
                     dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CZlib", "CLoomImage"]),
     ]

@@ -1,0 +1,34 @@
+# The two commands of the README: `make train` and `make test`.
+SWIFT ?= swift
+RELEASE := -c release
+TSAN_SCRATCH := .build-tsan
+
+.PHONY: setup build train test test-release test-thread-sanitizer bench clean
+
+setup:
+	@scripts/install-system-packages.sh
+
+build: setup
+	$(SWIFT) build $(RELEASE)
+
+# The main job on the bundled data.
+train: build
+	.build/release/loom demo mnist --data datasets/mnist --epochs 3
+
+test: setup test-release test-thread-sanitizer
+
+test-release:
+	$(SWIFT) test $(RELEASE) -Xswiftc -enable-testing
+
+# The concurrency tests under ThreadSanitizer: forward and backward on two threads over shared
+# parameters, and random streams split across threads.
+test-thread-sanitizer:
+	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
+		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit'
+
+bench: build
+	.build/release/loom bench gemm
+	.build/release/loom bench ops
+
+clean:
+	rm -rf .build $(TSAN_SCRATCH)

@@ -1,0 +1,71 @@
+import CZlib
+import Foundation
+import LoomTensor
+
+/// Why a data file could not be read: the file and what is wrong with it.
+public struct DataFileError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+    public var description: String { "\(path): \(message)" }
+}
+
+/// IDX files (the MNIST format): a magic number giving the element type and rank, big-endian
+/// sizes, then the elements in row-major order. Gzip-compressed files are read transparently.
+public enum IDX {
+    /// Reads an IDX file of unsigned bytes (type 0x08) as a float tensor of its shape, values
+    /// 0...255 unscaled.
+    public static func read(_ path: String) throws(DataFileError) -> Tensor {
+        let bytes = try readMaybeGzip(path)
+        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0 else {
+            throw DataFileError(path: path, message: "not an IDX file (bad magic number)")
+        }
+        guard bytes[2] == 0x08 else {
+            throw DataFileError(path: path, message: String(format: "IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", bytes[2]))
+        }
+        let rank = Int(bytes[3])
+        guard rank >= 1, bytes.count >= 4 + 4 * rank else {
+            throw DataFileError(path: path, message: "IDX header truncated")
+        }
+        var shape: [Int] = []
+        for axis in 0..<rank {
+            let o = 4 + 4 * axis
+            shape.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
+        }
+        let header = 4 + 4 * rank
+        let count = shape.reduce(1, *)
+        guard bytes.count - header == count else {
+            throw DataFileError(path: path, message: "IDX data has \(bytes.count - header) bytes, the header \(shape) needs \(count)")
+        }
+        var tensor = Tensor(uninitializedShape: shape)
+        tensor.withUnsafeMutableBufferPointer { out in
+            for i in 0..<count { out[i] = Float(bytes[header + i]) }
+        }
+        return tensor
+    }
+
+    /// The file's bytes, gunzipped when it starts with the gzip magic number.
+    static func readMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
+        guard let file = gzopen(path, "rb") else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
+            throw DataFileError(path: path, message: reason)
+        }
+        defer { gzclose(file) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+            if n < 0 {
+                var code: Int32 = 0
+                let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"
+                throw DataFileError(path: path, message: "corrupt or truncated: \(message)")
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<Int(n)])
+        }
+        return result
+    }
+}
