@@ -18,15 +18,47 @@ public enum BLAS {
         if getenv("OPENBLAS_NUM_THREADS") == nil { openblas_set_num_threads(1) }
     }()
 
-    /// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major; op transposes when asked.
-    /// A is [M, K] (or [K, M] transposed), B is [K, N] (or [N, K] transposed).
+    /// C[M, N] = op(A) · op(B), row-major; op transposes when asked. A is [M, K] (or [K, M]
+    /// transposed), B is [K, N] (or [N, K] transposed). Short inner or output axes go to
+    /// Loom's own kernels, everything else to OpenBLAS.
+    static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                      a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        let short = SmallGEMM.maximumShortAxis
+        if k <= short && k > 0 && n >= 8 {
+            // B as row-major [K, N]: transposing a short B costs K·N copies against M·N·K FMAs.
+            withRowMajor(b, rows: k, columns: n, transposed: transposeB) { bk in
+                SmallGEMM.shortInner(m: m, n: n, k: k, a: a, rowStrideA: transposeA ? 1 : k,
+                                     columnStrideA: transposeA ? m : 1, b: bk, c: c)
+            }
+            return
+        }
+        if n <= short && !transposeA && k >= 8 && m >= 2 {
+            withRowMajor(b, rows: n, columns: k, transposed: !transposeB) { bt in
+                SmallGEMM.shortOutput(m: m, n: n, k: k, a: a, bt: bt, c: c)
+            }
+            return
+        }
+        openBLAS(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
+    }
+
+    /// The operand as a row-major [rows, columns] matrix: itself, or a transposed copy of the
+    /// [columns, rows] matrix it holds.
     @inline(__always)
-    static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-                      a: UnsafePointer<Float>, b: UnsafePointer<Float>, beta: Float = 0,
-                      c: UnsafeMutablePointer<Float>) {
+    private static func withRowMajor(_ p: UnsafePointer<Float>, rows: Int, columns: Int, transposed: Bool,
+                                     _ body: (UnsafePointer<Float>) -> Void) {
+        guard transposed else { return body(p) }
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
+        defer { copy.deallocate() }
+        transpose2D(p, copy, rows: columns, columns: rows)
+        body(copy)
+    }
+
+    /// C = op(A) · op(B) through cblas_sgemm.
+    static func openBLAS(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         _ = configureOnce
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
-                    beta, c, Int32(n))
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
+                    0, c, Int32(n))
     }
 }

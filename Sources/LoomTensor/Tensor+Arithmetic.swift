@@ -68,23 +68,24 @@ extension Tensor {
         return pow(Tensor(p))
     }
 
-    /// The larger of a and b elementwise; ties send the gradient to a.
+    /// The larger of a and b elementwise (NaN in a propagates); ties send the gradient to a.
     public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
         let result = zipElements(a, b) { x, y in vselect(x .!= x, x, vmax(x, y)) }
-        let x = a.detached, y = b.detached
-        return record("maximum", result, [a, b]) { g in
-            let takeA = x.greaterEqual(y)
-            return [(g * takeA).sumToShape(x.shape), (g * (1 - takeA)).sumToShape(y.shape)]
-        }
+        return routeToChosen("maximum", result, a, b, choseA: a.detached.greaterEqual(b.detached))
     }
 
-    /// The smaller of a and b elementwise; ties send the gradient to a.
+    /// The smaller of a and b elementwise (NaN in a propagates); ties send the gradient to a.
     public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
         let result = zipElements(a, b) { x, y in vselect(x .!= x, x, vmin(x, y)) }
-        let x = a.detached, y = b.detached
-        return record("minimum", result, [a, b]) { g in
-            let takeA = x.lessEqual(y)
-            return [(g * takeA).sumToShape(x.shape), (g * (1 - takeA)).sumToShape(y.shape)]
+        return routeToChosen("minimum", result, a, b, choseA: a.detached.lessEqual(b.detached))
+    }
+
+    /// Records a selection between a and b: the gradient goes where the value came from.
+    private static func routeToChosen(_ name: String, _ result: Tensor, _ a: Tensor, _ b: Tensor,
+                                      choseA: Tensor) -> Tensor {
+        let sa = a.shape, sb = b.shape
+        return record(name, result, [a, b]) { g in
+            [(g * choseA).sumToShape(sa), (g * (1 - choseA)).sumToShape(sb)]
         }
     }
 

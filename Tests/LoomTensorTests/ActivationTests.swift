@@ -46,16 +46,11 @@ let activationCases: [UnaryCase] = [
 @Suite struct ActivationTests {
     @Test(arguments: activationCases)
     func forwardMatchesFormula(_ c: UnaryCase) {
-        let x = GradientCheck.input([2000], seed: 61, low: c.low, high: c.high)
-        let expected = x.scalars.map { Float(c.reference(Double($0))) }
-        expectClose(c.op(x).scalars, expected, relative: 4e-6, absolute: 4e-7, c.description)
+        c.checkForward(count: 2000, seed: 61, relative: 4e-6, absolute: 4e-7)
     }
 
     @Test(arguments: activationCases)
-    func gradient(_ c: UnaryCase) {
-        let x = GradientCheck.input([4, 9], seed: 62, low: max(c.low, -4), high: min(c.high, 4), kinks: c.kinks)
-        GradientCheck.check(c.description, [x]) { c.op($0[0]) }
-    }
+    func gradient(_ c: UnaryCase) { c.checkGradient(seed: 62) }
 
     @Test func softmaxFamily() {
         let x = GradientCheck.input([3, 5], seed: 63)

@@ -10,6 +10,21 @@ struct UnaryCase: Sendable, CustomStringConvertible {
     var low: Float = -4
     var high: Float = 4
     var kinks: [Float] = []
+
+    /// Forward values on 1000+ points of the range against the closed form.
+    func checkForward(count: Int, seed: UInt64, relative: Float, absolute: Float,
+                      sourceLocation: SourceLocation = #_sourceLocation) {
+        let x = GradientCheck.input([count], seed: seed, low: low, high: high)
+        let expected = x.scalars.map { Float(reference(Double($0))) }
+        expectClose(op(x).scalars, expected, relative: relative, absolute: absolute, description,
+                    sourceLocation: sourceLocation)
+    }
+
+    /// Finite-difference check of the gradient inside [-4, 4] ∩ the range, away from kinks.
+    func checkGradient(seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
+        let x = GradientCheck.input([4, 9], seed: seed, low: max(low, -4), high: min(high, 4), kinks: kinks)
+        GradientCheck.check(description, [x], sourceLocation: sourceLocation) { op($0[0]) }
+    }
 }
 
 let unaryCases: [UnaryCase] = [
@@ -33,16 +48,11 @@ let unaryCases: [UnaryCase] = [
 @Suite struct ArithmeticTests {
     @Test(arguments: unaryCases)
     func forwardMatchesClosedForm(_ c: UnaryCase) {
-        let x = GradientCheck.input([1000], seed: 1, low: c.low, high: c.high)
-        let expected = x.scalars.map { Float(c.reference(Double($0))) }
-        expectClose(c.op(x).scalars, expected, relative: 2e-6, absolute: 2e-7, c.description)
+        c.checkForward(count: 1000, seed: 1, relative: 2e-6, absolute: 2e-7)
     }
 
     @Test(arguments: unaryCases)
-    func gradient(_ c: UnaryCase) {
-        let x = GradientCheck.input([3, 7], seed: 2, low: c.low, high: c.high, kinks: c.kinks)
-        GradientCheck.check(c.description, [x]) { c.op($0[0]) }
-    }
+    func gradient(_ c: UnaryCase) { c.checkGradient(seed: 2) }
 
     @Test func expAndLogAtTheEdges() {
         let x = Tensor([-200, -87, -10, 0, 1e-30, 10, 88, 100, .infinity, -.infinity])

@@ -15,7 +15,10 @@ import Testing
         return c
     }
 
-    @Test(arguments: [(1, 1, 1), (3, 5, 4), (17, 9, 33), (64, 70, 130)])
+    /// (M, N, K): OpenBLAS shapes, and the short-inner (K <= 16) and short-output (N <= 16)
+    /// kernels with every kind of tail.
+    @Test(arguments: [(1, 1, 1), (3, 5, 4), (17, 9, 33), (64, 70, 130),
+                      (37, 29, 10), (6, 16, 16), (1, 8, 1), (130, 10, 53), (5, 3, 12), (2, 16, 8), (128, 512, 10)])
     func matchesDefinition(_ dims: (Int, Int, Int)) {
         let (m, n, k) = dims
         let a = GradientCheck.input([m, k], seed: 41), b = GradientCheck.input([k, n], seed: 42)
