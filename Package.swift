@@ -25,9 +25,12 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
         // C shims: libpng / libjpeg decode and encode (libjpeg needs setjmp), HDF5's macros.
-        .target(name: "CLoomImage",
-                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        .target(name: "CLoomImage", dependencies: ["CPNG", "CJPEG", "CZlib"]),
         .target(name: "CLoomHDF5", dependencies: ["CHDF5"]),
 
         .target(name: "LoomTensor", dependencies: ["COpenBLAS"], swiftSettings: native),

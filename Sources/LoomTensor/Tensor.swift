@@ -25,8 +25,9 @@ public struct Tensor: Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative size in shape \(shape)")
         precondition(elementCount(shape) == scalars.count,
                      "Tensor: shape \(shape) needs \(elementCount(shape)) scalars, got \(scalars.count)")
-        let storage = scalars.withUnsafeBufferPointer {
-            TensorStorage(copying: $0.baseAddress!, count: $0.count)
+        let storage = TensorStorage(uninitializedCount: scalars.count)
+        scalars.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { storage.base.initialize(from: base, count: source.count) }
         }
         self.init(storage: storage, shape: shape)
     }

@@ -38,6 +38,8 @@ import Testing
         #expect(p.shape == [3, 5])
         #expect(p.scalars == [-1, -1, -1, -1, -1, 0, 1, 2, -1, -1, 3, 4, 5, -1, -1])
         #expect(Tensor([1, 2]).broadcast(to: [2, 2]).scalars == [1, 2, 1, 2])
+        let empty = Tensor(shape: [0, 3], scalars: [])
+        #expect(empty.count == 0 && Tensor.concatenate([empty, a], axis: 0).scalars == a.scalars)
     }
 
     @Test func gradientChecks() {
@@ -52,6 +54,7 @@ import Testing
         GradientCheck.check("slice", [v]) { $0[0].slice(lower: [0, 1, 0], upper: [2, 3, 4], steps: [1, 1, 3]) }
         GradientCheck.check("pad", [v]) { $0[0].padded([(0, 1), (2, 0), (1, 1)], value: 3) }
         GradientCheck.check("squeeze", [v.reshaped([2, 1, 12])]) { $0[0].squeezed(axes: [1]) }
+        GradientCheck.check("expandDims", [v]) { $0[0].expandingDims(at: -2) * Tensor([1, 2]).reshaped([2, 1]) }
     }
 }
 
