@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "loom", targets: ["loom"]),
         .library(name: "LoomTensor", targets: ["LoomTensor"]),
+        .library(name: "LoomLayers", targets: ["LoomLayers"]),
         .library(name: "LoomData", targets: ["LoomData"]),
         .library(name: "LoomModels", targets: ["LoomModels"]),
     ],
@@ -35,13 +36,17 @@ let package = Package(
 
         .target(name: "LoomTensor", dependencies: ["COpenBLAS"], swiftSettings: native),
         .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor"], swiftSettings: native),
+        .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers"], swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor"]),
+        // Shared test helpers (finite differences, tolerant comparisons).
+        .target(name: "LoomTestSupport", dependencies: ["LoomTensor"], path: "Tests/LoomTestSupport"),
+        .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),
+        .testTarget(name: "LoomLayersTests", dependencies: ["LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomDataTests", dependencies: ["LoomData"]),
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels"]),
         .testTarget(name: "SystemLibraryTests",

@@ -27,17 +27,40 @@ public final class GradientNode: Sendable {
     var isLeaf: Bool { inputs.isEmpty }
 }
 
-/// A trainable tensor shared by every forward pass that reads it (a model weight).
+/// A penalty on a parameter's value, added to the loss (a weight regularizer).
+public protocol ParameterPenalty: Sendable {
+    /// The scalar penalty, differentiable in `value`.
+    func penalty(_ value: Tensor) -> Tensor
+}
+
+/// A projection applied to a parameter's value after each optimizer update (a constraint).
+public protocol ParameterConstraint: Sendable {
+    /// The projected value, of the same shape.
+    func project(_ value: Tensor) -> Tensor
+}
+
+/// A tensor shared by every forward pass that reads it (a model weight), with the regularizer
+/// and constraint that belong to it.
 ///
 /// Reading `value` is safe from any thread; `assign` replaces the value between steps.
 /// Gradients come back keyed by the parameter, never stored in it.
 public final class Parameter: Sendable, Hashable, CustomStringConvertible {
     /// The name, for summaries and weight files.
     public let name: String
+    /// Whether optimizers update it (false for statistics such as a moving mean).
+    public let trainable: Bool
+    /// Its penalty in the loss, if any.
+    public let regularizer: (any ParameterPenalty)?
+    /// Its projection after each update, if any.
+    public let constraint: (any ParameterConstraint)?
     private let current: Mutex<Tensor>
 
-    public init(name: String, value: Tensor) {
+    public init(name: String, value: Tensor, trainable: Bool = true,
+                regularizer: (any ParameterPenalty)? = nil, constraint: (any ParameterConstraint)? = nil) {
         self.name = name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
         current = Mutex(value.detached)
     }
 

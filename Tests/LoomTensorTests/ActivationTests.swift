@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 private func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
 private func softplus(_ x: Double) -> Double { Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }

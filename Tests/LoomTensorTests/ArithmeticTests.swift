@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 /// A unary op under test: the Loom op, a Double closed form, its input range and its kinks.
 struct UnaryCase: Sendable, CustomStringConvertible {

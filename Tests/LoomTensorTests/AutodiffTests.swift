@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 /// A small two-layer network over shared parameters, the graph used by the thread tests.
 struct TinyNetwork {

@@ -1,5 +1,6 @@
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 @Suite struct Im2ColTests {
     /// A direct convolution by its definition, channels last: out[n, o..., f] =

@@ -1,5 +1,6 @@
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 @Suite struct MatmulTests {
     /// C = A · B by the definition, in Double.

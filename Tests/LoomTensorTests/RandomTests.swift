@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 @Suite struct RandomTests {
     @Test func philoxKnownAnswers() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 @Suite struct ReduceTests {
     /// Reference reduction by explicit loops over a [2, 3, 4] tensor holding distinct values.

@@ -1,5 +1,6 @@
 import Testing
 @testable import LoomTensor
+import LoomTestSupport
 
 @Suite struct ShapeTests {
     let x = Tensor.arange(0, 24).reshaped([2, 3, 4])

@@ -1,0 +1,74 @@
+import LoomTensor
+
+/// An activation function by its Keras name (keras.activations), as Dense(activation:) takes it.
+/// Serialized as its name; user functions register under a name of their own.
+public struct ActivationFunction: Sendable, CustomStringConvertible {
+    /// The Keras name ("relu", "gelu", ...) or the name a user function was registered under.
+    public let name: String
+    let function: @Sendable (Tensor) -> Tensor
+
+    /// A named function (register it with `ActivationFunction.register` to load it from configs).
+    public init(name: String, _ function: @escaping @Sendable (Tensor) -> Tensor) {
+        self.name = name
+        self.function = function
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { function(x) }
+    public var description: String { name }
+
+    /// The function registered under `name`.
+    public init(named name: String, owner: String = "activation", argument: String = "activation") throws(ConfigError) {
+        self = try activations.make(.string(name), owner: owner, argument: argument)
+    }
+
+    /// Makes `function` loadable from configs under `name`.
+    public static func register(_ function: ActivationFunction) {
+        activations.register(function.name) { _ in function }
+    }
+
+    public static let linear = ActivationFunction(name: "linear") { $0 }
+    public static let relu = ActivationFunction(name: "relu") { $0.relu() }
+    public static let relu6 = ActivationFunction(name: "relu6") { $0.relu6() }
+    public static let leakyRelu = ActivationFunction(name: "leaky_relu") { $0.leakyRelu() }
+    public static let elu = ActivationFunction(name: "elu") { $0.elu() }
+    public static let selu = ActivationFunction(name: "selu") { $0.selu() }
+    public static let celu = ActivationFunction(name: "celu") { $0.celu() }
+    public static let gelu = ActivationFunction(name: "gelu") { $0.gelu() }
+    public static let glu = ActivationFunction(name: "glu") { $0.glu() }
+    public static let sigmoid = ActivationFunction(name: "sigmoid") { $0.sigmoid() }
+    public static let hardSigmoid = ActivationFunction(name: "hard_sigmoid") { $0.hardSigmoid() }
+    public static let sparseSigmoid = ActivationFunction(name: "sparse_sigmoid") { $0.sparseSigmoid() }
+    public static let logSigmoid = ActivationFunction(name: "log_sigmoid") { $0.logSigmoid() }
+    public static let silu = ActivationFunction(name: "silu") { $0.silu() }
+    public static let swish = ActivationFunction(name: "swish") { $0.silu() }
+    public static let hardSilu = ActivationFunction(name: "hard_silu") { $0.hardSilu() }
+    public static let hardSwish = ActivationFunction(name: "hard_swish") { $0.hardSilu() }
+    public static let tanh = ActivationFunction(name: "tanh") { $0.tanh() }
+    public static let hardTanh = ActivationFunction(name: "hard_tanh") { $0.hardTanh() }
+    public static let tanhShrink = ActivationFunction(name: "tanh_shrink") { $0.tanhShrink() }
+    public static let softShrink = ActivationFunction(name: "soft_shrink") { $0.softShrink() }
+    public static let hardShrink = ActivationFunction(name: "hard_shrink") { $0.hardShrink() }
+    public static let softplus = ActivationFunction(name: "softplus") { $0.softplus() }
+    public static let softsign = ActivationFunction(name: "softsign") { $0.softsign() }
+    public static let sparsePlus = ActivationFunction(name: "sparse_plus") { $0.sparsePlus() }
+    public static let squareplus = ActivationFunction(name: "squareplus") { $0.squareplus() }
+    public static let mish = ActivationFunction(name: "mish") { $0.mish() }
+    public static let exponential = ActivationFunction(name: "exponential") { $0.exp() }
+    public static let softmax = ActivationFunction(name: "softmax") { $0.softmax(axis: -1) }
+    public static let logSoftmax = ActivationFunction(name: "log_softmax") { $0.logSoftmax(axis: -1) }
+    public static let sparsemax = ActivationFunction(name: "sparsemax") { $0.sparsemax(axis: -1) }
+
+    /// Every built-in activation, by its Keras name.
+    public static let builtIn: [ActivationFunction] = [
+        linear, relu, relu6, leakyRelu, elu, selu, celu, gelu, glu, sigmoid, hardSigmoid, sparseSigmoid, logSigmoid,
+        silu, swish, hardSilu, hardSwish, tanh, hardTanh, tanhShrink, softShrink, hardShrink, softplus, softsign,
+        sparsePlus, squareplus, mish, exponential, softmax, logSoftmax, sparsemax,
+    ]
+}
+
+/// Keras's activation names.
+public let activations: Registry<ActivationFunction> = {
+    let r = Registry<ActivationFunction>(kind: "activation")
+    for f in ActivationFunction.builtIn { r.register(f.name) { _ in f } }
+    return r
+}()

@@ -1,0 +1,106 @@
+import LoomTensor
+
+/// A projection of a weight applied after each optimizer update (keras.constraints).
+public protocol Constraint: KerasSerializable, ParameterConstraint {}
+
+extension Constraint {
+    public static var kerasModule: String { "keras.constraints" }
+}
+
+/// Keras's fuzz factor, keras.backend.epsilon().
+public let kerasEpsilon: Float = 1e-7
+
+/// The L2 norms of w over `axes`, kept as size-1 axes.
+func norms(_ w: Tensor, axes: [Int]) -> Tensor { w.square().sum(axes: axes, keepDims: true).sqrt() }
+
+/// max(w, 0).
+public struct NonNeg: Constraint {
+    public static let kerasClassName = "NonNeg"
+    public init() {}
+    public func project(_ w: Tensor) -> Tensor { Tensor.maximum(w, Tensor(0)) }
+    public var config: Config { [:] }
+}
+
+/// w / (epsilon + ||w||) over `axis`.
+public struct UnitNorm: Constraint {
+    public static let kerasClassName = "UnitNorm"
+    public let axis: [Int]
+    public init(axis: [Int] = [0]) { self.axis = axis }
+    public func project(_ w: Tensor) -> Tensor { w / (norms(w, axes: axis) + kerasEpsilon) }
+    public var config: Config { ["axis": axisJSON(axis)] }
+}
+
+/// w · clip(||w||, 0, max_value) / (epsilon + ||w||) over `axis`.
+public struct MaxNorm: Constraint {
+    public static let kerasClassName = "MaxNorm"
+    public let maxValue: Float
+    public let axis: [Int]
+    public init(maxValue: Float = 2, axis: [Int] = [0]) {
+        self.maxValue = maxValue
+        self.axis = axis
+    }
+    public func project(_ w: Tensor) -> Tensor {
+        let n = norms(w, axes: axis)
+        return w * (n.clipped(min: 0, max: maxValue) / (n + kerasEpsilon))
+    }
+    public var config: Config { ["max_value": .from(maxValue), "axis": axisJSON(axis)] }
+}
+
+/// w · (rate · clip(||w||, min, max) + (1 - rate) · ||w||) / (epsilon + ||w||) over `axis`.
+public struct MinMaxNorm: Constraint {
+    public static let kerasClassName = "MinMaxNorm"
+    public let minValue: Float, maxValue: Float, rate: Float
+    public let axis: [Int]
+    public init(minValue: Float = 0, maxValue: Float = 1, rate: Float = 1, axis: [Int] = [0]) {
+        self.minValue = minValue
+        self.maxValue = maxValue
+        self.rate = rate
+        self.axis = axis
+    }
+    public func project(_ w: Tensor) -> Tensor {
+        let n = norms(w, axes: axis)
+        let desired = n.clipped(min: minValue, max: maxValue) * rate + n * (1 - rate)
+        return w * (desired / (n + kerasEpsilon))
+    }
+    public var config: Config {
+        ["min_value": .from(minValue), "max_value": .from(maxValue), "rate": .from(rate), "axis": axisJSON(axis)]
+    }
+}
+
+/// A user-defined constraint from a closure, registered under `name` ("Package>Name").
+public struct CustomConstraint: Constraint {
+    public static let kerasClassName = "CustomConstraint"
+    public let name: String
+    public let parameters: Config
+    let function: @Sendable (Tensor) -> Tensor
+    public init(name: String, parameters: Config = [:], _ function: @escaping @Sendable (Tensor) -> Tensor) {
+        self.name = name
+        self.parameters = parameters
+        self.function = function
+    }
+    public func project(_ w: Tensor) -> Tensor { function(w) }
+    public var config: Config { parameters }
+    public var serialized: JSONValue { serializedCustom(name: name, config: parameters) }
+}
+
+/// An axis list as Keras writes it: a single axis as an integer.
+func axisJSON(_ axis: [Int]) -> JSONValue { axis.count == 1 ? .int(axis[0]) : .from(axis) }
+
+/// Keras's constraint names.
+public let constraints: Registry<any Constraint> = {
+    let r = Registry<any Constraint>(kind: "constraint")
+    r.register("NonNeg", aliases: ["non_neg"]) { _ in NonNeg() }
+    r.register("UnitNorm", aliases: ["unit_norm"]) { c in
+        UnitNorm(axis: try ConfigReader(c, object: "UnitNorm").ints("axis", default: [0]))
+    }
+    r.register("MaxNorm", aliases: ["max_norm"]) { c in
+        let k = ConfigReader(c, object: "MaxNorm")
+        return MaxNorm(maxValue: try k.float("max_value", default: 2), axis: try k.ints("axis", default: [0]))
+    }
+    r.register("MinMaxNorm", aliases: ["min_max_norm"]) { c in
+        let k = ConfigReader(c, object: "MinMaxNorm")
+        return MinMaxNorm(minValue: try k.float("min_value", default: 0), maxValue: try k.float("max_value", default: 1),
+                          rate: try k.float("rate", default: 1), axis: try k.ints("axis", default: [0]))
+    }
+    return r
+}()

@@ -1,0 +1,341 @@
+import LoomTensor
+import Synchronization
+
+/// Makes a weight's first value from its shape (keras.initializers).
+public protocol Initializer: KerasSerializable {
+    func callAsFunction(shape: [Int]) -> Tensor
+}
+
+extension Initializer {
+    public static var kerasModule: String { "keras.initializers" }
+}
+
+/// The process-wide source of seeds for objects created without one, like Keras's
+/// keras.utils.set_random_seed: set it for reproducible runs.
+public enum RandomSeeds {
+    private static let state = Mutex<(base: UInt64, counter: UInt64)>((base: 1337, counter: 0))
+
+    /// Restarts the sequence of default seeds from `seed`.
+    public static func set(_ seed: UInt64) { state.withLock { $0 = (seed, 0) } }
+
+    /// The next default seed.
+    public static func next() -> UInt64 {
+        let (base, counter): (UInt64, UInt64) = state.withLock { s in
+            s.counter += 1
+            return (s.base, s.counter)
+        }
+        let words = RandomGenerator(seed: base).block(stream: 0xC0FFEE, counter: counter)
+        return UInt64(words[0]) << 32 | UInt64(words[1])
+    }
+}
+
+/// The seed an unseeded random object draws with: fixed at construction, so every call gives
+/// the same values (Keras 3's behaviour), and written as null in its config.
+struct InitializerSeed: Sendable {
+    let configured: Int?
+    let effective: UInt64
+    init(_ seed: Int?) {
+        configured = seed
+        effective = seed.map { UInt64(bitPattern: Int64($0)) } ?? RandomSeeds.next()
+    }
+    var generator: RandomGenerator { RandomGenerator(seed: effective) }
+}
+
+/// Keras's fans: a matrix [in, out] has fan_in = in, fan_out = out; a convolution kernel
+/// [..., in, out] multiplies both by the receptive field size; a vector has both equal to its
+/// length; explicit input and output axes override.
+public func computeFans(_ shape: [Int], inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) -> (fanIn: Int, fanOut: Int) {
+    if let inputAxes, let outputAxes {
+        let norm = { (a: Int) in a < 0 ? a + shape.count : a }
+        return (inputAxes.reduce(1) { $0 * shape[norm($1)] }, outputAxes.reduce(1) { $0 * shape[norm($1)] })
+    }
+    switch shape.count {
+    case 0: return (1, 1)
+    case 1: return (shape[0], shape[0])
+    case 2: return (shape[0], shape[1])
+    default:
+        let receptive = shape.dropLast(2).reduce(1, *)
+        return (shape[shape.count - 2] * receptive, shape[shape.count - 1] * receptive)
+    }
+}
+
+public struct Zeros: Initializer {
+    public static let kerasClassName = "Zeros"
+    public init() {}
+    public func callAsFunction(shape: [Int]) -> Tensor { .zeros(shape) }
+    public var config: Config { [:] }
+}
+
+public struct Ones: Initializer {
+    public static let kerasClassName = "Ones"
+    public init() {}
+    public func callAsFunction(shape: [Int]) -> Tensor { .ones(shape) }
+    public var config: Config { [:] }
+}
+
+public struct Constant: Initializer {
+    public static let kerasClassName = "Constant"
+    public let value: Float
+    public init(value: Float = 0) { self.value = value }
+    public func callAsFunction(shape: [Int]) -> Tensor { .full(shape, value) }
+    public var config: Config { ["value": .double(Double(value))] }
+}
+
+public struct RandomUniform: Initializer {
+    public static let kerasClassName = "RandomUniform"
+    public let minval: Float, maxval: Float
+    let seed: InitializerSeed
+    public init(minval: Float = -0.05, maxval: Float = 0.05, seed: Int? = nil) {
+        self.minval = minval
+        self.maxval = maxval
+        self.seed = InitializerSeed(seed)
+    }
+    public func callAsFunction(shape: [Int]) -> Tensor {
+        .randomUniform(shape, low: minval, high: maxval, generator: seed.generator)
+    }
+    public var config: Config { ["seed": .from(seed.configured), "minval": .from(minval), "maxval": .from(maxval)] }
+}
+
+/// Normal values, or (TruncatedNormal) normal values redrawn beyond two standard deviations.
+public struct NormalInitializer: Initializer {
+    public static let kerasClassName = "RandomNormal"
+    public let mean: Float, stddev: Float
+    public let truncated: Bool
+    let seed: InitializerSeed
+
+    public init(mean: Float, stddev: Float, truncated: Bool, seed: Int?) {
+        self.mean = mean
+        self.stddev = stddev
+        self.truncated = truncated
+        self.seed = InitializerSeed(seed)
+    }
+
+    public func callAsFunction(shape: [Int]) -> Tensor {
+        truncated ? .truncatedNormal(shape, mean: mean, stddev: stddev, generator: seed.generator)
+                  : .randomNormal(shape, mean: mean, stddev: stddev, generator: seed.generator)
+    }
+
+    public var config: Config { ["seed": .from(seed.configured), "mean": .from(mean), "stddev": .from(stddev)] }
+    public var serialized: JSONValue {
+        ["module": "keras.initializers", "class_name": .string(truncated ? "TruncatedNormal" : "RandomNormal"),
+         "config": .object(config), "registered_name": nil]
+    }
+}
+
+/// keras.initializers.RandomNormal.
+public func RandomNormal(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) -> NormalInitializer {
+    NormalInitializer(mean: mean, stddev: stddev, truncated: false, seed: seed)
+}
+
+/// keras.initializers.TruncatedNormal.
+public func TruncatedNormal(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) -> NormalInitializer {
+    NormalInitializer(mean: mean, stddev: stddev, truncated: true, seed: seed)
+}
+
+/// Scale / fan: truncated normal (with the 0.8796 correction for truncation), normal, or
+/// uniform within sqrt(3 · scale / fan).
+public struct VarianceScaling: Initializer {
+    public enum Mode: String, Sendable, CaseIterable { case fanIn = "fan_in", fanOut = "fan_out", fanAvg = "fan_avg" }
+    public enum Distribution: String, Sendable, CaseIterable {
+        case truncatedNormal = "truncated_normal", untruncatedNormal = "untruncated_normal", uniform
+    }
+    public static let kerasClassName = "VarianceScaling"
+    public let scale: Float
+    public let mode: Mode
+    public let distribution: Distribution
+    public let inputAxes: [Int]?, outputAxes: [Int]?
+    let seed: InitializerSeed
+
+    public init(scale: Float = 1, mode: Mode = .fanIn, distribution: Distribution = .truncatedNormal, seed: Int? = nil,
+                inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) throws(ConfigError) {
+        guard scale > 0 else { throw ConfigError("VarianceScaling", argument: "scale", "must be positive, got \(scale)") }
+        self.scale = scale
+        self.mode = mode
+        self.distribution = distribution
+        self.inputAxes = inputAxes
+        self.outputAxes = outputAxes
+        self.seed = InitializerSeed(seed)
+    }
+
+    public func callAsFunction(shape: [Int]) -> Tensor {
+        let (fanIn, fanOut) = computeFans(shape, inputAxes: inputAxes, outputAxes: outputAxes)
+        let fan: Float
+        switch mode {
+        case .fanIn: fan = max(1, Float(fanIn))
+        case .fanOut: fan = max(1, Float(fanOut))
+        case .fanAvg: fan = max(1, Float(fanIn + fanOut) / 2)
+        }
+        let variance = scale / fan
+        switch distribution {
+        case .truncatedNormal:
+            return .truncatedNormal(shape, stddev: variance.squareRoot() / 0.87962566103423978, generator: seed.generator)
+        case .untruncatedNormal:
+            return .randomNormal(shape, stddev: variance.squareRoot(), generator: seed.generator)
+        case .uniform:
+            let limit = (3 * variance).squareRoot()
+            return .randomUniform(shape, low: -limit, high: limit, generator: seed.generator)
+        }
+    }
+
+    public var config: Config {
+        ["seed": .from(seed.configured), "scale": .from(scale), "mode": .string(mode.rawValue),
+         "distribution": .string(distribution.rawValue), "input_axes": .from(inputAxes), "output_axes": .from(outputAxes)]
+    }
+}
+
+/// The named special cases of VarianceScaling (Glorot, He, LeCun), serialized under their
+/// own class names with only seed and axes in the config.
+public struct NamedVarianceScaling: Initializer {
+    public static var kerasClassName: String { "VarianceScaling" }
+    public let className: String
+    let scaling: VarianceScaling
+
+    static let presets: [String: (alias: String, scale: Float, mode: VarianceScaling.Mode, distribution: VarianceScaling.Distribution)] = [
+        "GlorotUniform": ("glorot_uniform", 1, .fanAvg, .uniform),
+        "GlorotNormal": ("glorot_normal", 1, .fanAvg, .truncatedNormal),
+        "HeUniform": ("he_uniform", 2, .fanIn, .uniform),
+        "HeNormal": ("he_normal", 2, .fanIn, .truncatedNormal),
+        "LecunUniform": ("lecun_uniform", 1, .fanIn, .uniform),
+        "LecunNormal": ("lecun_normal", 1, .fanIn, .truncatedNormal),
+    ]
+
+    public init(_ className: String, seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) throws(ConfigError) {
+        guard let p = Self.presets[className] else { throw ConfigError(className, "not a VarianceScaling preset") }
+        self.className = className
+        scaling = try VarianceScaling(scale: p.scale, mode: p.mode, distribution: p.distribution, seed: seed,
+                                      inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+
+    public func callAsFunction(shape: [Int]) -> Tensor { scaling(shape: shape) }
+    public var config: Config {
+        ["seed": .from(scaling.seed.configured), "input_axes": .from(scaling.inputAxes), "output_axes": .from(scaling.outputAxes)]
+    }
+    public var serialized: JSONValue {
+        ["module": "keras.initializers", "class_name": .string(className), "config": .object(config), "registered_name": nil]
+    }
+}
+
+/// Glorot (Xavier) uniform: limit sqrt(6 / (fan_in + fan_out)). Keras's default kernel initializer.
+public func GlorotUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("GlorotUniform", seed: seed) }
+public func GlorotNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("GlorotNormal", seed: seed) }
+public func HeUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("HeUniform", seed: seed) }
+public func HeNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("HeNormal", seed: seed) }
+public func LecunUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("LecunUniform", seed: seed) }
+public func LecunNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("LecunNormal", seed: seed) }
+
+/// A (semi-)orthogonal matrix times `gain`: the Q of a QR decomposition of a normal matrix,
+/// signs fixed by R's diagonal, for the shape flattened to [prod(shape[..<last]), last].
+public struct Orthogonal: Initializer {
+    public static let kerasClassName = "Orthogonal"
+    public let gain: Float
+    let seed: InitializerSeed
+    public init(gain: Float = 1, seed: Int? = nil) {
+        self.gain = gain
+        self.seed = InitializerSeed(seed)
+    }
+
+    public func callAsFunction(shape: [Int]) -> Tensor {
+        guard shape.count >= 2 else { return .randomNormal(shape, generator: seed.generator) * gain }
+        let columns = shape[shape.count - 1], rows = shape.dropLast().reduce(1, *)
+        // Orthonormalize the columns of the taller orientation, then transpose back if needed.
+        let (m, n) = (max(rows, columns), min(rows, columns))
+        let normal = Tensor.randomNormal([m, n], generator: seed.generator).scalars.map(Double.init)
+        let q = orthonormalColumns(normal, rows: m, columns: n)
+        var out = Tensor(shape: [m, n], scalars: q.map { Float($0) * gain })
+        if rows < columns { out = out.transposed() }
+        return out.reshaped(shape)
+    }
+
+    public var config: Config { ["seed": .from(seed.configured), "gain": .from(gain)] }
+}
+
+/// Gram-Schmidt (twice, for stability) in Double on the columns of a row-major [rows, columns]
+/// matrix with rows >= columns; equals QR's Q with R's diagonal made positive.
+func orthonormalColumns(_ a: [Double], rows m: Int, columns n: Int) -> [Double] {
+    var q = a
+    for j in 0..<n {
+        for _ in 0..<2 {
+            for k in 0..<j {
+                var dot = 0.0
+                for i in 0..<m { dot += q[i * n + j] * q[i * n + k] }
+                for i in 0..<m { q[i * n + j] -= dot * q[i * n + k] }
+            }
+        }
+        var norm = 0.0
+        for i in 0..<m { norm += q[i * n + j] * q[i * n + j] }
+        norm = norm.squareRoot()
+        for i in 0..<m { q[i * n + j] /= norm }
+    }
+    return q
+}
+
+/// gain times the identity matrix (keras.initializers.Identity) (2-D shapes only; non-square gives the leading block).
+public struct IdentityInitializer: Initializer {
+    public static let kerasClassName = "Identity"
+    public let gain: Float
+    public init(gain: Float = 1) { self.gain = gain }
+    public func callAsFunction(shape: [Int]) -> Tensor {
+        precondition(shape.count == 2, "Identity initializer: shape \(shape) is not 2-D")
+        var t = Tensor.zeros(shape)
+        t.withUnsafeMutableBufferPointer { p in for i in 0..<min(shape[0], shape[1]) { p[i * shape[1] + i] = gain } }
+        return t
+    }
+    // Keras 3 writes {} for Identity whatever the gain; Loom adds gain only when it is not 1,
+    // so a round trip keeps it.
+    public var config: Config { gain == 1 ? [:] : ["gain": .from(gain)] }
+}
+
+/// Keras's initializer names.
+public let initializers: Registry<any Initializer> = {
+    let r = Registry<any Initializer>(kind: "initializer")
+    @Sendable func reader(_ c: Config, _ name: String) -> ConfigReader { ConfigReader(c, object: name) }
+    r.register("Zeros", aliases: ["zeros", "zero"]) { _ in Zeros() }
+    r.register("Ones", aliases: ["ones", "one"]) { _ in Ones() }
+    r.register("Constant", aliases: ["constant"]) { c in Constant(value: try reader(c, "Constant").float("value", default: 0)) }
+    r.register("RandomNormal", aliases: ["random_normal", "normal"]) { c in
+        let k = reader(c, "RandomNormal")
+        return RandomNormal(mean: try k.float("mean", default: 0), stddev: try k.float("stddev", default: 0.05),
+                            seed: try k.optionalInt("seed"))
+    }
+    r.register("RandomUniform", aliases: ["random_uniform", "uniform"]) { c in
+        let k = reader(c, "RandomUniform")
+        return RandomUniform(minval: try k.float("minval", default: -0.05), maxval: try k.float("maxval", default: 0.05),
+                             seed: try k.optionalInt("seed"))
+    }
+    r.register("TruncatedNormal", aliases: ["truncated_normal"]) { c in
+        let k = reader(c, "TruncatedNormal")
+        return TruncatedNormal(mean: try k.float("mean", default: 0), stddev: try k.float("stddev", default: 0.05),
+                               seed: try k.optionalInt("seed"))
+    }
+    r.register("VarianceScaling", aliases: ["variance_scaling"]) { c in
+        let k = reader(c, "VarianceScaling")
+        let modeName = try k.string("mode", default: "fan_in")
+        guard let mode = VarianceScaling.Mode(rawValue: modeName) else {
+            throw ConfigError("VarianceScaling", argument: "mode", "must be fan_in, fan_out or fan_avg, got '\(modeName)'")
+        }
+        var distributionName = try k.string("distribution", default: "truncated_normal").lowercased()
+        if distributionName == "normal" { distributionName = "truncated_normal" }
+        guard let distribution = VarianceScaling.Distribution(rawValue: distributionName) else {
+            throw ConfigError("VarianceScaling", argument: "distribution",
+                              "must be truncated_normal, untruncated_normal or uniform, got '\(distributionName)'")
+        }
+        return try VarianceScaling(scale: try k.float("scale", default: 1), mode: mode, distribution: distribution,
+                                   seed: try k.optionalInt("seed"), inputAxes: try k.optionalInts("input_axes"),
+                                   outputAxes: try k.optionalInts("output_axes"))
+    }
+    for (className, preset) in NamedVarianceScaling.presets {
+        r.register(className, aliases: [preset.alias]) { c in
+            let k = reader(c, className)
+            return try NamedVarianceScaling(className, seed: try k.optionalInt("seed"),
+                                            inputAxes: try k.optionalInts("input_axes"), outputAxes: try k.optionalInts("output_axes"))
+        }
+    }
+    r.register("Orthogonal", aliases: ["orthogonal", "OrthogonalInitializer"]) { c in
+        let k = reader(c, "Orthogonal")
+        return Orthogonal(gain: try k.float("gain", default: 1), seed: try k.optionalInt("seed"))
+    }
+    r.register("Identity", aliases: ["identity", "IdentityInitializer"]) { c in
+        IdentityInitializer(gain: try reader(c, "Identity").float("gain", default: 1))
+    }
+    return r
+}()

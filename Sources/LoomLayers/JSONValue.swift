@@ -1,0 +1,119 @@
+import Foundation
+
+/// A JSON value: the form of every Keras config (get_config / from_config, config.json).
+/// Numbers keep whether they were written as integers, so configs come back as Keras writes them.
+public enum JSONValue: Sendable, Hashable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// Parses JSON text.
+    public static func parse(_ text: String) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    /// Compact JSON with keys sorted, so equal values print equally.
+    public var description: String {
+        switch self {
+        case .null: return "null"
+        case let .bool(b): return b ? "true" : "false"
+        case let .int(i): return String(i)
+        case let .double(d):
+            if d.isNaN { return "NaN" }
+            if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
+            // Integral doubles keep a ".0", as Python's json writes them.
+            return d == d.rounded() && abs(d) < 1e16 ? String(format: "%.1f", d) : "\(d)"
+        case let .string(s): return JSONValue.quote(s)
+        case let .array(a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
+        case let .object(o):
+            return "{" + o.keys.sorted().map { "\(JSONValue.quote($0)): \(o[$0]!)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    private static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Numeric equality across int and double (Keras writes `2` and `2.0` for the same
+    /// setting in different places), with a relative tolerance for float32 round trips.
+    public func isEquivalent(to other: JSONValue, relativeTolerance: Double = 1e-6) -> Bool {
+        switch (self, other) {
+        case let (.object(a), .object(b)):
+            return a.keys.sorted() == b.keys.sorted()
+                && a.allSatisfy { $0.value.isEquivalent(to: b[$0.key]!, relativeTolerance: relativeTolerance) }
+        case let (.array(a), .array(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.isEquivalent(to: $1, relativeTolerance: relativeTolerance) }
+        default:
+            if let x = numberValue, let y = other.numberValue {
+                return x == y || abs(x - y) <= relativeTolerance * max(abs(x), abs(y))
+            }
+            return self == other
+        }
+    }
+
+    public var numberValue: Double? {
+        switch self {
+        case let .int(i): return Double(i)
+        case let .double(d): return d
+        default: return nil
+        }
+    }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case let .bool(b): try c.encode(b)
+        case let .int(i): try c.encode(i)
+        case let .double(d): try c.encode(d)
+        case let .string(s): try c.encode(s)
+        case let .array(a): try c.encode(a)
+        case let .object(o): try c.encode(o)
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { $1 }))
+    }
+}
+
+/// A Keras config dictionary.
+public typealias Config = [String: JSONValue]

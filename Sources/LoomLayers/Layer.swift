@@ -1,0 +1,241 @@
+import LoomTensor
+import Synchronization
+
+/// State of one forward pass: the training flag, the coordinates per-sample randomness is
+/// drawn from, and the losses layers add (activity regularization). Each pass, on each
+/// thread, has its own.
+public final class ForwardContext {
+    /// Training mode (dropout active) or inference.
+    public let training: Bool
+    /// The run's seed, the step number and this pass's first sample in the whole batch:
+    /// random masks are a function of (seed, layer, step, sample), never of the thread.
+    public let seed: UInt64
+    public let step: UInt64
+    public let sampleOffset: Int
+    /// Losses added during the pass, each already divided by the pass's batch size where
+    /// Keras normalizes it.
+    public private(set) var losses: [Tensor] = []
+
+    public init(training: Bool = false, seed: UInt64 = 0, step: UInt64 = 0, sampleOffset: Int = 0) {
+        self.training = training
+        self.seed = seed
+        self.step = step
+        self.sampleOffset = sampleOffset
+    }
+
+    /// Adds a scalar loss.
+    public func addLoss(_ loss: Tensor) { losses.append(loss) }
+
+    /// The generator and stream a layer draws its random values from at this step.
+    func randomStream(layerSeed: UInt64) -> (RandomGenerator, UInt64) {
+        (RandomGenerator(seed: seed ^ layerSeed), step)
+    }
+}
+
+/// Unique default names per prefix, as Keras gives them: dense, dense_1, dense_2, ...
+public enum LayerNames {
+    private static let counts = Mutex<[String: Int]>([:])
+
+    /// The next free name for `prefix`.
+    public static func next(_ prefix: String) -> String {
+        counts.withLock { c in
+            let n = c[prefix, default: 0]
+            c[prefix] = n + 1
+            return n == 0 ? prefix : "\(prefix)_\(n)"
+        }
+    }
+
+    /// Forgets the names given so far (Keras's clear_session).
+    public static func reset() { counts.withLock { $0 = [:] } }
+
+    /// "BatchNormalization" -> "batch_normalization".
+    public static func snakeCase(_ name: String) -> String {
+        var out = ""
+        let chars = Array(name)
+        for (i, ch) in chars.enumerated() {
+            if ch.isUppercase && i > 0
+                && (chars[i - 1].isLowercase || chars[i - 1].isNumber || (i + 1 < chars.count && chars[i + 1].isLowercase)) {
+                out.append("_")
+            }
+            out.append(contentsOf: ch.lowercased())
+        }
+        return out
+    }
+}
+
+/// A shape with an unknown batch size: [nil, 28, 28, 1].
+public typealias TensorShape = [Int?]
+
+/// The base of every layer, with Keras's anatomy: arguments resolved at construction,
+/// weights created by `build` from the first input's shape, `call` computing, and `config`
+/// giving the dictionary Keras's get_config writes.
+///
+/// A layer is built once, under a lock, before any concurrent use; after that forward passes
+/// only read it, so one layer serves every worker thread.
+open class Layer: @unchecked Sendable, CustomStringConvertible {
+    /// Keras's class name; subclasses override.
+    open class var kerasClassName: String { "Layer" }
+    /// The layer's name (unique by default: dense, dense_1, ...).
+    public let name: String
+    /// Whether its weights train; false freezes them all.
+    public var trainable: Bool
+    /// A penalty on the layer's output, added to the loss divided by the batch size.
+    public var activityRegularizer: (any Regularizer)?
+    /// The input shape a first layer was given (input_shape, input_dim or batch_input_shape),
+    /// batch axis first.
+    public var batchInputShape: TensorShape?
+
+    private let buildLock = Mutex(false)
+    private var weightList: [Parameter] = []
+    /// The input shapes it was built for.
+    public private(set) var builtInputShapes: [TensorShape]?
+
+    public init(name: String? = nil, trainable: Bool = true, activityRegularizer: (any Regularizer)? = nil) {
+        self.name = name ?? LayerNames.next(LayerNames.snakeCase(Self.kerasClassName))
+        self.trainable = trainable
+        self.activityRegularizer = activityRegularizer
+    }
+
+    public var description: String { "\(Self.kerasClassName)(\(name))" }
+
+    // MARK: - What subclasses override
+
+    /// Creates the weights for inputs of these shapes (batch axis first, nil when unknown).
+    open func build(_ inputShapes: [TensorShape]) throws {}
+
+    /// The output for these inputs. Masks are the inputs' masks (nil where none).
+    open func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        inputs[0]
+    }
+
+    /// The output shape for these input shapes, without computing. Shape-preserving by default.
+    open func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape { inputShapes[0] }
+
+    /// Whether the layer takes several inputs (merge layers) rather than one.
+    open var takesMultipleInputs: Bool { false }
+
+    /// Whether an input mask passes through unchanged (Keras's supports_masking).
+    open var supportsMasking: Bool { false }
+
+    /// The output mask: the input mask when masking is supported, else none.
+    open func computeMask(_ inputs: [Tensor], masks: [Tensor?]) throws -> Tensor? {
+        supportsMasking ? masks.first ?? nil : nil
+    }
+
+    /// The layer's own config entries, merged after the base ones (name, trainable, dtype).
+    open var layerConfig: Config { [:] }
+
+    // MARK: - Weights
+
+    /// Creates a weight named "<layer>/<name>", initialized now.
+    public func addWeight(_ weightName: String, shape: [Int], initializer: any Initializer,
+                          regularizer: (any Regularizer)? = nil, constraint: (any Constraint)? = nil,
+                          trainable: Bool = true) -> Parameter {
+        let p = Parameter(name: "\(name)/\(weightName)", value: initializer(shape: shape), trainable: trainable,
+                          regularizer: regularizer, constraint: constraint)
+        weightList.append(p)
+        return p
+    }
+
+    /// Every weight, in creation order (Keras's layer.weights).
+    public var weights: [Parameter] { buildLock.withLock { _ in weightList } }
+    /// The weights optimizers update: none when the layer is frozen.
+    public var trainableWeights: [Parameter] { trainable ? weights.filter(\.trainable) : [] }
+    /// The weights optimizers leave alone.
+    public var nonTrainableWeights: [Parameter] { trainable ? weights.filter { !$0.trainable } : weights }
+
+    /// Replaces the weights' values, in `weights` order (Keras's set_weights).
+    public func setWeights(_ values: [Tensor]) throws(ConfigError) {
+        let ws = weights
+        guard values.count == ws.count else {
+            throw ConfigError(name, "set_weights got \(values.count) arrays for \(ws.count) weights")
+        }
+        for (w, v) in zip(ws, values) where w.shape != v.shape {
+            throw ConfigError(name, "weight \(w.name) has shape \(w.shape), got \(v.shape)")
+        }
+        for (w, v) in zip(ws, values) { w.assign(v) }
+    }
+
+    /// The weight penalties of this layer (each regularizer on its weight).
+    public var weightPenalties: [Tensor] {
+        weights.compactMap { p in p.regularizer.map { $0.penalty(p.tracked) } }
+    }
+
+    // MARK: - Calling
+
+    /// Whether `build` has run.
+    public var isBuilt: Bool { buildLock.withLock { $0 } }
+
+    /// Builds for these input shapes unless already built.
+    public func buildIfNeeded(_ inputShapes: [TensorShape]) throws {
+        try buildLock.withLock { built in
+            guard !built else { return }
+            try build(inputShapes)
+            builtInputShapes = inputShapes
+            built = true
+        }
+    }
+
+    /// Calls the layer on one input.
+    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, context: ForwardContext = ForwardContext()) throws -> Tensor {
+        try callWithMask([x], masks: [mask], context: context).output
+    }
+
+    /// Calls the layer on several inputs (merge layers).
+    public func callAsFunction(_ xs: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext = ForwardContext()) throws -> Tensor {
+        try callWithMask(xs, masks: masks, context: context).output
+    }
+
+    /// Calls the layer and returns its output mask too.
+    public func callWithMask(_ inputs: [Tensor], masks: [Tensor?]? = nil,
+                             context: ForwardContext = ForwardContext()) throws -> (output: Tensor, mask: Tensor?) {
+        if takesMultipleInputs {
+            guard inputs.count >= 2 else { throw ConfigError(name, "expects at least 2 inputs, got \(inputs.count)") }
+        } else if inputs.count != 1 {
+            throw ConfigError(name, "expects 1 input, got \(inputs.count)")
+        }
+        try buildIfNeeded(inputs.map { $0.shape.map(Optional.some) })
+        let m = masks ?? Array(repeating: nil, count: inputs.count)
+        let y = try call(inputs, masks: m, context: context)
+        if let regularizer = activityRegularizer {
+            // Keras 3 divides the activity penalty by the batch size.
+            let batch = y.rank > 0 ? Float(max(1, y.shape[0])) : 1
+            context.addLoss(regularizer.penalty(y) / batch)
+        }
+        return (y, try computeMask(inputs, masks: m))
+    }
+
+    // MARK: - Config
+
+    /// Whether Keras records the build input shape for this layer class (the classes with a
+    /// build method of their own).
+    open var recordsBuildConfig: Bool { false }
+
+    /// The dictionary Keras's get_config writes.
+    open var config: Config {
+        var c: Config = ["name": .string(name), "trainable": .bool(trainable), "dtype": dtypePolicy]
+        if let r = activityRegularizer { c["activity_regularizer"] = r.serialized }
+        return c.merging(layerConfig) { $1 }
+    }
+
+    /// The serialized form: module, class_name, config, registered_name, and build_config once built.
+    public var serialized: JSONValue {
+        var s: Config = ["module": "keras.layers", "class_name": .string(Self.kerasClassName),
+                         "config": .object(config), "registered_name": nil]
+        if recordsBuildConfig, let shapes = builtInputShapes {
+            let json = shapes.map { JSONValue.array($0.map { JSONValue.from($0) }) }
+            s["build_config"] = ["input_shape": json.count == 1 ? json[0] : .array(json)]
+        }
+        return .object(s)
+    }
+
+    /// Applies every weight's constraint (after an optimizer update, as Keras does).
+    public func applyConstraints() {
+        for p in weights { if let c = p.constraint { p.assign(c.project(p.value)) } }
+    }
+}
+
+/// Keras's float32 dtype policy, as every layer config carries it.
+public let dtypePolicy: JSONValue = [
+    "module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": nil,
+]

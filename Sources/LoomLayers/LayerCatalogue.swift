@@ -1,0 +1,51 @@
+/// Keras's layer class names; user layers register here as "Package>Name".
+public let layers: Registry<Layer> = {
+    let r = Registry<Layer>(kind: "layer")
+    let builtIn: [any KerasLayer.Type] = [
+        Dense.self, Activation.self, Identity.self, Masking.self, Embedding.self, Lambda.self, InputLayer.self,
+        Flatten.self, Reshape.self, Permute.self, RepeatVector.self, Rescaling.self,
+        Dropout.self, SpatialDropout1D.self, SpatialDropout2D.self, SpatialDropout3D.self, GaussianNoise.self,
+        GaussianDropout.self, AlphaDropout.self, ActivityRegularization.self,
+        ReLU.self, LeakyReLU.self, ELU.self, PReLU.self, Softmax.self,
+        Add.self, Subtract.self, Multiply.self, Average.self, Maximum.self, Minimum.self, Concatenate.self, Dot.self,
+    ]
+    for type in builtIn { register(type, in: r) }
+    return r
+}()
+
+/// Registers a layer type under its Keras class name.
+public func register(_ type: any KerasLayer.Type, in registry: Registry<Layer> = layers) {
+    registry.register(type.kerasClassName) { config in try type.from(config: config) }
+}
+
+extension Layer {
+    /// A layer from its serialized form ({"class_name", "config", ...}) or a bare class name.
+    public static func deserialize(_ value: JSONValue) throws -> Layer {
+        let layer = try layers.make(value, owner: "layer", argument: "class_name")
+        if case let .object(dict) = value, case let .object(build)? = dict["build_config"], let shape = build["input_shape"] {
+            try layer.buildIfNeeded(try buildShapes(shape, layer: layer.name))
+        }
+        return layer
+    }
+}
+
+/// build_config's input_shape: one shape, or a list of shapes for multi-input layers.
+func buildShapes(_ value: JSONValue, layer: String) throws(ConfigError) -> [TensorShape] {
+    func dims(_ v: JSONValue) throws(ConfigError) -> TensorShape {
+        guard case let .array(a) = v else { throw ConfigError(layer, argument: "build_config", "bad input_shape \(value)") }
+        var out: TensorShape = []
+        for d in a {
+            if case .null = d { out.append(nil); continue }
+            guard let n = d.numberValue else { throw ConfigError(layer, argument: "build_config", "bad input_shape \(value)") }
+            out.append(Int(n))
+        }
+        return out
+    }
+    guard case let .array(a) = value else { throw ConfigError(layer, argument: "build_config", "bad input_shape \(value)") }
+    if let first = a.first, case .array = first {
+        var shapes: [TensorShape] = []
+        for v in a { shapes.append(try dims(v)) }
+        return shapes
+    }
+    return [try dims(value)]
+}

@@ -1,0 +1,121 @@
+import LoomTensor
+
+/// Reads a layer's Keras config: the base keys every layer has, and its arguments through the
+/// registries, each error naming the layer and the argument.
+public struct LayerConfigReader {
+    public let config: Config
+    public let reader: ConfigReader
+    /// The layer's name from the config, if any.
+    public let name: String?
+
+    public init(_ config: Config, className: String) throws(ConfigError) {
+        self.config = config
+        if case let .string(n)? = config["name"] { name = n } else { name = nil }
+        reader = ConfigReader(config, object: name.map { "\(className) '\($0)'" } ?? className)
+        try checkDType()
+    }
+
+    /// Loom computes in float32: any other dtype policy is refused by name.
+    func checkDType() throws(ConfigError) {
+        switch config["dtype"] {
+        case nil, .null?: return
+        case let .string(s)? where s == "float32": return
+        case let .object(o)?:
+            if case let .object(inner)? = o["config"], case let .string(n)? = inner["name"], n == "float32" { return }
+            if case let .string(n)? = o["name"], n == "float32" { return }
+            throw ConfigError(reader.object, argument: "dtype", "only float32 is supported, got \(JSONValue.object(o))")
+        case let other?:
+            throw ConfigError(reader.object, argument: "dtype", "only float32 is supported, got \(other)")
+        }
+    }
+
+    public var trainable: Bool { (try? reader.bool("trainable", default: true)) ?? true }
+
+    /// An activation by name; null means linear.
+    public func activation(_ key: String = "activation") throws(ConfigError) -> ActivationFunction {
+        guard reader.has(key) else { return .linear }
+        return try activations.make(config[key]!, owner: reader.object, argument: key)
+    }
+
+    public func initializer(_ key: String, default value: any Initializer) throws(ConfigError) -> any Initializer {
+        guard reader.has(key) else { return value }
+        return try initializers.make(config[key]!, owner: reader.object, argument: key)
+    }
+
+    public func regularizer(_ key: String) throws(ConfigError) -> (any Regularizer)? {
+        guard reader.has(key) else { return nil }
+        return try regularizers.make(config[key]!, owner: reader.object, argument: key)
+    }
+
+    public func constraint(_ key: String) throws(ConfigError) -> (any Constraint)? {
+        guard reader.has(key) else { return nil }
+        return try constraints.make(config[key]!, owner: reader.object, argument: key)
+    }
+
+    /// Sets the base settings every layer config may carry on a freshly made layer.
+    public func applyBase(to layer: Layer) throws(ConfigError) {
+        layer.trainable = trainable
+        if let r = try regularizer("activity_regularizer") { layer.activityRegularizer = r }
+        if let shape = try batchInputShape() { layer.batchInputShape = shape }
+    }
+
+    /// The first-layer shorthands: batch_input_shape / batch_shape, input_shape (+ batch_size),
+    /// input_dim.
+    func batchInputShape() throws(ConfigError) -> TensorShape? {
+        for key in ["batch_input_shape", "batch_shape"] where reader.has(key) {
+            return try optionalDims(key)
+        }
+        if reader.has("input_shape") {
+            return [try reader.optionalInt("batch_size")] + (try optionalDims("input_shape"))
+        }
+        if reader.has("input_dim") { return [nil, try reader.int("input_dim")] }
+        return nil
+    }
+
+    /// A shape list whose entries may be null.
+    public func optionalDims(_ key: String) throws(ConfigError) -> TensorShape {
+        guard case let .array(a)? = config[key] else {
+            throw ConfigError(reader.object, argument: key, "expected a list of sizes, got \(reader.value(key))")
+        }
+        var out: TensorShape = []
+        for v in a {
+            switch v {
+            case .null: out.append(nil)
+            default:
+                guard let n = v.numberValue, n == n.rounded(), n >= 0 else {
+                    throw ConfigError(reader.object, argument: key, "expected a list of sizes, got \(JSONValue.array(a))")
+                }
+                out.append(Int(n))
+            }
+        }
+        return out
+    }
+}
+
+/// A layer that can be made from its Keras config.
+public protocol KerasLayer: Layer {
+    static func from(config: Config) throws -> Self
+}
+
+/// Validates a rate in [0, 1).
+func checkRate(_ rate: Float, _ layer: String, _ argument: String = "rate") throws(ConfigError) {
+    guard rate >= 0 && rate < 1 else {
+        throw ConfigError(layer, argument: argument, "must be in [0, 1), got \(rate)")
+    }
+}
+
+/// The known sizes of a shape after the batch axis, or an error naming the layer when one is
+/// unknown.
+func knownDims(_ shape: TensorShape, _ layer: String, _ what: String) throws(ConfigError) -> [Int] {
+    var out: [Int] = []
+    for d in shape.dropFirst() {
+        guard let d else { throw ConfigError(layer, "\(what) needs known sizes after the batch axis, got \(shape)") }
+        out.append(d)
+    }
+    return out
+}
+
+extension TensorShape {
+    /// A shape for messages: [None, 3].
+    var text: String { "(" + map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")" }
+}

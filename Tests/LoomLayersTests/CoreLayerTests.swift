@@ -1,0 +1,62 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+import LoomTestSupport
+import Testing
+
+@Suite struct CoreLayerTests {
+    static let cases = Fixtures.cases("core_layers.json")
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 40)
+    }
+
+    /// from_config(Keras's config) -> set Keras's weights -> call: Keras's outputs, masks and
+    /// losses to 1e-5 relative; then get_config gives back what Keras wrote.
+    @Test(arguments: cases)
+    func matchesKeras(_ c: LayerCase) throws {
+        let layer = try Layer.deserialize(c.serialized)
+        let inputs = c.inputs
+        try layer.buildIfNeeded(inputs.map { $0.shape.map(Optional.some) })
+        if !c.weights.isEmpty { try layer.setWeights(c.weights) }
+        let context = ForwardContext(training: c.training)
+        let (y, mask) = try layer.callWithMask(inputs, masks: c.inputMasks, context: context)
+        #expect(y.shape == c.output.shape, "\(c.label): output shape")
+        expectClose(y.scalars, c.output.scalars, relative: 1e-5, absolute: 1e-6, c.label)
+        #expect((mask == nil) == (c.outputMask == nil), "\(c.label): mask presence")
+        if let mask, let expected = c.outputMask {
+            expectClose(mask.scalars, expected.scalars, relative: 0, absolute: 0, "\(c.label) mask")
+        }
+        // Keras's layer.losses: the activity penalties of the call, then each weight's penalty.
+        let losses = (context.losses + layer.weightPenalties).map(\.scalar)
+        expectClose(losses, c.losses, relative: 1e-5, absolute: 1e-7, "\(c.label) losses")
+
+        let written = layer.serialized
+        #expect(written.isEquivalent(to: c.serialized), "\(c.label): \(written)\n  Keras: \(c.serialized)")
+        // And the written config loads back into the same config.
+        let again = try Layer.deserialize(written)
+        #expect(again.serialized.isEquivalent(to: written), "\(c.label): round trip")
+    }
+
+    /// Finite differences through every deterministic layer, for inputs and weights.
+    @Test(arguments: cases.filter { !$0.label.hasPrefix("embedding") })
+    func gradientsMatchFiniteDifferences(_ c: LayerCase) throws {
+        let layer = try Layer.deserialize(c.serialized)
+        try layer.buildIfNeeded(c.inputs.map { $0.shape.map(Optional.some) })
+        if !c.weights.isEmpty { try layer.setWeights(c.weights) }
+        // Keep inputs away from the kinks of piecewise layers.
+        let inputs = c.inputs.enumerated().map { i, x in
+            GradientCheck.input(x.shape, seed: UInt64(100 + i), low: 0.55, high: 1.4)
+                * Tensor(x.scalars.map { $0 < 0 ? -1 : 1 }).reshaped(x.shape)
+        }
+        let masks = c.inputMasks
+        try GradientCheck.check(c.label + " inputs", inputs) { xs in
+            try layer(xs.count == 1 ? [xs[0]] : xs, masks: masks)
+        }
+        for w in layer.weights {
+            try GradientCheck.check(c.label, parameter: w) {
+                try layer(inputs.count == 1 ? [inputs[0]] : inputs, masks: masks)
+            }
+        }
+    }
+}

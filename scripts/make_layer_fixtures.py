@@ -1,0 +1,173 @@
+"""Reference fixtures for LoomLayers from real Keras 3 (JAX backend).
+
+Run:  KERAS_BACKEND=jax ../keras-ref/bin/python scripts/make_layer_fixtures.py
+Writes Tests/LoomLayersTests/Fixtures/*.json: for each case the serialized config Keras writes,
+the inputs, the weights (set to fixed random values so results do not depend on Keras's RNG),
+the outputs and output masks, with the Keras and JAX versions that made them.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import jax
+import keras
+import numpy as np
+from keras import constraints as C
+from keras import initializers as I
+from keras import layers as L
+from keras import regularizers as R
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "LoomLayersTests", "Fixtures")
+rng = np.random.default_rng(20261124)
+
+
+def array(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "values": [float(v) for v in a.reshape(-1)]}
+
+
+def tensor_input(shape, low=-2.0, high=2.0, integers=None):
+    if integers is not None:
+        return rng.integers(0, integers, size=shape).astype(np.float32)
+    return rng.uniform(low, high, size=shape).astype(np.float32)
+
+
+def layer_case(label, layer, inputs, masks=None, training=False, set_weights=True):
+    """Calls `layer` on `inputs` (one array or a list) and records everything."""
+    multi = isinstance(inputs, list)
+    xs = inputs if multi else [inputs]
+    kwargs = {}
+    if masks is not None:
+        kwargs["mask"] = masks if multi else masks[0]
+    layer.build([x.shape for x in xs] if multi else xs[0].shape) if not layer.built else None
+    if set_weights and layer.weights:
+        layer.set_weights([rng.uniform(-1, 1, size=w.shape).astype(np.float32) for w in layer.weights])
+    tensors = [keras.ops.convert_to_tensor(x) for x in xs]
+    out = layer(tensors if multi else tensors[0], training=training, **kwargs)
+    mask = layer.compute_mask(tensors if multi else tensors[0], kwargs.get("mask"))
+    losses = [float(l) for l in layer.losses]
+    return {
+        "label": label,
+        "serialized": keras.saving.serialize_keras_object(layer),
+        "inputs": [array(x) for x in xs],
+        "input_masks": None if masks is None else [None if m is None else array(m) for m in masks],
+        "weights": [array(w.numpy()) for w in layer.weights],
+        "output": array(out),
+        "output_mask": None if mask is None else array(np.asarray(mask)),
+        "losses": losses,
+        "training": training,
+    }
+
+
+def save(name, cases):
+    payload = {"keras": keras.__version__, "jax": jax.__version__, "generator": "scripts/make_layer_fixtures.py",
+               "cases": cases}
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(payload, f, separators=(",", ":"))
+    print(f"{name}: {len(cases)} cases")
+
+
+def core_layers():
+    x2 = tensor_input((4, 5))
+    x3 = tensor_input((2, 3, 4))
+    x4 = tensor_input((2, 3, 4, 2))
+    cases = [
+        layer_case("dense", L.Dense(3), x2),
+        layer_case("dense relu no bias", L.Dense(4, activation="relu", use_bias=False), x2),
+        layer_case("dense rank 3 gelu", L.Dense(2, activation="gelu"), x3),
+        layer_case("dense regularized", L.Dense(3, kernel_regularizer=R.L1L2(0.01, 0.02), bias_regularizer="l2",
+                                                activity_regularizer=R.L1(0.05), kernel_constraint=C.MaxNorm(1.5),
+                                                bias_constraint="non_neg", kernel_initializer="he_normal",
+                                                bias_initializer=I.Constant(0.5)), x2),
+        layer_case("activation softmax", L.Activation("softmax"), x3),
+        layer_case("activation selu", L.Activation("selu"), x2),
+        layer_case("dropout inference", L.Dropout(0.3, seed=7), x2),
+        layer_case("dropout noise shape", L.Dropout(0.5, noise_shape=(None, 1, 4), seed=3), x3),
+        layer_case("flatten", L.Flatten(), x4),
+        layer_case("flatten channels_first", L.Flatten(data_format="channels_first"), x4),
+        layer_case("reshape", L.Reshape((4, 3)), x3),
+        layer_case("reshape inferred", L.Reshape((-1, 2)), x3),
+        layer_case("permute", L.Permute((2, 1)), x3),
+        layer_case("permute 3", L.Permute((3, 1, 2)), x4),
+        layer_case("repeat vector", L.RepeatVector(3), x2),
+        layer_case("activity regularization", L.ActivityRegularization(l1=0.01, l2=0.03), x2),
+        layer_case("masking", L.Masking(mask_value=0.5),
+                   np.where(rng.uniform(size=(2, 4, 1)) < 0.4, 0.5, tensor_input((2, 4, 3))).astype(np.float32)),
+        layer_case("spatial dropout 1d", L.SpatialDropout1D(0.2), x3),
+        layer_case("spatial dropout 2d", L.SpatialDropout2D(0.2, data_format="channels_first"), x4),
+        layer_case("spatial dropout 3d", L.SpatialDropout3D(0.25), tensor_input((1, 2, 2, 2, 3))),
+        layer_case("gaussian noise", L.GaussianNoise(0.1, seed=2), x2),
+        layer_case("gaussian dropout", L.GaussianDropout(0.2, seed=2), x2),
+        layer_case("alpha dropout", L.AlphaDropout(0.1, seed=2), x2),
+        layer_case("identity", L.Identity(), x3),
+        layer_case("rescaling", L.Rescaling(1 / 255.0, offset=-0.5), tensor_input((2, 3), 0, 255)),
+        layer_case("embedding", L.Embedding(7, 3), tensor_input((2, 5), integers=7)),
+        layer_case("embedding mask zero", L.Embedding(6, 2, mask_zero=True, embeddings_regularizer="l1",
+                                                      embeddings_constraint=C.UnitNorm(axis=1)),
+                   tensor_input((3, 4), integers=6)),
+        layer_case("relu layer", L.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2), x2),
+        layer_case("leaky relu layer", L.LeakyReLU(), x2),
+        layer_case("leaky relu slope", L.LeakyReLU(negative_slope=0.05), x2),
+        layer_case("elu layer", L.ELU(alpha=0.7), x2),
+        layer_case("prelu", L.PReLU(), x3),
+        layer_case("prelu shared axes", L.PReLU(shared_axes=[1], alpha_initializer=I.Constant(0.25)), x3),
+        layer_case("softmax layer", L.Softmax(axis=1), x3),
+        layer_case("softmax masked", L.Softmax(), x3, masks=[(rng.uniform(size=(2, 3, 4)) < 0.7)]),
+    ]
+    a, b, c = tensor_input((3, 4)), tensor_input((3, 4)), tensor_input((3, 4))
+    cases += [
+        layer_case("add", L.Add(), [a, b, c]),
+        layer_case("subtract", L.Subtract(), [a, b]),
+        layer_case("multiply", L.Multiply(), [a, b, c]),
+        layer_case("average", L.Average(), [a, b]),
+        layer_case("maximum", L.Maximum(), [a, b, c]),
+        layer_case("minimum", L.Minimum(), [a, b]),
+        layer_case("concatenate", L.Concatenate(), [a, tensor_input((3, 2))]),
+        layer_case("concatenate axis 1", L.Concatenate(axis=1), [x3, tensor_input((2, 2, 4))]),
+        layer_case("dot", L.Dot(axes=1), [a, b]),
+        layer_case("dot normalized", L.Dot(axes=1, normalize=True), [a, b]),
+        layer_case("dot 3d", L.Dot(axes=(2, 1)), [x3, tensor_input((2, 4, 5))]),
+        layer_case("dot 3d axes 1", L.Dot(axes=1), [x3, tensor_input((2, 3, 2))]),
+    ]
+    save("core_layers.json", cases)
+
+
+def objects():
+    """Configs of initializers, regularizers, constraints; penalties and projections."""
+    ser = keras.saving.serialize_keras_object
+    inits = [I.Zeros(), I.Ones(), I.Constant(2.5), I.RandomNormal(0.1, 0.2, seed=3), I.RandomUniform(-0.3, 0.7),
+             I.TruncatedNormal(stddev=0.1, seed=4), I.VarianceScaling(2.0, "fan_out", "uniform", seed=5),
+             I.VarianceScaling(0.5, "fan_avg", "untruncated_normal"), I.Orthogonal(gain=1.5, seed=6),
+             I.Identity(gain=1.0), I.GlorotUniform(seed=1), I.GlorotNormal(), I.HeNormal(seed=2), I.HeUniform(),
+             I.LecunNormal(), I.LecunUniform(seed=9)]
+    w = tensor_input((4, 3))
+    k = tensor_input((2, 2, 3, 4))
+    regs = [R.L1(), R.L1(0.3), R.L2(), R.L2(0.2), R.L1L2(), R.L1L2(l1=0.1, l2=0.05), R.L1L2(l2=0.4)]
+    cons = [C.NonNeg(), C.UnitNorm(), C.UnitNorm(axis=1), C.UnitNorm(axis=[0, 1, 2]), C.MaxNorm(),
+            C.MaxNorm(0.8, axis=1), C.MaxNorm(1.2, axis=[0, 1, 2]), C.MinMaxNorm(),
+            C.MinMaxNorm(0.5, 1.5, rate=0.3, axis=1), C.MinMaxNorm(1.0, 2.0, rate=0.7, axis=[0, 1, 2])]
+    payload = {
+        "keras": keras.__version__, "jax": jax.__version__, "generator": "scripts/make_layer_fixtures.py",
+        "initializers": [ser(i) for i in inits],
+        "regularizers": [{"serialized": ser(r), "input": array(x), "penalty": float(r(x))}
+                         for r in regs for x in (w, k)],
+        "constraints": [{"serialized": ser(c), "input": array(x), "output": array(c(x))}
+                        for c in cons for x in ((w, k) if not isinstance(getattr(c, "axis", 0), list) else (k,))],
+        "by_name": {
+            "initializers": {n: ser(I.get(n)) for n in ["zeros", "ones", "glorot_uniform", "he_normal", "orthogonal",
+                                                         "random_normal", "uniform", "truncated_normal", "lecun_uniform"]},
+            "regularizers": {n: ser(R.get(n)) for n in ["l1", "l2", "l1l2"]},
+            "constraints": {n: ser(C.get(n)) for n in ["non_neg", "unit_norm", "max_norm", "min_max_norm"]},
+        },
+    }
+    with open(os.path.join(OUT, "objects.json"), "w") as f:
+        json.dump(payload, f, separators=(",", ":"))
+    print("objects.json")
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    keras.utils.set_random_seed(1)
+    core_layers()
+    objects()
