@@ -67,20 +67,8 @@ public struct MinMaxNorm: Constraint {
     }
 }
 
-/// A user-defined constraint from a closure, registered under `name` ("Package>Name").
-public struct CustomConstraint: Constraint {
-    public static let kerasClassName = "CustomConstraint"
-    public let name: String
-    public let parameters: Config
-    let function: @Sendable (Tensor) -> Tensor
-    public init(name: String, parameters: Config = [:], _ function: @escaping @Sendable (Tensor) -> Tensor) {
-        self.name = name
-        self.parameters = parameters
-        self.function = function
-    }
+extension UserDefined: ParameterConstraint, Constraint where Role == ProjectionRole {
     public func project(_ w: Tensor) -> Tensor { function(w) }
-    public var config: Config { parameters }
-    public var serialized: JSONValue { serializedCustom(name: name, config: parameters) }
 }
 
 /// An axis list as Keras writes it: a single axis as an integer.

@@ -339,3 +339,26 @@ public let initializers: Registry<any Initializer> = {
     }
     return r
 }()
+
+/// A user-defined initializer from a closure of the shape, saved under `name`
+/// ("Package>Name") with its parameters as config; register a factory under the same name
+/// (`initializers.register`) to load it back.
+public struct CustomInitializer: Initializer {
+    public static let kerasClassName = "CustomInitializer"
+    public let name: String
+    public let parameters: Config
+    let function: @Sendable ([Int]) -> Tensor
+
+    public init(name: String, parameters: Config = [:], _ function: @escaping @Sendable ([Int]) -> Tensor) {
+        self.name = name
+        self.parameters = parameters
+        self.function = function
+    }
+
+    public func callAsFunction(shape: [Int]) -> Tensor { function(shape) }
+    public var config: Config { parameters }
+    public var serialized: JSONValue {
+        let className = name.split(separator: ">").last.map(String.init) ?? name
+        return ["module": nil, "class_name": .string(className), "config": .object(parameters), "registered_name": .string(name)]
+    }
+}

@@ -48,18 +48,23 @@ public enum LayerNames {
     /// Forgets the names given so far (Keras's clear_session).
     public static func reset() { counts.withLock { $0 = [:] } }
 
-    /// "BatchNormalization" -> "batch_normalization".
+    /// Keras's to_snake_case: "BatchNormalization" -> "batch_normalization",
+    /// "SpatialDropout1D" -> "spatial_dropout1d", "PReLU" -> "p_re_lu".
     public static func snakeCase(_ name: String) -> String {
-        var out = ""
+        // 1. "_" before an uppercase letter that starts a lowercase run (not at the start).
         let chars = Array(name)
+        var step1: [Character] = []
         for (i, ch) in chars.enumerated() {
-            if ch.isUppercase && i > 0
-                && (chars[i - 1].isLowercase || chars[i - 1].isNumber || (i + 1 < chars.count && chars[i + 1].isLowercase)) {
-                out.append("_")
-            }
-            out.append(contentsOf: ch.lowercased())
+            if i > 0 && ch.isUppercase && i + 1 < chars.count && chars[i + 1].isLowercase { step1.append("_") }
+            step1.append(ch)
         }
-        return out
+        // 2. "_" between a lowercase letter and an uppercase one.
+        var out = ""
+        for (i, ch) in step1.enumerated() {
+            if i > 0 && ch.isUppercase && step1[i - 1].isLowercase { out.append("_") }
+            out.append(ch)
+        }
+        return out.lowercased()
     }
 }
 

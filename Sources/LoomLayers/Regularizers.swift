@@ -45,26 +45,41 @@ public struct L2: Regularizer {
     public var config: Config { ["l2": .from(l2)] }
 }
 
-/// A user-defined regularizer from a closure, registered under `name` ("Package>Name").
-public struct CustomRegularizer: Regularizer {
-    public static let kerasClassName = "CustomRegularizer"
+/// A user-defined object from a closure, saved under `name` ("Package>Name") with its
+/// parameters as config: a regularizer (`CustomRegularizer`) or a constraint
+/// (`CustomConstraint`). Register a factory under the same name to load it back.
+public struct UserDefined<Role>: Sendable {
     public let name: String
     public let parameters: Config
     let function: @Sendable (Tensor) -> Tensor
+
     public init(name: String, parameters: Config = [:], _ function: @escaping @Sendable (Tensor) -> Tensor) {
         self.name = name
         self.parameters = parameters
         self.function = function
     }
-    public func penalty(_ x: Tensor) -> Tensor { function(x) }
+
+    public static var kerasClassName: String { "UserDefined" }
+    public static var kerasModule: String { "builtins" }
     public var config: Config { parameters }
-    public var serialized: JSONValue { serializedCustom(name: name, config: parameters) }
+    public var serialized: JSONValue {
+        let className = name.split(separator: ">").last.map(String.init) ?? name
+        return ["module": nil, "class_name": .string(className), "config": .object(parameters), "registered_name": .string(name)]
+    }
 }
 
-/// The serialized form Keras writes for a user-registered object.
-func serializedCustom(name: String, config: Config) -> JSONValue {
-    let className = name.split(separator: ">").last.map(String.init) ?? name
-    return ["module": nil, "class_name": .string(className), "config": .object(config), "registered_name": .string(name)]
+/// Marks a user-defined penalty.
+public enum PenaltyRole {}
+/// Marks a user-defined projection.
+public enum ProjectionRole {}
+
+public typealias CustomRegularizer = UserDefined<PenaltyRole>
+public typealias CustomConstraint = UserDefined<ProjectionRole>
+
+extension UserDefined: KerasSerializable {}
+
+extension UserDefined: ParameterPenalty, Regularizer where Role == PenaltyRole {
+    public func penalty(_ x: Tensor) -> Tensor { function(x) }
 }
 
 private func validateFactor(_ value: Float, _ object: String, _ argument: String) throws(ConfigError) {
