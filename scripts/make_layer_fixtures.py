@@ -166,8 +166,32 @@ def objects():
     print("objects.json")
 
 
+def activation_functions():
+    """Every keras.activations function on one input, with the argument variants."""
+    from keras import activations as A
+    from keras.src.activations import ALL_OBJECTS_DICT as names
+    x = np.concatenate([np.linspace(-6, 6, 61), rng.uniform(-3, 3, 35)]).astype(np.float32).reshape(4, 24)
+    cases = [(name, {}) for name in sorted(names) if name != "threshold"]
+    cases += [("relu", {"negative_slope": 0.1}), ("relu", {"max_value": 2.5}), ("relu", {"threshold": 0.7}),
+              ("relu", {"negative_slope": 0.2, "max_value": 3.0, "threshold": -0.5}), ("leaky_relu", {"negative_slope": 0.05}),
+              ("elu", {"alpha": 0.4}), ("gelu", {"approximate": True}), ("gelu", {"approximate": False}),
+              ("softmax", {"axis": 0}), ("log_softmax", {"axis": 0}), ("celu", {"alpha": 2.0}), ("glu", {"axis": 0}),
+              ("squareplus", {"b": 1.0}), ("soft_shrink", {"threshold": 1.0}), ("hard_shrink", {"threshold": 1.2}),
+              ("sparsemax", {"axis": 0}), ("threshold", {"threshold": 0.3, "default_value": -1.0})]
+    out = []
+    for name, kwargs in cases:
+        y = A.get(name)(keras.ops.convert_to_tensor(x), **kwargs)
+        out.append({"name": name, "arguments": kwargs, "output": array(y)})
+    payload = {"keras": keras.__version__, "jax": jax.__version__, "generator": "scripts/make_layer_fixtures.py",
+               "input": array(x), "cases": out}
+    with open(os.path.join(OUT, "activations.json"), "w") as f:
+        json.dump(payload, f, separators=(",", ":"))
+    print(f"activations.json: {len(out)} cases")
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     keras.utils.set_random_seed(1)
     core_layers()
     objects()
+    activation_functions()

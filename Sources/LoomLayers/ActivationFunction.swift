@@ -66,6 +66,71 @@ public struct ActivationFunction: Sendable, CustomStringConvertible {
     ]
 }
 
+extension ActivationFunction {
+    /// keras.activations.relu with its arguments.
+    public static func relu(negativeSlope: Float = 0, maxValue: Float? = nil, threshold: Float = 0) -> ActivationFunction {
+        ActivationFunction(name: "relu") { $0.relu(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold) }
+    }
+    public static func leakyRelu(negativeSlope: Float) -> ActivationFunction {
+        ActivationFunction(name: "leaky_relu") { $0.leakyRelu(negativeSlope: negativeSlope) }
+    }
+    public static func elu(alpha: Float) -> ActivationFunction { ActivationFunction(name: "elu") { $0.elu(alpha: alpha) } }
+    public static func celu(alpha: Float) -> ActivationFunction { ActivationFunction(name: "celu") { $0.celu(alpha: alpha) } }
+    public static func gelu(approximate: Bool) -> ActivationFunction {
+        ActivationFunction(name: "gelu") { $0.gelu(approximate: approximate) }
+    }
+    public static func softmax(axis: Int) -> ActivationFunction { ActivationFunction(name: "softmax") { $0.softmax(axis: axis) } }
+    public static func logSoftmax(axis: Int) -> ActivationFunction {
+        ActivationFunction(name: "log_softmax") { $0.logSoftmax(axis: axis) }
+    }
+    public static func sparsemax(axis: Int) -> ActivationFunction { ActivationFunction(name: "sparsemax") { $0.sparsemax(axis: axis) } }
+    public static func glu(axis: Int) -> ActivationFunction { ActivationFunction(name: "glu") { $0.glu(axis: axis) } }
+    public static func squareplus(b: Float) -> ActivationFunction { ActivationFunction(name: "squareplus") { $0.squareplus(b: b) } }
+    public static func softShrink(threshold: Float) -> ActivationFunction {
+        ActivationFunction(name: "soft_shrink") { $0.softShrink(threshold: threshold) }
+    }
+    public static func hardShrink(threshold: Float) -> ActivationFunction {
+        ActivationFunction(name: "hard_shrink") { $0.hardShrink(threshold: threshold) }
+    }
+    /// keras.activations.threshold: x where x > threshold, default_value elsewhere.
+    public static func threshold(_ threshold: Float, defaultValue: Float) -> ActivationFunction {
+        ActivationFunction(name: "threshold") { $0.threshold(threshold, defaultValue: defaultValue) }
+    }
+
+    /// A Keras activation called with keyword arguments, as keras.activations.get(name)(x, **arguments).
+    public init(named name: String, arguments: Config) throws(ConfigError) {
+        let k = ConfigReader(arguments, object: "activation '\(name)'")
+        let known: [String: Set<String>] = [
+            "relu": ["negative_slope", "max_value", "threshold"], "leaky_relu": ["negative_slope"], "elu": ["alpha"],
+            "celu": ["alpha"], "gelu": ["approximate"], "softmax": ["axis"], "log_softmax": ["axis"], "sparsemax": ["axis"],
+            "glu": ["axis"], "squareplus": ["b"], "soft_shrink": ["threshold"], "hard_shrink": ["threshold"],
+            "threshold": ["threshold", "default_value"],
+        ]
+        if let unexpected = arguments.keys.first(where: { !(known[name] ?? []).contains($0) }) {
+            throw ConfigError("activation '\(name)'", argument: unexpected, "is not an argument of this activation")
+        }
+        switch name {
+        case "relu":
+            self = .relu(negativeSlope: try k.float("negative_slope", default: 0), maxValue: try k.optionalFloat("max_value"),
+                         threshold: try k.float("threshold", default: 0))
+        case "leaky_relu": self = .leakyRelu(negativeSlope: try k.float("negative_slope", default: 0.2))
+        case "elu": self = .elu(alpha: try k.float("alpha", default: 1))
+        case "celu": self = .celu(alpha: try k.float("alpha", default: 1))
+        case "gelu": self = .gelu(approximate: try k.bool("approximate", default: false))
+        case "softmax": self = .softmax(axis: try k.int("axis", default: -1))
+        case "log_softmax": self = .logSoftmax(axis: try k.int("axis", default: -1))
+        case "sparsemax": self = .sparsemax(axis: try k.int("axis", default: -1))
+        case "glu": self = .glu(axis: try k.int("axis", default: -1))
+        case "squareplus": self = .squareplus(b: try k.float("b", default: 4))
+        case "soft_shrink": self = .softShrink(threshold: try k.float("threshold", default: 0.5))
+        case "hard_shrink": self = .hardShrink(threshold: try k.float("threshold", default: 0.5))
+        case "threshold":
+            self = .threshold(try k.float("threshold"), defaultValue: try k.float("default_value"))
+        default: self = try ActivationFunction(named: name)
+        }
+    }
+}
+
 /// Keras's activation names.
 public let activations: Registry<ActivationFunction> = {
     let r = Registry<ActivationFunction>(kind: "activation")

@@ -1,19 +1,20 @@
 /// The math of every Keras 3 activation (keras.activations.*), with Keras's defaults and
 /// formulas (the JAX backend's where they differ), each differentiable.
 extension Tensor {
-    /// Keras's relu: max(x, 0) above `threshold`, `negativeSlope` · (x - threshold) below it,
-    /// capped at `maxValue`.
+    /// Keras's relu: x above `threshold` (0 at or below it), clipped to [0, maxValue] when a
+    /// maximum is given, minus negativeSlope · max(threshold - x, 0).
     public func relu(negativeSlope: Float = 0, maxValue: Float? = nil, threshold: Float = 0) -> Tensor {
         let t = Vec(repeating: threshold), slope = Vec(repeating: negativeSlope)
-        let cap = Vec(repeating: maxValue ?? .infinity)
+        let cap = Vec(repeating: maxValue ?? .infinity), clips = maxValue != nil
         return unary("relu", { x in
-            let above = x.replacing(with: 0, where: x .<= t)
-            let capped = vmin(above, cap)
-            return capped - slope * vmax(t - x, Vec())
+            var y = x.replacing(with: 0, where: x .<= t)
+            if clips { y = y.vclamped(Vec(), cap) }
+            return y - slope * vmax(t - x, Vec())
         }) { x, _ in
             x.mapElements { v in
-                let d = vselect(v .> t, Vec(repeating: 1), slope)
-                return d.replacing(with: 0, where: v .> cap)
+                var d = Vec().replacing(with: 1, where: v .> t)
+                if clips { d = d.replacing(with: 0, where: (v .< 0) .| (v .> cap)) }
+                return d + Vec().replacing(with: slope, where: v .< t)
             }
         }
     }
@@ -217,8 +218,11 @@ extension Tensor {
         return halves[0] * halves[1].sigmoid()
     }
 
-    /// Sparsemax along `axis` (Martins and Astudillo 2016): the Euclidean projection onto the
-    /// simplex, as Keras computes it.
+    /// Sparsemax along `axis` as Keras 3 computes it (every backend alike): with z sorted in
+    /// descending order, c its cumulative sums and k the size of the support
+    /// {j : z_j - (c_j - 1) / j > 0}, tau = (sum_{j <= k} c_j - 1) / k and the output is
+    /// max(x - tau, 0). (Martins and Astudillo's projection uses c_k in place of the sum, so
+    /// the two agree when k = 1; Loom follows Keras so that models give the same numbers.)
     public func sparsemax(axis: Int = -1) -> Tensor {
         let a = normalizeAxis(axis, rank: rank)
         // Work on [rows, n] with the axis last.
@@ -228,32 +232,38 @@ extension Tensor {
         let moved = detached.transposed(perm)
         let n = shape[a], rows = count / Swift.max(n, 1)
         var out = Tensor(uninitializedShape: moved.shape)
+        // d tau / d x_m: (k - rank(m) + 1) / k inside the support, 0 outside.
+        var tauWeights = Tensor.zeros(moved.shape)
         moved.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                var sorted = [Float](repeating: 0, count: n)
-                for r in 0..<rows {
-                    let row = src.baseAddress! + r * n
-                    for j in 0..<n { sorted[j] = row[j] }
-                    sorted.sort(by: >)
-                    var cumulative: Float = 0, supportSum: Float = 0, k = 0
-                    for j in 0..<n {
-                        cumulative += sorted[j]
-                        if sorted[j] - (cumulative - 1) / Float(j + 1) > 0 {
-                            k += 1
-                            supportSum = cumulative
+                tauWeights.withUnsafeMutableBufferPointer { weights in
+                    var order = [Int](repeating: 0, count: n)
+                    for r in 0..<rows {
+                        let row = src.baseAddress! + r * n
+                        for j in 0..<n { order[j] = j }
+                        order.sort { row[$0] > row[$1] }
+                        var cumulative: Float = 0, cumulativeSum: Float = 0, k = 0
+                        for (j, index) in order.enumerated() {
+                            cumulative += row[index]
+                            if row[index] - (cumulative - 1) / Float(j + 1) > 0 {
+                                k += 1
+                                cumulativeSum += cumulative
+                            }
                         }
+                        let tau = (cumulativeSum - 1) / Float(k)
+                        for j in 0..<n { dst[r * n + j] = Swift.max(row[j] - tau, 0) }
+                        for (j, index) in order.prefix(k).enumerated() { weights[r * n + index] = Float(k - j) / Float(k) }
                     }
-                    let tau = (supportSum - 1) / Float(k)
-                    for j in 0..<n { dst[r * n + j] = Swift.max(row[j] - tau, 0) }
                 }
             }
         }
-        let y = out.transposed(inversePermutation(perm))
+        let inverse = inversePermutation(perm)
+        let y = out.transposed(inverse), w = tauWeights.transposed(inverse)
         return Tensor.record("sparsemax", y, [self]) { g in
-            // On the support S: dx = g - mean_S(g); zero elsewhere.
-            let support = y.greater(Tensor(0))
-            let meanOnSupport = (g * support).reduceRaw(.sum, [a]) / support.reduceRaw(.sum, [a])
-            return [support * (g - meanOnSupport)]
+            // dx_m = g_m [y_m > 0] - w_m · sum_{j: y_j > 0} g_j
+            let positive = y.greater(Tensor(0))
+            let gp = g * positive
+            return [gp - w * gp.reduceRaw(.sum, [a])]
         }
     }
 }

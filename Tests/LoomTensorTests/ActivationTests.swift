@@ -76,16 +76,28 @@ let activationCases: [UnaryCase] = [
         GradientCheck.check("glu", [GradientCheck.input([3, 4], seed: 64)]) { $0[0].glu() }
     }
 
-    @Test func sparsemaxProjectsOntoTheSimplex() {
-        // Closed form for [2, 1, -1]: tau = (2 + 1 - 1) / 2 = 0.5 -> [1.5, 0.5, 0] would sum to 2;
-        // the support is {0} alone since 1 - (3 - 1)/2 = 0 is not > 0: tau = 1 -> [1, 0, 0].
+    /// Keras 3's sparsemax, computed here the long way: tau = (sum of the cumulative sums over
+    /// the support - 1) / k.
+    static func kerasSparsemax(_ z: [Float]) -> [Float] {
+        let sorted = z.map(Double.init).sorted(by: >)
+        var cumulative = 0.0, sumOfCumulative = 0.0, k = 0
+        for (j, v) in sorted.enumerated() {
+            cumulative += v
+            if v - (cumulative - 1) / Double(j + 1) > 0 { k += 1; sumOfCumulative += cumulative }
+        }
+        let tau = (sumOfCumulative - 1) / Double(k)
+        return z.map { Float(Swift.max(Double($0) - tau, 0)) }
+    }
+
+    @Test func sparsemaxFollowsKeras() {
+        // One-element support: the simplex projection and Keras agree: [2, 1, -1] -> [1, 0, 0].
         #expect(Tensor([2, 1, -1]).sparsemax().scalars == [1, 0, 0])
-        // [0.5, 0.3, 0.1]: support all three, tau = (0.9 - 1) / 3.
-        let tau: Float = (0.9 - 1) / 3
-        expectClose(Tensor([0.5, 0.3, 0.1]).sparsemax().scalars, [0.5 - tau, 0.3 - tau, 0.1 - tau], relative: 1e-6)
+        // [0.5, 0.3, 0.1]: support of 3, tau = ((0.5 + 0.8 + 0.9) - 1) / 3 = 0.4.
+        expectClose(Tensor([0.5, 0.3, 0.1]).sparsemax().scalars, [0.1, 0, 0], relative: 1e-6, absolute: 1e-7)
         let x = GradientCheck.input([4, 6], seed: 65, low: -1, high: 1)
-        let rows = x.sparsemax(axis: 1).sum(axes: [1]).scalars
-        expectClose(rows, [1, 1, 1, 1], relative: 1e-6)
+        let rows = (0..<4).flatMap { r in Self.kerasSparsemax(Array(x.scalars[(r * 6)..<(r * 6 + 6)])) }
+        expectClose(x.sparsemax(axis: 1).scalars, rows, relative: 1e-5, absolute: 1e-6)
         GradientCheck.check("sparsemax", [x]) { $0[0].sparsemax(axis: 0) }
+        GradientCheck.check("sparsemax rows", [x * 3]) { $0[0].sparsemax(axis: 1) }
     }
 }

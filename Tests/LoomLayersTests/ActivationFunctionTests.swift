@@ -1,0 +1,48 @@
+import LoomLayers
+import LoomTensor
+import LoomTestSupport
+import Testing
+
+/// Every keras.activations function, with its argument variants, against Keras's outputs.
+@Suite struct ActivationFunctionTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let name: String
+        let arguments: Config
+        let output: Tensor
+        var description: String { arguments.isEmpty ? name : "\(name) \(JSONValue.object(arguments))" }
+    }
+
+    static let root = (try? Fixtures.load("activations.json")) ?? [:]
+    static let input = Fixtures.tensor(root["input"])
+    static let cases: [Case] = {
+        guard case let .array(a)? = root["cases"] else { return [] }
+        return a.compactMap { v in
+            guard case let .object(o) = v, case let .string(name)? = o["name"], case let .object(args)? = o["arguments"] else {
+                return nil
+            }
+            return Case(name: name, arguments: args, output: Fixtures.tensor(o["output"])!)
+        }
+    }()
+
+    @Test func everyKerasActivationIsCovered() {
+        #expect(Self.cases.count >= 48)
+        let names = Set(Self.cases.map(\.name))
+        #expect(names.isSuperset(of: Set(ActivationFunction.builtIn.map(\.name))))
+    }
+
+    @Test(arguments: cases)
+    func matchesKeras(_ c: Case) throws {
+        let f = try ActivationFunction(named: c.name, arguments: c.arguments)
+        let y = f(Self.input!)
+        #expect(y.shape == c.output.shape)
+        // sparse_plus, hard_* and the shrink functions are exact; the transcendental ones agree
+        // to float32 rounding (1e-5 relative, 1e-6 absolute near zero).
+        expectClose(y.scalars, c.output.scalars, relative: 1e-5, absolute: 1e-6, c.description)
+        #expect(f.name == c.name)
+    }
+
+    @Test func unknownArgumentsAreRefused() {
+        #expect(throws: ConfigError.self) { try ActivationFunction(named: "relu", arguments: ["alpha": 1]) }
+        #expect(throws: ConfigError.self) { try ActivationFunction(named: "softmaxx", arguments: [:]) }
+    }
+}
