@@ -41,6 +41,18 @@ import Testing
         #expect(f.name == c.name)
     }
 
+    @Test func everyActivationRoundTripsThroughAnActivationLayer() throws {
+        for f in ActivationFunction.builtIn {
+            let layer = Activation(f)
+            let text = layer.serialized.description
+            #expect(text.contains("\"activation\": \"\(f.name)\""))
+            let back = try Layer.deserialize(try JSONValue.parse(text))
+            #expect(back.serialized.isEquivalent(to: layer.serialized), "\(f.name)")
+            let x = Tensor([[-1.5, 0.25, 2, 3]])
+            expectClose(try back(x).scalars, f(x).scalars, relative: 0, absolute: 0, f.name)
+        }
+    }
+
     @Test func unknownArgumentsAreRefused() {
         #expect(throws: ConfigError.self) { try ActivationFunction(named: "relu", arguments: ["alpha": 1]) }
         #expect(throws: ConfigError.self) { try ActivationFunction(named: "softmaxx", arguments: [:]) }

@@ -19,6 +19,8 @@ import Testing
         for s in serialized {
             let made = try initializers.make(s, owner: "test", argument: "initializer")
             #expect(made.serialized.isEquivalent(to: s), "\(made.serialized) vs Keras \(s)")
+            let reparsed = try initializers.make(try JSONValue.parse(made.serialized.description), owner: "test", argument: "i")
+            #expect(reparsed.serialized.isEquivalent(to: s))
         }
     }
 
