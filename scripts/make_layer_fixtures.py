@@ -68,7 +68,15 @@ def save(name, cases):
     print(f"{name}: {len(cases)} cases")
 
 
+def reseed(section):
+    """Each section draws from its own stream, so adding a section leaves the others' fixtures unchanged."""
+    global rng
+    rng = np.random.default_rng([20261124, section])
+
+
 def core_layers():
+    global rng
+    rng = np.random.default_rng(20261124)
     x2 = tensor_input((4, 5))
     x3 = tensor_input((2, 3, 4))
     x4 = tensor_input((2, 3, 4, 2))
@@ -133,8 +141,44 @@ def core_layers():
     save("core_layers.json", cases)
 
 
+def convolution_layers():
+    """Convolutions over strides, padding, data_format, dilation and groups."""
+    reseed(2)
+    x1 = tensor_input((2, 9, 4))
+    x1f = tensor_input((2, 4, 9))
+    x2 = tensor_input((2, 7, 6, 4))
+    x2f = tensor_input((2, 4, 7, 6))
+    x3 = tensor_input((1, 5, 4, 6, 2))
+    x3f = tensor_input((1, 2, 5, 4, 6))
+    cases = [
+        layer_case("conv1d valid", L.Conv1D(3, 3), x1),
+        layer_case("conv1d same stride 2", L.Conv1D(3, 4, strides=2, padding="same"), x1),
+        layer_case("conv1d causal dilation 2", L.Conv1D(2, 3, padding="causal", dilation_rate=2), x1),
+        layer_case("conv1d groups 2", L.Conv1D(4, 2, groups=2, activation="tanh"), x1),
+        layer_case("conv1d channels_first", L.Conv1D(3, 3, padding="same", data_format="channels_first"), x1f),
+        layer_case("conv2d valid", L.Conv2D(5, 3), x2),
+        layer_case("conv2d same", L.Conv2D(3, (3, 2), padding="same", activation="relu"), x2),
+        layer_case("conv2d strides", L.Conv2D(3, 3, strides=(2, 1), padding="same"), x2),
+        layer_case("conv2d strides valid", L.Conv2D(2, (2, 3), strides=(2, 3)), x2),
+        layer_case("conv2d dilation", L.Conv2D(2, 3, dilation_rate=(2, 1)), x2),
+        layer_case("conv2d dilation same", L.Conv2D(2, 2, dilation_rate=2, padding="same"), x2),
+        layer_case("conv2d groups", L.Conv2D(6, 3, groups=2, padding="same"), x2),
+        layer_case("conv2d groups 4", L.Conv2D(4, 1, groups=4, use_bias=False), x2),
+        layer_case("conv2d channels_first", L.Conv2D(3, 3, data_format="channels_first"), x2f),
+        layer_case("conv2d channels_first same strides", L.Conv2D(2, 3, strides=2, padding="same",
+                                                                  data_format="channels_first"), x2f),
+        layer_case("conv2d regularized", L.Conv2D(2, 2, kernel_regularizer="l2", bias_regularizer=R.L1(0.1),
+                                                  activity_regularizer="l1", kernel_constraint=C.MaxNorm(1.0, axis=[0, 1, 2])), x2),
+        layer_case("conv3d valid", L.Conv3D(3, 2), x3),
+        layer_case("conv3d same strides", L.Conv3D(2, (3, 2, 3), strides=(2, 1, 2), padding="same"), x3),
+        layer_case("conv3d channels_first dilation", L.Conv3D(2, 2, dilation_rate=(1, 2, 2), data_format="channels_first"), x3f),
+    ]
+    save("conv_layers.json", cases)
+
+
 def objects():
     """Configs of initializers, regularizers, constraints; penalties and projections."""
+    reseed(3)
     ser = keras.saving.serialize_keras_object
     inits = [I.Zeros(), I.Ones(), I.Constant(2.5), I.RandomNormal(0.1, 0.2, seed=3), I.RandomUniform(-0.3, 0.7),
              I.TruncatedNormal(stddev=0.1, seed=4), I.VarianceScaling(2.0, "fan_out", "uniform", seed=5),
@@ -168,6 +212,7 @@ def objects():
 
 def activation_functions():
     """Every keras.activations function on one input, with the argument variants."""
+    reseed(4)
     from keras import activations as A
     from keras.src.activations import ALL_OBJECTS_DICT as names
     x = np.concatenate([np.linspace(-6, 6, 61), rng.uniform(-3, 3, 35)]).astype(np.float32).reshape(4, 24)
@@ -193,5 +238,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     keras.utils.set_random_seed(1)
     core_layers()
+    convolution_layers()
     objects()
     activation_functions()

@@ -7,6 +7,7 @@ public let layers: Registry<Layer> = {
         Dropout.self, SpatialDropout1D.self, SpatialDropout2D.self, SpatialDropout3D.self, GaussianNoise.self,
         GaussianDropout.self, AlphaDropout.self, ActivityRegularization.self,
         ReLU.self, LeakyReLU.self, ELU.self, PReLU.self, Softmax.self,
+        Conv1D.self, Conv2D.self, Conv3D.self,
         Add.self, Subtract.self, Multiply.self, Average.self, Maximum.self, Minimum.self, Concatenate.self, Dot.self,
     ]
     for type in builtIn { register(type, in: r) }

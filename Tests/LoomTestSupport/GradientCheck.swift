@@ -20,7 +20,7 @@ public enum GradientCheck {
     }
 
     /// Checks every input's gradient (at most `maxElements` elements per input, spread evenly).
-    public static func check(_ name: String, _ inputs: [Tensor], maxElements: Int = 48,
+    public static func check(_ name: String, _ inputs: [Tensor], maxElements: Int = 48, step: Float = step,
                       sourceLocation: SourceLocation = #_sourceLocation,
                       _ f: ([Tensor]) throws -> Tensor) rethrows {
         let variables = inputs.map { $0.requiringGradient() }
@@ -48,7 +48,7 @@ public enum GradientCheck {
 
     /// Checks the gradient of f with respect to a parameter f reads through `tracked`, by moving
     /// the parameter's value.
-    public static func check(_ name: String, parameter p: Parameter, maxElements: Int = 48,
+    public static func check(_ name: String, parameter p: Parameter, maxElements: Int = 48, step: Float = step,
                              sourceLocation: SourceLocation = #_sourceLocation, _ f: () throws -> Tensor) rethrows {
         let original = p.value
         defer { p.assign(original) }

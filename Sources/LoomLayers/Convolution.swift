@@ -1,0 +1,151 @@
+import LoomTensor
+
+/// The convolution family's shared logic (Keras's BaseConv): Conv1D, Conv2D and Conv3D only fix
+/// the rank. Inputs are moved to channels-last, laid out as patches (im2col) and multiplied
+/// by the kernel in one sgemm per group.
+public class BaseConv: Layer {
+    public class var rank: Int { 2 }
+    public let filters: Int
+    public let options: SpatialOptions
+    public let groups: Int
+    public let activation: ActivationFunction
+    public let useBias: Bool
+    public let kernelInitializer: any Initializer, biasInitializer: any Initializer
+    public let kernelRegularizer: (any Regularizer)?, biasRegularizer: (any Regularizer)?
+    public let kernelConstraint: (any Constraint)?, biasConstraint: (any Constraint)?
+    public private(set) var kernel: Parameter!
+    public private(set) var bias: Parameter?
+
+    public required init(filters: Int, kernelSize: [Int], strides: [Int] = [1], padding: Padding = .valid,
+                         dataFormat: DataFormat = .channelsLast, dilationRate: [Int] = [1], groups: Int = 1,
+                         activation: ActivationFunction = .linear, useBias: Bool = true,
+                         kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
+                         kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
+                         activityRegularizer: (any Regularizer)? = nil, kernelConstraint: (any Constraint)? = nil,
+                         biasConstraint: (any Constraint)? = nil, name: String? = nil) throws(ConfigError) {
+        let object = name ?? Self.kerasClassName
+        guard filters > 0 else { throw ConfigError(object, argument: "filters", "must be a positive integer, got \(filters)") }
+        guard groups > 0 else { throw ConfigError(object, argument: "groups", "must be a positive integer, got \(groups)") }
+        guard filters % groups == 0 else {
+            throw ConfigError(object, argument: "groups", "filters (\(filters)) must be divisible by groups (\(groups))")
+        }
+        options = try SpatialOptions(rank: Self.rank, kernelSize: kernelSize, strides: strides, padding: padding,
+                                     dataFormat: dataFormat, dilationRate: dilationRate, object: object)
+        self.filters = filters
+        self.groups = groups
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
+        super.init(name: name, activityRegularizer: activityRegularizer)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        let shape = inputShapes[0]
+        guard shape.count == Self.rank + 2 else {
+            throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)")
+        }
+        guard let channels = options.dataFormat == .channelsLast ? shape[Self.rank + 1] : shape[1] else {
+            throw ConfigError(name, "the channel axis of the input must be known, got \(shape.text)")
+        }
+        guard channels % groups == 0 else {
+            throw ConfigError(name, argument: "groups", "input channels (\(channels)) must be divisible by groups (\(groups))")
+        }
+        kernel = addWeight("kernel", shape: options.kernelSize + [channels / groups, filters], initializer: kernelInitializer,
+                           regularizer: kernelRegularizer, constraint: kernelConstraint)
+        if useBias {
+            bias = addWeight("bias", shape: [filters], initializer: biasInitializer, regularizer: biasRegularizer,
+                             constraint: biasConstraint)
+        }
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = options.toChannelsLast(inputs[0])
+        let batch = x.shape[0], channels = x.shape[x.rank - 1]
+        let spatial = Array(x.shape[1...Self.rank])
+        guard channels == kernel.shape[Self.rank] * groups else {
+            throw ConfigError(name, "expects \(kernel.shape[Self.rank] * groups) input channels, got \(channels)")
+        }
+        let perGroup = channels / groups, filtersPerGroup = filters / groups
+        let geometry = options.geometry(spatial: spatial, channels: perGroup)
+        let outSpatial = Array(geometry.output.suffix(Self.rank))
+        guard outSpatial.allSatisfy({ $0 > 0 }) else {
+            throw ConfigError(name, "inputs of spatial size \(spatial) are smaller than the kernel \(options.kernelSize)")
+        }
+        let w = kernel.tracked
+        var outputs: [Tensor] = []
+        for g in 0..<groups {
+            let xg = groups == 1 ? x : x.slice(lower: Array(repeating: 0, count: x.rank - 1) + [g * perGroup],
+                                                upper: Array(x.shape.dropLast()) + [(g + 1) * perGroup])
+            var wg = w.reshaped([-1, filters])
+            if groups > 1 { wg = wg.slice(lower: [0, g * filtersPerGroup], upper: [wg.shape[0], (g + 1) * filtersPerGroup]) }
+            outputs.append(xg.im2col(geometry).matmul(wg))
+        }
+        var y = (groups == 1 ? outputs[0] : Tensor.concatenate(outputs, axis: 1)).reshaped([batch] + outSpatial + [filters])
+        if let bias { y = y + bias.tracked }
+        return options.fromChannelsLast(activation(y))
+    }
+
+    public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
+        let s = inputShapes[0]
+        let spatial = options.dataFormat == .channelsLast ? Array(s[1...Self.rank]) : Array(s[2...])
+        return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: filters)
+    }
+
+    public override var recordsBuildConfig: Bool { true }
+
+    public override var layerConfig: Config {
+        var c = options.config
+        c["filters"] = .int(filters)
+        c["groups"] = .int(groups)
+        c["activation"] = .string(activation.name)
+        c["use_bias"] = .bool(useBias)
+        c["kernel_initializer"] = kernelInitializer.serialized
+        c["bias_initializer"] = biasInitializer.serialized
+        c["kernel_regularizer"] = kernelRegularizer?.serialized ?? .null
+        c["bias_regularizer"] = biasRegularizer?.serialized ?? .null
+        c["activity_regularizer"] = activityRegularizer?.serialized ?? .null
+        c["kernel_constraint"] = kernelConstraint?.serialized ?? .null
+        c["bias_constraint"] = biasConstraint?.serialized ?? .null
+        return c
+    }
+
+    public static func from(config: Config) throws -> Self {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        let o = try SpatialOptions.read(k, rank: rank)
+        let layer = try Self(filters: try k.reader.int("filters"), kernelSize: o.kernelSize, strides: o.strides,
+                             padding: o.padding, dataFormat: o.dataFormat, dilationRate: o.dilationRate,
+                             groups: try k.reader.int("groups", default: 1), activation: try k.activation(),
+                             useBias: try k.reader.bool("use_bias", default: true),
+                             kernelInitializer: try k.initializer("kernel_initializer", default: GlorotUniform()),
+                             biasInitializer: try k.initializer("bias_initializer", default: Zeros()),
+                             kernelRegularizer: try k.regularizer("kernel_regularizer"),
+                             biasRegularizer: try k.regularizer("bias_regularizer"),
+                             kernelConstraint: try k.constraint("kernel_constraint"),
+                             biasConstraint: try k.constraint("bias_constraint"), name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
+
+/// 1-D convolution over [batch, steps, channels] (padding valid, same or causal).
+public final class Conv1D: BaseConv, KerasLayer {
+    public override class var kerasClassName: String { "Conv1D" }
+    public override class var rank: Int { 1 }
+}
+
+/// 2-D convolution over [batch, rows, columns, channels].
+public final class Conv2D: BaseConv, KerasLayer {
+    public override class var kerasClassName: String { "Conv2D" }
+    public override class var rank: Int { 2 }
+}
+
+/// 3-D convolution over [batch, depth, rows, columns, channels].
+public final class Conv3D: BaseConv, KerasLayer {
+    public override class var kerasClassName: String { "Conv3D" }
+    public override class var rank: Int { 3 }
+}
