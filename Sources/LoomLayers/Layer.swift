@@ -225,8 +225,15 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
 
     /// The serialized form: module, class_name, config, registered_name, and build_config once built.
     public var serialized: JSONValue {
-        var s: Config = ["module": "keras.layers", "class_name": .string(Self.kerasClassName),
+        let className = Self.kerasClassName
+        var s: Config = ["module": "keras.layers", "class_name": .string(className),
                          "config": .object(config), "registered_name": nil]
+        // A user layer registered as "Package>Name" is written as Keras writes registered classes.
+        if let split = className.firstIndex(of: ">") {
+            s["module"] = .null
+            s["class_name"] = .string(String(className[className.index(after: split)...]))
+            s["registered_name"] = .string(className)
+        }
         if recordsBuildConfig, let shapes = builtInputShapes {
             let json = shapes.map { JSONValue.array($0.map { JSONValue.from($0) }) }
             s["build_config"] = ["input_shape": json.count == 1 ? json[0] : .array(json)]

@@ -137,6 +137,37 @@ import Testing
         #expect(nextStep.scalars != whole.scalars)
     }
 
+    /// A user layer: subclass Layer, conform to KerasLayer, register under "Package>Name".
+    final class ScaledTanh: Layer, KerasLayer {
+        override class var kerasClassName: String { "MyPackage>ScaledTanh" }
+        let scale: Float
+        init(scale: Float, name: String? = nil) {
+            self.scale = scale
+            super.init(name: name)
+        }
+        override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+            inputs[0].tanh() * scale
+        }
+        override var layerConfig: Config { ["scale": .double(Double(scale))] }
+        static func from(config: Config) throws -> ScaledTanh {
+            let k = try LayerConfigReader(config, className: kerasClassName)
+            let layer = ScaledTanh(scale: try k.reader.float("scale"), name: k.name)
+            try k.applyBase(to: layer)
+            return layer
+        }
+    }
+
+    @Test func userLayersRegisterByName() throws {
+        register(ScaledTanh.self)
+        let layer = ScaledTanh(scale: 2, name: "st")
+        let s = layer.serialized
+        guard case let .object(o) = s else { Issue.record("not an object"); return }
+        #expect(o["class_name"] == "ScaledTanh" && o["registered_name"] == "MyPackage>ScaledTanh" && o["module"] == .null)
+        let back = try Layer.deserialize(try JSONValue.parse(s.description))
+        #expect(back is ScaledTanh && back.name == "st")
+        expectClose(try back(Tensor([0.5])).scalars, [2 * Float(Foundation.tanh(0.5))], relative: 1e-6)
+    }
+
     @Test func activityRegularizationIsNormalizedByBatch() throws {
         let layer = try ActivityRegularization(l1: 0.1, l2: 0.0)
         let context = ForwardContext()
