@@ -176,6 +176,41 @@ def convolution_layers():
     save("conv_layers.json", cases)
 
 
+def pooling_layers():
+    """Pooling over pool sizes, strides, padding and data_format; global pooling with keepdims."""
+    reseed(5)
+    x1 = tensor_input((2, 9, 3))
+    x2 = tensor_input((2, 7, 6, 3))
+    x2f = tensor_input((2, 3, 7, 6))
+    x3 = tensor_input((1, 5, 4, 6, 2))
+    mask = rng.uniform(size=(2, 9)) < 0.7
+    mask[:, 0] = True
+    cases = [
+        layer_case("max pool 1d", L.MaxPooling1D(), x1),
+        layer_case("max pool 1d same stride 1", L.MaxPooling1D(3, strides=1, padding="same"), x1),
+        layer_case("avg pool 1d same", L.AveragePooling1D(2, padding="same"), x1),
+        layer_case("max pool 2d", L.MaxPooling2D(), x2),
+        layer_case("max pool 2d 3x2 stride 1", L.MaxPooling2D((3, 2), strides=1), x2),
+        layer_case("max pool 2d same", L.MaxPooling2D(3, strides=2, padding="same"), x2),
+        layer_case("avg pool 2d", L.AveragePooling2D((2, 3)), x2),
+        layer_case("avg pool 2d same", L.AveragePooling2D(3, strides=2, padding="same"), x2),
+        layer_case("max pool 2d channels_first", L.MaxPooling2D(2, data_format="channels_first"), x2f),
+        layer_case("avg pool 2d channels_first same", L.AveragePooling2D(2, padding="same", data_format="channels_first"), x2f),
+        layer_case("max pool 3d", L.MaxPooling3D(2), x3),
+        layer_case("avg pool 3d same", L.AveragePooling3D((2, 3, 2), strides=(1, 2, 2), padding="same"), x3),
+        layer_case("global max 1d", L.GlobalMaxPooling1D(), x1),
+        layer_case("global avg 1d", L.GlobalAveragePooling1D(), x1),
+        layer_case("global avg 1d masked", L.GlobalAveragePooling1D(), x1, masks=[mask]),
+        layer_case("global avg 1d keepdims", L.GlobalAveragePooling1D(keepdims=True), x1),
+        layer_case("global max 2d", L.GlobalMaxPooling2D(), x2),
+        layer_case("global avg 2d channels_first", L.GlobalAveragePooling2D(data_format="channels_first"), x2f),
+        layer_case("global max 2d keepdims", L.GlobalMaxPooling2D(keepdims=True), x2),
+        layer_case("global max 3d", L.GlobalMaxPooling3D(), x3),
+        layer_case("global avg 3d", L.GlobalAveragePooling3D(keepdims=True), x3),
+    ]
+    save("pooling_layers.json", cases)
+
+
 def objects():
     """Configs of initializers, regularizers, constraints; penalties and projections."""
     reseed(3)
@@ -239,5 +274,6 @@ if __name__ == "__main__":
     keras.utils.set_random_seed(1)
     core_layers()
     convolution_layers()
+    pooling_layers()
     objects()
     activation_functions()

@@ -8,6 +8,9 @@ public let layers: Registry<Layer> = {
         GaussianDropout.self, AlphaDropout.self, ActivityRegularization.self,
         ReLU.self, LeakyReLU.self, ELU.self, PReLU.self, Softmax.self,
         Conv1D.self, Conv2D.self, Conv3D.self,
+        MaxPooling1D.self, MaxPooling2D.self, MaxPooling3D.self, AveragePooling1D.self, AveragePooling2D.self,
+        AveragePooling3D.self, GlobalMaxPooling1D.self, GlobalMaxPooling2D.self, GlobalMaxPooling3D.self,
+        GlobalAveragePooling1D.self, GlobalAveragePooling2D.self, GlobalAveragePooling3D.self,
         Add.self, Subtract.self, Multiply.self, Average.self, Maximum.self, Minimum.self, Concatenate.self, Dot.self,
     ]
     for type in builtIn { register(type, in: r) }

@@ -47,7 +47,9 @@ enum LayerFixtureCheck {
     }
 
     /// Finite differences through every deterministic layer, for inputs and weights.
-    static func gradients(_ c: LayerCase) throws {
+    /// `separated`: inputs whose values differ by at least 0.03 (well above the step), so a
+    /// max over a window never changes hands within a finite difference.
+    static func gradients(_ c: LayerCase, separated: Bool = false) throws {
         // A ReLU inside the layer has a kink wherever a pre-activation crosses 0, and moving a
         // kernel weight moves every pre-activation: the check runs the layer with a linear
         // activation (each activation's own gradient is checked in the activation tests).
@@ -62,8 +64,10 @@ enum LayerFixtureCheck {
         if !c.weights.isEmpty { try layer.setWeights(c.weights) }
         // Keep inputs away from the kinks of piecewise layers.
         let inputs = c.inputs.enumerated().map { i, x in
-            GradientCheck.input(x.shape, seed: UInt64(100 + i), low: 0.55, high: 1.4)
-                * Tensor(x.scalars.map { $0 < 0 ? -1 : 1 }).reshaped(x.shape)
+            let magnitudes = separated
+                ? Tensor(permutationOf: x.count, seed: UInt64(100 + i)).reshaped(x.shape) * 0.03 + 0.5
+                : GradientCheck.input(x.shape, seed: UInt64(100 + i), low: 0.55, high: 1.4)
+            return magnitudes * Tensor(x.scalars.map { $0 < 0 ? -1 : 1 }).reshaped(x.shape)
         }
         let masks = c.inputMasks
         try GradientCheck.check(c.label + " inputs", inputs) { xs in
@@ -74,5 +78,16 @@ enum LayerFixtureCheck {
                 try layer(inputs.count == 1 ? [inputs[0]] : inputs, masks: masks)
             }
         }
+    }
+}
+
+extension Tensor {
+    /// 0, 1, ..., n-1 in a random order.
+    init(permutationOf n: Int, seed: UInt64) {
+        let keys = Tensor.randomUniform([n], generator: RandomGenerator(seed: seed)).scalars
+        let order = (0..<n).sorted { keys[$0] < keys[$1] }
+        var values = [Float](repeating: 0, count: n)
+        for (rank, index) in order.enumerated() { values[index] = Float(rank) }
+        self.init(values)
     }
 }

@@ -1,0 +1,91 @@
+/// Max and average pooling over 1 to 3 spatial axes, channels last, with their VJPs.
+/// Windows are the convolution geometry's receptive fields; padded taps never count (max pooling
+/// ignores them, average pooling divides by the taps inside the input, as TensorFlow and Keras do).
+extension Tensor {
+    /// Max over each window: input [N, spatial..., C] to [N, out..., C]. The gradient goes to
+    /// the first maximum of each window.
+    public func maxPool(_ g: ConvolutionGeometry) -> Tensor {
+        let batch = shape[0], c = g.channels, taps = g.kernel.reduce(1, *)
+        let positions = g.output.reduce(1, *)
+        var out = Tensor(repeating: -.infinity, shape: [batch] + g.output.suffix(from: 3 - spatialRank(g)) + [c])
+        // For each output cell, the input offset its maximum came from.
+        let argmax = IndexBuffer(count: batch * positions * c)
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!, a = argmax.base
+                forEachPatchRun(g, batch: batch) { o, i in
+                    guard let i else { return }
+                    let cell = (o / (taps * c)) * c
+                    for k in 0..<c where s[i + k] > d[cell + k] || a[cell + k] < 0 {
+                        d[cell + k] = s[i + k]
+                        a[cell + k] = Int32(i + k)
+                    }
+                }
+            }
+        }
+        let inputShape = shape
+        return Tensor.record("maxPool", out, [self]) { grad in
+            var dx = Tensor.zeros(inputShape)
+            grad.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { dp in
+                    for cell in 0..<gp.count where argmax.base[cell] >= 0 { dp[Int(argmax.base[cell])] += gp[cell] }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Mean over each window's taps that fall inside the input.
+    public func averagePool(_ g: ConvolutionGeometry) -> Tensor {
+        let batch = shape[0], c = g.channels, taps = g.kernel.reduce(1, *)
+        let positions = g.output.reduce(1, *)
+        var out = Tensor.zeros([batch] + g.output.suffix(from: 3 - spatialRank(g)) + [c])
+        var counts = [Float](repeating: 0, count: batch * positions)
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                forEachPatchRun(g, batch: batch) { o, i in
+                    guard let i else { return }
+                    let position = o / (taps * c)
+                    counts[position] += 1
+                    binaryLoop(d + position * c, 1, s + i, 1, d + position * c, c) { $0 + $1 }
+                }
+                for p in 0..<(batch * positions) where counts[p] > 0 {
+                    let scale = Vec(repeating: 1 / counts[p])
+                    unaryLoop(d + p * c, d + p * c, c) { $0 * scale }
+                }
+            }
+        }
+        let inputShape = shape
+        let windowCounts = counts
+        return Tensor.record("averagePool", out, [self]) { grad in
+            var dx = Tensor.zeros(inputShape)
+            grad.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { dp in
+                    let gs = gp.baseAddress!, d = dp.baseAddress!
+                    forEachPatchRun(g, batch: inputShape[0]) { o, i in
+                        guard let i else { return }
+                        let position = o / (taps * c)
+                        let scale = Vec(repeating: 1 / windowCounts[position])
+                        binaryLoop(d + i, 1, gs + position * c, 1, d + i, c) { $0 + $1 * scale }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// The number of spatial axes of this input under `g` (1 to 3).
+    private func spatialRank(_ g: ConvolutionGeometry) -> Int { rank - 2 }
+}
+
+/// A fixed buffer of Int32 indices shared by a pooling op and its pullback (written once,
+/// in the forward pass, then only read).
+final class IndexBuffer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Int32>
+    init(count: Int) {
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: -1, count: max(count, 1))
+    }
+    deinit { base.deallocate() }
+}
