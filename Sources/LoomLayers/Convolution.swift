@@ -65,7 +65,7 @@ public class BaseConv: Layer {
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let x = options.toChannelsLast(inputs[0])
-        let batch = x.shape[0], channels = x.shape[x.rank - 1]
+        let channels = x.shape[x.rank - 1]
         let spatial = Array(x.shape[1...Self.rank])
         guard channels == kernel.shape[Self.rank] * groups else {
             throw ConfigError(name, "expects \(kernel.shape[Self.rank] * groups) input channels, got \(channels)")
@@ -83,10 +83,10 @@ public class BaseConv: Layer {
                                                 upper: Array(x.shape.dropLast()) + [(g + 1) * perGroup])
             var wg = w.reshaped([-1, filters])
             if groups > 1 { wg = wg.slice(lower: [0, g * filtersPerGroup], upper: [wg.shape[0], (g + 1) * filtersPerGroup]) }
-            outputs.append(xg.im2col(geometry).matmul(wg))
+            outputs.append(xg.convolved(with: wg, bias: groups == 1 ? bias?.tracked : nil, geometry))
         }
-        var y = (groups == 1 ? outputs[0] : Tensor.concatenate(outputs, axis: 1)).reshaped([batch] + outSpatial + [filters])
-        if let bias { y = y + bias.tracked }
+        var y = groups == 1 ? outputs[0] : Tensor.concatenate(outputs, axis: -1)
+        if let bias, groups > 1 { y = y + bias.tracked }
         return options.fromChannelsLast(activation(y))
     }
 

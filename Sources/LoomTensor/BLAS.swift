@@ -21,8 +21,14 @@ public enum BLAS {
     /// C[M, N] = op(A) · op(B), row-major; op transposes when asked. A is [M, K] (or [K, M]
     /// transposed), B is [K, N] (or [N, K] transposed). Short inner or output axes go to
     /// Loom's own kernels, everything else to OpenBLAS.
+    /// With `accumulate`, C += op(A) · op(B).
     static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                      a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+                      a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                      accumulate: Bool = false) {
+        if accumulate {
+            openBLAS(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c, beta: 1)
+            return
+        }
         let short = SmallGEMM.maximumShortAxis
         if k <= short && k > 0 && n >= 8 {
             // B as row-major [K, N]: transposing a short B costs K·N copies against M·N·K FMAs.
@@ -53,12 +59,12 @@ public enum BLAS {
         body(copy)
     }
 
-    /// C = op(A) · op(B) through cblas_sgemm.
+    /// C = op(A) · op(B) + beta · C through cblas_sgemm.
     static func openBLAS(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, beta: Float = 0) {
         _ = configureOnce
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
-                    0, c, Int32(n))
+                    beta, c, Int32(n))
     }
 }

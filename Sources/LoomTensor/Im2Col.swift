@@ -81,6 +81,77 @@ func forEachPatchRun(_ g: ConvolutionGeometry, batch: Int, _ body: (Int, Int?) -
     }
 }
 
+/// Like `forEachPatchRun`, but whole spans: the taps of one kernel row that lie inside the input
+/// are contiguous there when the width dilation is 1, so they come as one span of taps · C
+/// values; padding comes as spans with no input offset.
+@inline(__always)
+func forEachPatchSpan(_ g: ConvolutionGeometry, batch: Int, _ body: (Int, Int?, Int) -> Void) {
+    guard g.dilation[2] == 1 else {
+        forEachPatchRun(g, batch: batch) { o, i in body(o, i, g.channels) }
+        return
+    }
+    let out = g.output, c = g.channels, kw = g.kernel[2]
+    let inStrides = [g.input[1] * g.input[2] * c, g.input[2] * c, c]
+    let imageSize = g.input.reduce(1, *) * c
+    var row = 0
+    for n in 0..<batch {
+        let image = n * imageSize
+        for od in 0..<out[0] {
+            for oh in 0..<out[1] {
+                for ow in 0..<out[2] {
+                    var column = 0
+                    let w0 = ow * g.strides[2] - g.padBefore[2]
+                    // The taps 0..<kw cover input columns w0..<w0+kw; those inside [0, W) form one span.
+                    let first = max(0, -w0), last = min(kw, g.input[2] - w0)
+                    for kd in 0..<g.kernel[0] {
+                        let d = od * g.strides[0] - g.padBefore[0] + kd * g.dilation[0]
+                        for kh in 0..<g.kernel[1] {
+                            let h = oh * g.strides[1] - g.padBefore[1] + kh * g.dilation[1]
+                            if d < 0 || d >= g.input[0] || h < 0 || h >= g.input[1] || first >= last {
+                                body(row + column, nil, kw * c)
+                            } else {
+                                if first > 0 { body(row + column, nil, first * c) }
+                                body(row + column + first * c, image + d * inStrides[0] + h * inStrides[1] + (w0 + first) * c,
+                                     (last - first) * c)
+                                if last < kw { body(row + column + last * c, nil, (kw - last) * c) }
+                            }
+                            column += kw * c
+                        }
+                    }
+                    row += g.patchSize
+                }
+            }
+        }
+    }
+}
+
+/// Writes the receptive fields of `batch` images starting at `src` as rows of `dst`.
+func im2colRaw(_ g: ConvolutionGeometry, batch: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    forEachPatchSpan(g, batch: batch) { o, i, count in
+        if let i {
+            // Short spans are copied inline: a library call per span costs more than the copy.
+            if count <= 256 {
+                var k = 0
+                while k + 8 <= count { store(load(src + i + k), dst + o + k); k += 8 }
+                while k < count { dst[o + k] = src[i + k]; k += 1 }
+            } else {
+                (dst + o).update(from: src + i, count: count)
+            }
+        } else {
+            (dst + o).update(repeating: 0, count: count)
+        }
+    }
+}
+
+/// Adds each row entry of `src` back to the input position it was read from (the adjoint of
+/// `im2colRaw`); `dst` must hold `batch` images.
+func col2imRaw(_ g: ConvolutionGeometry, batch: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    forEachPatchSpan(g, batch: batch) { o, i, count in
+        guard let i else { return }
+        binaryLoop(dst + i, 1, src + o, 1, dst + i, count) { $0 + $1 }
+    }
+}
+
 extension Tensor {
     /// Receptive fields as rows: input [N, spatial..., C] (1 to 3 spatial axes) to
     /// [N · out positions, kernel taps · C]. Its gradient is `col2im`.
@@ -88,16 +159,9 @@ extension Tensor {
         let batch = shape[0]
         precondition(count == batch * g.input.reduce(1, *) * g.channels,
                      "im2col: input of shape \(shape) does not match the geometry \(g.input) x \(g.channels)")
-        let positions = g.output.reduce(1, *)
-        var out = Tensor(uninitializedShape: [batch * positions, g.patchSize])
-        let c = g.channels
+        var out = Tensor(uninitializedShape: [batch * g.output.reduce(1, *), g.patchSize])
         withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                forEachPatchRun(g, batch: batch) { o, i in
-                    if let i { (d + o).update(from: s + i, count: c) } else { (d + o).update(repeating: 0, count: c) }
-                }
-            }
+            out.withUnsafeMutableBufferPointer { dst in im2colRaw(g, batch: batch, src.baseAddress!, dst.baseAddress!) }
         }
         let inputShape = shape
         return Tensor.record("im2col", out, [self]) { grad in [grad.col2im(g, inputShape: inputShape)] }
@@ -110,15 +174,8 @@ extension Tensor {
         precondition(shape == [batch * g.output.reduce(1, *), g.patchSize],
                      "col2im: columns of shape \(shape) do not match the geometry")
         var out = Tensor.zeros(inputShape)
-        let c = g.channels
         withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                forEachPatchRun(g, batch: batch) { o, i in
-                    guard let i else { return }
-                    binaryLoop(d + i, 1, s + o, 1, d + i, c) { $0 + $1 }
-                }
-            }
+            out.withUnsafeMutableBufferPointer { dst in col2imRaw(g, batch: batch, src.baseAddress!, dst.baseAddress!) }
         }
         return Tensor.record("col2im", out, [self]) { grad in [grad.im2col(g)] }
     }

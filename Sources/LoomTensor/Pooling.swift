@@ -13,12 +13,28 @@ extension Tensor {
         withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 let s = src.baseAddress!, d = dst.baseAddress!, a = argmax.base
+                let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
                 forEachPatchRun(g, batch: batch) { o, i in
                     guard let i else { return }
                     let cell = (o / (taps * c)) * c
-                    for k in 0..<c where s[i + k] > d[cell + k] || a[cell + k] < 0 {
-                        d[cell + k] = s[i + k]
-                        a[cell + k] = Int32(i + k)
+                    var k = 0
+                    // Eight channels at a time: keep the larger value and where it came from.
+                    while k + 8 <= c {
+                        let v = load(s + i + k), current = load(d + cell + k)
+                        let wins = v .> current
+                        store(current.replacing(with: v, where: wins), d + cell + k)
+                        let indices = UnsafeMutableRawPointer(a + cell + k)
+                        let old = indices.loadUnaligned(as: SIMD8<Int32>.self)
+                        let fresh = SIMD8<Int32>(repeating: Int32(i + k)) &+ lanes
+                        indices.storeBytes(of: old.replacing(with: fresh, where: wins), as: SIMD8<Int32>.self)
+                        k += 8
+                    }
+                    while k < c {
+                        if s[i + k] > d[cell + k] || a[cell + k] < 0 {
+                            d[cell + k] = s[i + k]
+                            a[cell + k] = Int32(i + k)
+                        }
+                        k += 1
                     }
                 }
             }
@@ -83,9 +99,17 @@ extension Tensor {
 /// in the forward pass, then only read).
 final class IndexBuffer: @unchecked Sendable {
     let base: UnsafeMutablePointer<Int32>
+    private let storage: UnsafeMutablePointer<Float>
+    private let count: Int
     init(count: Int) {
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: -1, count: max(count, 1))
+        // Int32 and Float have one size: the buffer cache serves both.
+        self.count = max(count, 1)
+        storage = BufferCache.shared.take(self.count)
+        base = UnsafeMutableRawPointer(storage).bindMemory(to: Int32.self, capacity: self.count)
+        base.initialize(repeating: -1, count: self.count)
     }
-    deinit { base.deallocate() }
+    deinit {
+        UnsafeMutableRawPointer(storage).bindMemory(to: Float.self, capacity: count)
+        BufferCache.shared.give(storage, count)
+    }
 }

@@ -15,32 +15,43 @@ public struct RandomGenerator: Sendable, Hashable {
     /// The four 32-bit words for `counter` in `stream`.
     @inline(__always)
     public func block(stream: UInt64, counter: UInt64) -> SIMD4<UInt32> {
-        var c = SIMD4<UInt32>(UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32),
-                              UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32))
+        var c0 = UInt32(truncatingIfNeeded: counter), c1 = UInt32(truncatingIfNeeded: counter >> 32)
+        var c2 = UInt32(truncatingIfNeeded: stream), c3 = UInt32(truncatingIfNeeded: stream >> 32)
         var k0 = UInt32(truncatingIfNeeded: seed), k1 = UInt32(truncatingIfNeeded: seed >> 32)
         for _ in 0..<10 {
-            let p0 = UInt64(0xD251_1F53) &* UInt64(c[0])
-            let p1 = UInt64(0xCD9E_8D57) &* UInt64(c[2])
-            c = SIMD4(UInt32(truncatingIfNeeded: p1 >> 32) ^ c[1] ^ k0, UInt32(truncatingIfNeeded: p1),
-                      UInt32(truncatingIfNeeded: p0 >> 32) ^ c[3] ^ k1, UInt32(truncatingIfNeeded: p0))
+            let p0 = UInt64(0xD251_1F53) &* UInt64(c0)
+            let p1 = UInt64(0xCD9E_8D57) &* UInt64(c2)
+            let n0 = UInt32(truncatingIfNeeded: p1 >> 32) ^ c1 ^ k0
+            let n2 = UInt32(truncatingIfNeeded: p0 >> 32) ^ c3 ^ k1
+            c1 = UInt32(truncatingIfNeeded: p1)
+            c3 = UInt32(truncatingIfNeeded: p0)
+            c0 = n0
+            c2 = n2
             k0 = k0 &+ 0x9E37_79B9
             k1 = k1 &+ 0xBB67_AE85
         }
-        return c
+        return SIMD4(c0, c1, c2, c3)
     }
 
     /// A uniform float in [0, 1) from the top 24 bits of a word.
     @inline(__always) static func unit(_ word: UInt32) -> Float { Float(word >> 8) * (1.0 / 16_777_216.0) }
 
     /// Uniform values in [low, high) for elements first..<first+n of `stream`, written to `out`.
+    /// Element i is word (i mod 4) of block i / 4, so each block serves four elements.
     public func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, stream: UInt64 = 0, first: UInt64 = 0,
                             low: Float = 0, high: Float = 1) {
         let scale = high - low
-        for i in 0..<out.count {
+        var i = 0
+        let n = out.count
+        while i < n {
             let index = first + UInt64(i)
-            // Element i reads word (i mod 4) of block i / 4.
-            let w = block(stream: stream, counter: index >> 2)[Int(index & 3)]
-            out[i] = low + scale * RandomGenerator.unit(w)
+            let words = block(stream: stream, counter: index >> 2)
+            var lane = Int(index & 3)
+            while lane < 4 && i < n {
+                out[i] = low + scale * RandomGenerator.unit(words[lane])
+                lane += 1
+                i += 1
+            }
         }
     }
 

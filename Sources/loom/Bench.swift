@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import LoomModels
 import LoomTensor
 
 /// `loom bench`: kernel throughput on this machine.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Ops.self]
+        subcommands: [Gemm.self, Ops.self, CNN.self]
     )
 
     struct Gemm: ParsableCommand {
@@ -54,6 +55,34 @@ struct Bench: ParsableCommand {
                 } else {
                     print(result.op.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%8.2f GB/s", result.gbps))
                 }
+            }
+        }
+    }
+}
+
+extension Bench {
+    struct CNN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cnn",
+            abstract: "Training steps per second of the Keras MNIST CNN (forward and backward, one thread).")
+
+        @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
+        @Option(help: "Minimum seconds measured.") var seconds: Double = 3
+        @Flag(help: "One JSON object per line.") var json = false
+
+        func validate() throws {
+            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            BLAS.threads = 1
+            let r = try ModelBenchmark.mnistCNNStep(batch: batchSize, minimumSeconds: seconds)
+            if json {
+                print(#"{"op": "mnist_cnn_train_step", "batch": \#(r.batch), "samples_per_second": \#(rounded(r.samplesPerSecond)), "conv_gflops": \#(rounded(r.convolutionGFLOPS)), "seconds_per_step": \#(r.secondsPerStep)}"#)
+            } else {
+                print(String(format: "MNIST CNN, batch %d: %.1f ms/step, %.0f samples/s, convolutions at %.1f GFLOP/s",
+                             r.batch, r.secondsPerStep * 1000, r.samplesPerSecond, r.convolutionGFLOPS))
             }
         }
     }

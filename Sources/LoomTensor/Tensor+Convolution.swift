@@ -1,0 +1,81 @@
+/// Convolution as one op with a hand-written VJP: im2col and sgemm over chunks of the batch, so
+/// the patch matrix of a chunk stays in cache and is never materialized for the whole batch.
+extension Tensor {
+    /// Patch-matrix floats per chunk (1 MiB): one MNIST-sized image per chunk for a 3x3x32 kernel.
+    static let convolutionChunkFloats = 1 << 18
+
+    /// y[N, out..., F] = patches(x) · kernel (+ bias), with x [N, spatial..., C] (channels
+    /// last), kernel holding [taps · C, F] values (any shape ending in F, e.g. [kH, kW, C, F])
+    /// and bias [F]. The bias is written first and the product accumulated onto it.
+    public func convolved(with kernel: Tensor, bias: Tensor? = nil, _ g: ConvolutionGeometry) -> Tensor {
+        let batch = shape[0], k = g.patchSize, f = kernel.shape.last ?? 0
+        precondition(count == batch * g.input.reduce(1, *) * g.channels,
+                     "convolved: input of shape \(shape) does not match the geometry \(g.input) x \(g.channels)")
+        precondition(kernel.count == k * f, "convolved: kernel of shape \(kernel.shape) does not hold \(k) x \(f) values")
+        precondition(bias.map { $0.shape == [f] } ?? true, "convolved: bias of shape \(bias!.shape) for \(f) filters")
+        let positions = g.output.reduce(1, *), imageSize = g.input.reduce(1, *) * g.channels
+        let chunk = Swift.max(1, Swift.min(batch, Tensor.convolutionChunkFloats / Swift.max(1, positions * k)))
+        let outSpatial = Array(g.output.suffix(rank - 2))
+        var out = Tensor(uninitializedShape: [batch] + outSpatial + [f])
+        // Workspaces come from the buffer cache: the same sizes recur every step.
+        var patches = Tensor(uninitializedShape: [chunk * positions * k])
+        let workspace = patches.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        defer { withExtendedLifetime(patches) {} }
+        withUnsafeBufferPointer { xs in
+            kernel.withUnsafeBufferPointer { ws in
+                out.withUnsafeMutableBufferPointer { ys in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { b in
+                            for row in 0..<(batch * positions) { (ys.baseAddress! + row * f).update(from: b.baseAddress!, count: f) }
+                        }
+                    }
+                    for start in stride(from: 0, to: batch, by: chunk) {
+                        let n = Swift.min(chunk, batch - start)
+                        im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, workspace)
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: n * positions, n: f, k: k,
+                                   a: workspace, b: ws.baseAddress!, c: ys.baseAddress! + start * positions * f,
+                                   accumulate: bias != nil)
+                    }
+                }
+            }
+        }
+        let x = detached, w = kernel.detached
+        let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
+        let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
+        return Tensor.record("convolution", out, inputs) { grad in
+            // dW = Σ patchesᵀ · dY ; dX = col2im(dY · Wᵀ), chunk by chunk.
+            var dx: Tensor? = needX ? Tensor.zeros(x.shape) : nil
+            var dw: Tensor? = needW ? Tensor.zeros(w.shape) : nil
+            var scratchTensor = Tensor(uninitializedShape: [chunk * positions * k])
+            let scratch = scratchTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
+            defer { withExtendedLifetime(scratchTensor) {} }
+            x.withUnsafeBufferPointer { xs in
+                w.withUnsafeBufferPointer { ws in
+                    grad.withUnsafeBufferPointer { gs in
+                        for start in stride(from: 0, to: batch, by: chunk) {
+                            let n = Swift.min(chunk, batch - start)
+                            let dy = gs.baseAddress! + start * positions * f
+                            if needW {
+                                im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, scratch)
+                                dw!.withUnsafeMutableBufferPointer { d in
+                                    BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: f, k: n * positions,
+                                               a: scratch, b: dy, c: d.baseAddress!, accumulate: true)
+                                }
+                            }
+                            if needX {
+                                BLAS.sgemm(transposeA: false, transposeB: true, m: n * positions, n: k, k: f,
+                                           a: dy, b: ws.baseAddress!, c: scratch)
+                                dx!.withUnsafeMutableBufferPointer { d in
+                                    col2imRaw(g, batch: n, scratch, d.baseAddress! + start * imageSize)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            guard bias != nil else { return [dx, dw] }
+            // dBias = Σ over every output position of dY.
+            return [dx, dw, needB ? grad.reshaped([-1, f]).sum(axes: [0]) : nil]
+        }
+    }
+}
