@@ -90,35 +90,41 @@ func forEachPatchSpan(_ g: ConvolutionGeometry, batch: Int, _ body: (Int, Int?, 
         forEachPatchRun(g, batch: batch) { o, i in body(o, i, g.channels) }
         return
     }
-    let out = g.output, c = g.channels, kw = g.kernel[2]
-    let inStrides = [g.input[1] * g.input[2] * c, g.input[2] * c, c]
-    let imageSize = g.input.reduce(1, *) * c
+    // Plain integers: array reads inside these loops would cost a bounds check each.
+    let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
+    let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+    let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+    let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+    let (dD, dH) = (g.dilation[0], g.dilation[1])
+    let (pD, pH, pW) = (g.padBefore[0], g.padBefore[1], g.padBefore[2])
+    let c = g.channels, patch = g.patchSize
+    let strideD = inH * inW * c, strideH = inW * c, imageSize = inD * strideD
     var row = 0
     for n in 0..<batch {
         let image = n * imageSize
-        for od in 0..<out[0] {
-            for oh in 0..<out[1] {
-                for ow in 0..<out[2] {
+        for od in 0..<outD {
+            for oh in 0..<outH {
+                for ow in 0..<outW {
                     var column = 0
-                    let w0 = ow * g.strides[2] - g.padBefore[2]
-                    // The taps 0..<kw cover input columns w0..<w0+kw; those inside [0, W) form one span.
-                    let first = max(0, -w0), last = min(kw, g.input[2] - w0)
-                    for kd in 0..<g.kernel[0] {
-                        let d = od * g.strides[0] - g.padBefore[0] + kd * g.dilation[0]
-                        for kh in 0..<g.kernel[1] {
-                            let h = oh * g.strides[1] - g.padBefore[1] + kh * g.dilation[1]
-                            if d < 0 || d >= g.input[0] || h < 0 || h >= g.input[1] || first >= last {
-                                body(row + column, nil, kw * c)
+                    let w0 = ow * sW - pW
+                    // The taps 0..<kW cover input columns w0..<w0+kW; those inside [0, W) form one span.
+                    let first = max(0, -w0), last = min(kW, inW - w0)
+                    for kd in 0..<kD {
+                        let d = od * sD - pD + kd * dD
+                        for kh in 0..<kH {
+                            let h = oh * sH - pH + kh * dH
+                            if d < 0 || d >= inD || h < 0 || h >= inH || first >= last {
+                                body(row + column, nil, kW * c)
                             } else {
                                 if first > 0 { body(row + column, nil, first * c) }
-                                body(row + column + first * c, image + d * inStrides[0] + h * inStrides[1] + (w0 + first) * c,
+                                body(row + column + first * c, image + d * strideD + h * strideH + (w0 + first) * c,
                                      (last - first) * c)
-                                if last < kw { body(row + column + last * c, nil, (kw - last) * c) }
+                                if last < kW { body(row + column + last * c, nil, (kW - last) * c) }
                             }
-                            column += kw * c
+                            column += kW * c
                         }
                     }
-                    row += g.patchSize
+                    row += patch
                 }
             }
         }

@@ -51,7 +51,7 @@ import LoomTestSupport
         let n = 100_003
         let whole = Tensor.randomNormal([n], generator: generator, stream: 3).scalars
         let wholeTruncated = Tensor.truncatedNormal([n], generator: generator, stream: 3).scalars
-        let wholeUniform = Tensor.randomUniform([n], generator: generator, stream: 3).scalars
+        let wholeUniform = Tensor.randomUniform([n], low: -1, high: 3, generator: generator, stream: 3).scalars
         for parts in [2, 3, 7] {
             let pieces = SplitBuffers(count: n)
             let size = (n + parts - 1) / parts
@@ -60,7 +60,7 @@ import LoomTestSupport
                 guard first < last else { return }
                 generator.fillNormal(pieces.slice(first, last, 0), stream: 3, first: UInt64(first))
                 generator.fillTruncatedNormal(pieces.slice(first, last, 1), stream: 3, first: UInt64(first))
-                generator.fillUniform(pieces.slice(first, last, 2), stream: 3, first: UInt64(first))
+                generator.fillUniform(pieces.slice(first, last, 2), stream: 3, first: UInt64(first), low: -1, high: 3)
             }
             #expect(pieces.values(0) == whole, "normal split in \(parts)")
             #expect(pieces.values(1) == wholeTruncated, "truncated split in \(parts)")
