@@ -183,3 +183,14 @@ extension SIMD8 where Scalar == Float {
     for i in 0..<8 { r[i] = f(x[i]) }
     return r
 }
+
+/// -1, 0 or 1 per lane.
+@inline(__always) func vsign(_ x: Vec) -> Vec {
+    Vec().replacing(with: 1, where: x .> 0).replacing(with: -1, where: x .< 0)
+}
+
+extension SIMD8 where Scalar == Float {
+    /// `f` applied to the lanes: lets a derivative written for one vector read like the
+    /// tensor-level forward code it mirrors.
+    @inline(__always) func mapElements(_ f: (Vec) -> Vec) -> Vec { f(self) }
+}

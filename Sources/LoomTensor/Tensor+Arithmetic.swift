@@ -96,13 +96,17 @@ extension Tensor {
     public func less(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .< $1) } }
     public func lessEqual(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .<= $1) } }
 
-    /// A differentiable unary operation: forward values, and the local derivative from (x, y).
+    /// A differentiable unary operation: forward values, and the local derivative as a vector
+    /// function of (x, y). The pullback is one fused pass g · f'(x, y), with no derivative
+    /// tensor in between.
     @inline(__always)
     func unary(_ name: String, _ f: (Vec) -> Vec,
-               derivative: @escaping @Sendable (_ x: Tensor, _ y: Tensor) -> Tensor) -> Tensor {
+               derivative: @escaping @Sendable (_ x: Vec, _ y: Vec) -> Vec) -> Tensor {
         let result = mapElements(f)
         let x = detached
-        return Tensor.record(name, result, [self]) { g in [g * derivative(x, result)] }
+        return Tensor.record(name, result, [self]) { g in
+            [Tensor.zipElements(g, x, result) { gv, xv, yv in gv * derivative(xv, yv) }]
+        }
     }
 
     public func exp() -> Tensor { unary("exp", vexp) { _, y in y } }
@@ -113,21 +117,19 @@ extension Tensor {
     public func rsqrt() -> Tensor { unary("rsqrt", { 1 / $0.squareRoot() }) { x, y in -0.5 * y / x } }
     public func square() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
     public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }) { _, y in -(y * y) } }
-    public func abs() -> Tensor { unary("abs", { vabs($0) }) { x, _ in x.sign() } }
+    public func abs() -> Tensor { unary("abs", { vabs($0) }) { x, _ in vsign(x) } }
     /// -1, 0 or 1; its gradient is zero.
-    public func sign() -> Tensor {
-        mapElements { Vec().replacing(with: 1, where: $0 .> 0).replacing(with: -1, where: $0 .< 0) }
-    }
-    public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }) { x, _ in x.cos() } }
-    public func cos() -> Tensor { unary("cos", { lanewise($0, cosf) }) { x, _ in -x.sin() } }
+    public func sign() -> Tensor { mapElements(vsign) }
+    public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }) { x, _ in lanewise(x, cosf) } }
+    public func cos() -> Tensor { unary("cos", { lanewise($0, cosf) }) { x, _ in -lanewise(x, sinf) } }
     public func erf() -> Tensor {
-        unary("erf", verf) { x, _ in (-(x * x)).exp() * Float(2 / Double.pi.squareRoot()) }
+        unary("erf", verf) { x, _ in vexp(-(x * x)) * Float(2 / Double.pi.squareRoot()) }
     }
     /// Values clipped to [low, high]; the gradient passes where the value was inside.
     public func clipped(min low: Float, max high: Float) -> Tensor {
         let lo = Vec(repeating: low), hi = Vec(repeating: high)
         return unary("clip", { $0.vclamped(lo, hi) }) { x, _ in
-            x.mapElements { Vec().replacing(with: 1, where: ($0 .>= lo) .& ($0 .<= hi)) }
+            Vec().replacing(with: 1, where: (x .>= lo) .& (x .<= hi))
         }
     }
 
