@@ -41,18 +41,25 @@ def layer_case(label, layer, inputs, masks=None, training=False, set_weights=Tru
     if masks is not None:
         kwargs["mask"] = masks if multi else masks[0]
     layer.build([x.shape for x in xs] if multi else xs[0].shape) if not layer.built else None
+    weights_set = []
     if set_weights and layer.weights:
-        layer.set_weights([rng.uniform(-1, 1, size=w.shape).astype(np.float32) for w in layer.weights])
+        weights_set = [rng.uniform(-1, 1, size=w.shape).astype(np.float32) for w in layer.weights]
+        if isinstance(layer, L.BatchNormalization):
+            # A variance must be positive.
+            weights_set = [np.abs(w) + 0.1 if "variance" in v.path else w for w, v in zip(weights_set, layer.weights)]
+        layer.set_weights(weights_set)
     tensors = [keras.ops.convert_to_tensor(x) for x in xs]
     out = layer(tensors if multi else tensors[0], training=training, **kwargs)
     mask = layer.compute_mask(tensors if multi else tensors[0], kwargs.get("mask"))
     losses = [float(l) for l in layer.losses]
+    weights_before = [array(w) for w in weights_set] if set_weights and layer.weights else [array(w.numpy()) for w in layer.weights]
     return {
         "label": label,
         "serialized": keras.saving.serialize_keras_object(layer),
         "inputs": [array(x) for x in xs],
         "input_masks": None if masks is None else [None if m is None else array(m) for m in masks],
-        "weights": [array(w.numpy()) for w in layer.weights],
+        "weights": weights_before,
+        "weights_after": [array(w.numpy()) for w in layer.weights],
         "output": array(out),
         "output_mask": None if mask is None else array(np.asarray(mask)),
         "losses": losses,
@@ -211,6 +218,50 @@ def pooling_layers():
     save("pooling_layers.json", cases)
 
 
+def normalization_and_resizing_layers():
+    """Normalization (training and inference), padding, cropping and upsampling."""
+    reseed(6)
+    x2 = tensor_input((4, 6))
+    x3 = tensor_input((3, 4, 6))
+    x4 = tensor_input((2, 5, 4, 6))
+    x4f = tensor_input((2, 6, 5, 4))
+    mask = rng.uniform(size=(3, 4)) < 0.7
+    mask[:, 0] = True
+    cases = [
+        layer_case("batch norm inference", L.BatchNormalization(), x2),
+        layer_case("batch norm training", L.BatchNormalization(momentum=0.9), x2, training=True),
+        layer_case("batch norm conv training", L.BatchNormalization(epsilon=0.01), x4, training=True),
+        layer_case("batch norm channels_first", L.BatchNormalization(axis=1, center=False), x4f, training=True),
+        layer_case("batch norm masked", L.BatchNormalization(scale=False), x3, masks=[mask], training=True),
+        layer_case("layer norm", L.LayerNormalization(), x3),
+        layer_case("layer norm axes", L.LayerNormalization(axis=[1, 2], epsilon=0.01), x3),
+        layer_case("layer norm rms", L.LayerNormalization(rms_scaling=True), x3),
+        layer_case("layer norm no center", L.LayerNormalization(center=False, gamma_regularizer="l2"), x4),
+        layer_case("group norm", L.GroupNormalization(groups=3), x4),
+        layer_case("group norm channels_first", L.GroupNormalization(groups=2, axis=1), x4f),
+        layer_case("group norm 1d", L.GroupNormalization(groups=6, scale=False), x3),
+        layer_case("rms norm", L.RMSNormalization(), x3),
+        layer_case("rms norm axes", L.RMSNormalization(axis=[1, 2], epsilon=1e-3), x3),
+        layer_case("unit norm", L.UnitNormalization(), x3),
+        layer_case("unit norm axes", L.UnitNormalization(axis=[1, 2]), x3),
+        layer_case("zero padding 1d", L.ZeroPadding1D((1, 2)), x3),
+        layer_case("zero padding 2d", L.ZeroPadding2D(((1, 0), (2, 1))), x4),
+        layer_case("zero padding 2d channels_first", L.ZeroPadding2D(1, data_format="channels_first"), x4f),
+        layer_case("zero padding 3d", L.ZeroPadding3D((1, 0, 2)), tensor_input((1, 2, 3, 2, 2))),
+        layer_case("cropping 1d", L.Cropping1D((1, 1)), x3),
+        layer_case("cropping 2d", L.Cropping2D(((1, 2), (0, 1))), x4),
+        layer_case("cropping 2d channels_first", L.Cropping2D(1, data_format="channels_first"), x4f),
+        layer_case("cropping 3d", L.Cropping3D(((0, 1), (1, 0), (0, 1))), tensor_input((1, 3, 3, 3, 2))),
+        layer_case("upsampling 1d", L.UpSampling1D(3), x3),
+        layer_case("upsampling 2d", L.UpSampling2D((2, 3)), x4),
+        layer_case("upsampling 2d bilinear", L.UpSampling2D(2, interpolation="bilinear"), x4),
+        layer_case("upsampling 2d bilinear channels_first", L.UpSampling2D((3, 2), interpolation="bilinear",
+                                                                           data_format="channels_first"), x4f),
+        layer_case("upsampling 3d", L.UpSampling3D((1, 2, 2)), tensor_input((1, 2, 2, 3, 2))),
+    ]
+    save("normalization_layers.json", cases)
+
+
 def objects():
     """Configs of initializers, regularizers, constraints; penalties and projections."""
     reseed(3)
@@ -275,5 +326,6 @@ if __name__ == "__main__":
     core_layers()
     convolution_layers()
     pooling_layers()
+    normalization_and_resizing_layers()
     objects()
     activation_functions()

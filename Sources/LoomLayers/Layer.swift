@@ -26,6 +26,19 @@ public final class ForwardContext {
     /// Adds a scalar loss.
     public func addLoss(_ loss: Tensor) { losses.append(loss) }
 
+    /// New values for non-trainable weights (BatchNormalization's moving statistics), computed
+    /// in the pass and assigned by `applyStateUpdates` after it, so a pass only reads weights.
+    public private(set) var stateUpdates: [(Parameter, Tensor)] = []
+
+    /// Records a new value for a non-trainable weight.
+    public func updateState(_ parameter: Parameter, _ value: Tensor) { stateUpdates.append((parameter, value.detached)) }
+
+    /// Assigns the recorded state updates.
+    public func applyStateUpdates() {
+        for (p, v) in stateUpdates { p.assign(v) }
+        stateUpdates.removeAll()
+    }
+
     /// The generator and stream a layer draws its random values from at this step.
     func randomStream(layerSeed: UInt64) -> (RandomGenerator, UInt64) {
         (RandomGenerator(seed: seed ^ layerSeed), step)

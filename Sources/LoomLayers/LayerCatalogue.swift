@@ -11,6 +11,9 @@ public let layers: Registry<Layer> = {
         MaxPooling1D.self, MaxPooling2D.self, MaxPooling3D.self, AveragePooling1D.self, AveragePooling2D.self,
         AveragePooling3D.self, GlobalMaxPooling1D.self, GlobalMaxPooling2D.self, GlobalMaxPooling3D.self,
         GlobalAveragePooling1D.self, GlobalAveragePooling2D.self, GlobalAveragePooling3D.self,
+        BatchNormalization.self, LayerNormalization.self, GroupNormalization.self, RMSNormalization.self,
+        UnitNormalization.self, ZeroPadding1D.self, ZeroPadding2D.self, ZeroPadding3D.self, Cropping1D.self,
+        Cropping2D.self, Cropping3D.self, UpSampling1D.self, UpSampling2D.self, UpSampling3D.self,
         Add.self, Subtract.self, Multiply.self, Average.self, Maximum.self, Minimum.self, Concatenate.self, Dot.self,
     ]
     for type in builtIn { register(type, in: r) }

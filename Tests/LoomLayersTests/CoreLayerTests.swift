@@ -39,8 +39,14 @@ enum LayerFixtureCheck {
         let losses = (context.losses + layer.weightPenalties).map(\.scalar)
         expectClose(losses, c.losses, relative: 1e-5, absolute: 1e-7, "\(c.label) losses")
 
+        // Non-trainable state (moving statistics) after the call, as Keras left it.
+        context.applyStateUpdates()
+        for (w, expected) in zip(layer.weights, c.weightsAfter) {
+            expectClose(w.value.scalars, expected.scalars, relative: 1e-5, absolute: 1e-6, "\(c.label) \(w.name) after the call")
+        }
+
         let written = layer.serialized
-        #expect(written.isEquivalent(to: c.serialized), "\(c.label): \(written)\n  Keras: \(c.serialized)")
+        #expect(written.isEquivalent(to: c.serialized), "\(c.label) differs at \(differences(written, c.serialized))")
         // And the written config, as JSON text, loads back into the same config.
         let again = try Layer.deserialize(try JSONValue.parse(written.description))
         #expect(again.serialized.isEquivalent(to: written), "\(c.label): round trip")
@@ -70,12 +76,14 @@ enum LayerFixtureCheck {
             return magnitudes * Tensor(x.scalars.map { $0 < 0 ? -1 : 1 }).reshaped(x.shape)
         }
         let masks = c.inputMasks
+        // Training mode where the case was recorded in it (batch statistics are differentiated).
+        let training = c.training
         try GradientCheck.check(c.label + " inputs", inputs) { xs in
-            try layer(xs.count == 1 ? [xs[0]] : xs, masks: masks)
+            try layer(xs.count == 1 ? [xs[0]] : xs, masks: masks, context: ForwardContext(training: training))
         }
-        for w in layer.weights {
+        for w in layer.weights where w.trainable {
             try GradientCheck.check(c.label, parameter: w) {
-                try layer(inputs.count == 1 ? [inputs[0]] : inputs, masks: masks)
+                try layer(inputs.count == 1 ? [inputs[0]] : inputs, masks: masks, context: ForwardContext(training: training))
             }
         }
     }
@@ -89,5 +97,18 @@ extension Tensor {
         var values = [Float](repeating: 0, count: n)
         for (rank, index) in order.enumerated() { values[index] = Float(rank) }
         self.init(values)
+    }
+}
+
+/// Key paths where two JSON values differ, for readable failures.
+func differences(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
+    switch (a, b) {
+    case let (.object(x), .object(y)):
+        return Set(x.keys).union(y.keys).sorted().flatMap { key -> [String] in
+            guard let u = x[key], let v = y[key] else { return ["\(path)/\(key) (only in \(x[key] == nil ? "Keras" : "Loom"))"] }
+            return differences(u, v, path: path + "/" + key)
+        }
+    default:
+        return a.isEquivalent(to: b) ? [] : ["\(path): Loom \(a) vs Keras \(b)"]
     }
 }

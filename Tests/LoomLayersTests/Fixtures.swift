@@ -46,6 +46,7 @@ struct LayerCase: Sendable, CustomStringConvertible {
     var inputs: [Tensor] { Fixtures.tensors(fields["inputs"]).map { $0! } }
     var inputMasks: [Tensor?]? { fields["input_masks"] == .null ? nil : Fixtures.tensors(fields["input_masks"]) }
     var weights: [Tensor] { Fixtures.tensors(fields["weights"]).map { $0! } }
+    var weightsAfter: [Tensor] { Fixtures.tensors(fields["weights_after"]).map { $0! } }
     var output: Tensor { Fixtures.tensor(fields["output"])! }
     var outputMask: Tensor? { Fixtures.tensor(fields["output_mask"]) }
     var losses: [Float] {

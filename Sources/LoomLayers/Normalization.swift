@@ -1,0 +1,380 @@
+import LoomTensor
+
+/// Reads the gamma / beta settings every normalization layer shares.
+struct AffineOptions: Sendable {
+    let center: Bool, scale: Bool
+    let betaInitializer: any Initializer, gammaInitializer: any Initializer
+    let betaRegularizer: (any Regularizer)?, gammaRegularizer: (any Regularizer)?
+    let betaConstraint: (any Constraint)?, gammaConstraint: (any Constraint)?
+
+    init(center: Bool = true, scale: Bool = true, betaInitializer: any Initializer = Zeros(),
+         gammaInitializer: any Initializer = Ones(), betaRegularizer: (any Regularizer)? = nil,
+         gammaRegularizer: (any Regularizer)? = nil, betaConstraint: (any Constraint)? = nil,
+         gammaConstraint: (any Constraint)? = nil) {
+        self.center = center
+        self.scale = scale
+        self.betaInitializer = betaInitializer
+        self.gammaInitializer = gammaInitializer
+        self.betaRegularizer = betaRegularizer
+        self.gammaRegularizer = gammaRegularizer
+        self.betaConstraint = betaConstraint
+        self.gammaConstraint = gammaConstraint
+    }
+
+    static func read(_ k: LayerConfigReader) throws(ConfigError) -> AffineOptions {
+        AffineOptions(center: try k.reader.bool("center", default: true), scale: try k.reader.bool("scale", default: true),
+                      betaInitializer: try k.initializer("beta_initializer", default: Zeros()),
+                      gammaInitializer: try k.initializer("gamma_initializer", default: Ones()),
+                      betaRegularizer: try k.regularizer("beta_regularizer"), gammaRegularizer: try k.regularizer("gamma_regularizer"),
+                      betaConstraint: try k.constraint("beta_constraint"), gammaConstraint: try k.constraint("gamma_constraint"))
+    }
+
+    var config: Config {
+        ["center": .bool(center), "scale": .bool(scale), "beta_initializer": betaInitializer.serialized,
+         "gamma_initializer": gammaInitializer.serialized, "beta_regularizer": betaRegularizer?.serialized ?? .null,
+         "gamma_regularizer": gammaRegularizer?.serialized ?? .null, "beta_constraint": betaConstraint?.serialized ?? .null,
+         "gamma_constraint": gammaConstraint?.serialized ?? .null]
+    }
+
+    /// Creates gamma then beta (Keras's order) of `shape` on `layer`.
+    func addWeights(to layer: Layer, shape: [Int]) -> (gamma: Parameter?, beta: Parameter?) {
+        let gamma = scale ? layer.addWeight("gamma", shape: shape, initializer: gammaInitializer,
+                                            regularizer: gammaRegularizer, constraint: gammaConstraint) : nil
+        let beta = center ? layer.addWeight("beta", shape: shape, initializer: betaInitializer,
+                                            regularizer: betaRegularizer, constraint: betaConstraint) : nil
+        return (gamma, beta)
+    }
+}
+
+/// The normalized axes of a layer, resolved against the input rank, with the shape of the
+/// per-feature weights broadcast against the input.
+func featureAxes(_ axes: [Int], rank: Int, layer: String) throws(ConfigError) -> [Int] {
+    var out: [Int] = []
+    for a in axes {
+        let r = a < 0 ? a + rank : a
+        guard r >= 1 && r < rank else { throw ConfigError(layer, argument: "axis", "\(a) is out of range for inputs of rank \(rank)") }
+        out.append(r)
+    }
+    return out.sorted()
+}
+
+/// Normalizes with batch statistics in training (updating the moving mean and variance by
+/// `momentum`) and with the moving statistics in inference or when frozen, as Keras 3 does.
+public final class BatchNormalization: Layer, KerasLayer {
+    public override class var kerasClassName: String { "BatchNormalization" }
+    public let axis: Int
+    public let momentum: Float, epsilon: Float
+    let affine: AffineOptions
+    public let movingMeanInitializer: any Initializer, movingVarianceInitializer: any Initializer
+    public private(set) var gamma: Parameter?, beta: Parameter?
+    public private(set) var movingMean: Parameter!, movingVariance: Parameter!
+    var axes: [Int] = []
+
+    public init(axis: Int = -1, momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
+                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                movingMeanInitializer: any Initializer = Zeros(), movingVarianceInitializer: any Initializer = Ones(),
+                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
+                name: String? = nil) throws(ConfigError) {
+        guard epsilon > 0 else { throw ConfigError(name ?? "BatchNormalization", argument: "epsilon", "must be positive, got \(epsilon)") }
+        self.axis = axis
+        self.momentum = momentum
+        self.epsilon = epsilon
+        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
+                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
+                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        self.movingMeanInitializer = movingMeanInitializer
+        self.movingVarianceInitializer = movingVarianceInitializer
+        super.init(name: name)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        let shape = inputShapes[0]
+        axes = try featureAxes([axis], rank: shape.count, layer: name)
+        guard let features = shape[axes[0]] else { throw ConfigError(name, "the feature axis of \(shape.text) must be known") }
+        (gamma, beta) = affine.addWeights(to: self, shape: [features])
+        movingMean = addWeight("moving_mean", shape: [features], initializer: movingMeanInitializer, trainable: false)
+        movingVariance = addWeight("moving_variance", shape: [features], initializer: movingVarianceInitializer, trainable: false)
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = inputs[0]
+        let a = axes[0]
+        let reduce = (0..<x.rank).filter { $0 != a }
+        let broadcast = (0..<x.rank).map { $0 == a ? x.shape[a] : 1 }
+        let mean: Tensor, variance: Tensor
+        if context.training && trainable {
+            if let mask = masks.first ?? nil {
+                let m = mask.reshaped(mask.shape + [1])
+                let count = (m * Tensor.ones(x.shape)).sum(axes: reduce, keepDims: true)
+                mean = (x * m).sum(axes: reduce, keepDims: true) / count
+                variance = ((x - mean).square() * m).sum(axes: reduce, keepDims: true) / count
+            } else {
+                mean = x.mean(axes: reduce, keepDims: true)
+                variance = (x - mean).square().mean(axes: reduce, keepDims: true)
+            }
+            context.updateState(movingMean, movingMean.value * momentum + mean.detached.reshaped([-1]) * (1 - momentum))
+            context.updateState(movingVariance, movingVariance.value * momentum + variance.detached.reshaped([-1]) * (1 - momentum))
+        } else {
+            mean = movingMean.value.reshaped(broadcast)
+            variance = movingVariance.value.reshaped(broadcast)
+        }
+        var scale = (variance + epsilon).rsqrt()
+        if let gamma { scale = scale * gamma.tracked.reshaped(broadcast) }
+        var y = (x - mean) * scale
+        if let beta { y = y + beta.tracked.reshaped(broadcast) }
+        return y
+    }
+
+    public override var supportsMasking: Bool { true }
+    public override var recordsBuildConfig: Bool { true }
+
+    public override var layerConfig: Config {
+        var c = affine.config
+        c["axis"] = .int(axis)
+        c["momentum"] = .from(momentum)
+        c["epsilon"] = .from(epsilon)
+        c["moving_mean_initializer"] = movingMeanInitializer.serialized
+        c["moving_variance_initializer"] = movingVarianceInitializer.serialized
+        c["synchronized"] = false
+        c["renorm"] = false
+        c["renorm_clipping"] = .null
+        c["renorm_momentum"] = 0.99
+        return c
+    }
+
+    public static func from(config: Config) throws -> BatchNormalization {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        if try k.reader.bool("renorm", default: false) {
+            throw ConfigError(k.reader.object, argument: "renorm", "batch renormalization is not supported")
+        }
+        let a = try AffineOptions.read(k)
+        let axes = try k.reader.ints("axis", default: [-1])
+        guard axes.count == 1 else { throw ConfigError(k.reader.object, argument: "axis", "one axis is supported, got \(axes)") }
+        let layer = try BatchNormalization(axis: axes[0], momentum: try k.reader.float("momentum", default: 0.99),
+                                           epsilon: try k.reader.float("epsilon", default: 1e-3), center: a.center, scale: a.scale,
+                                           betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
+                                           movingMeanInitializer: try k.initializer("moving_mean_initializer", default: Zeros()),
+                                           movingVarianceInitializer: try k.initializer("moving_variance_initializer", default: Ones()),
+                                           betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
+                                           betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
+
+/// Normalizes each sample over `axis`: (x - mean) / sqrt(var + epsilon) · gamma + beta; with
+/// rms_scaling, Keras 3's x / sqrt(var + epsilon) · gamma.
+public final class LayerNormalization: Layer, KerasLayer {
+    public override class var kerasClassName: String { "LayerNormalization" }
+    public let axis: [Int]
+    public let epsilon: Float
+    public let rmsScaling: Bool
+    let affine: AffineOptions
+    public private(set) var gamma: Parameter?, beta: Parameter?
+    var axes: [Int] = []
+
+    public init(axis: [Int] = [-1], epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, rmsScaling: Bool = false,
+                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil, name: String? = nil) {
+        self.axis = axis
+        self.epsilon = epsilon
+        self.rmsScaling = rmsScaling
+        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
+                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
+                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        super.init(name: name)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        let shape = inputShapes[0]
+        axes = try featureAxes(axis, rank: shape.count, layer: name)
+        let weightShape = try axes.map { a throws(ConfigError) -> Int in
+            guard let d = shape[a] else { throw ConfigError(name, "axis \(a) of \(shape.text) must be known") }
+            return d
+        }
+        // With rms_scaling Keras creates no beta, whatever `center` says.
+        (gamma, beta) = (rmsScaling ? AffineOptions(center: false, scale: affine.scale, gammaInitializer: affine.gammaInitializer,
+                                                    gammaRegularizer: affine.gammaRegularizer, gammaConstraint: affine.gammaConstraint)
+                                    : affine).addWeights(to: self, shape: weightShape)
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = inputs[0]
+        let broadcast = (0..<x.rank).map { axes.contains($0) ? x.shape[$0] : 1 }
+        let variance = x.variance(axes: axes, keepDims: true)
+        var scale = (variance + epsilon).rsqrt()
+        if let gamma { scale = scale * gamma.tracked.reshaped(broadcast) }
+        if rmsScaling { return x * scale }
+        var y = (x - x.mean(axes: axes, keepDims: true)) * scale
+        if let beta { y = y + beta.tracked.reshaped(broadcast) }
+        return y
+    }
+
+    public override var supportsMasking: Bool { true }
+    public override var recordsBuildConfig: Bool { true }
+
+    public override var layerConfig: Config {
+        var c = affine.config
+        // Keras keeps a single axis as an integer until build, then as a list.
+        c["axis"] = isBuilt ? .from(axis) : axisJSON(axis)
+        c["epsilon"] = .from(epsilon)
+        c["rms_scaling"] = .bool(rmsScaling)
+        return c
+    }
+
+    public static func from(config: Config) throws -> LayerNormalization {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        let a = try AffineOptions.read(k)
+        let layer = LayerNormalization(axis: try k.reader.ints("axis", default: [-1]), epsilon: try k.reader.float("epsilon", default: 1e-3),
+                                       center: a.center, scale: a.scale, rmsScaling: try k.reader.bool("rms_scaling", default: false),
+                                       betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
+                                       betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
+                                       betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
+
+/// Normalizes groups of channels per sample over the group and every spatial axis.
+public final class GroupNormalization: Layer, KerasLayer {
+    public override class var kerasClassName: String { "GroupNormalization" }
+    public let groups: Int
+    public let axis: Int
+    public let epsilon: Float
+    let affine: AffineOptions
+    public private(set) var gamma: Parameter?, beta: Parameter?
+    var channelAxis = -1
+
+    public init(groups: Int = 32, axis: Int = -1, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
+                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
+                name: String? = nil) throws(ConfigError) {
+        guard groups > 0 else { throw ConfigError(name ?? "GroupNormalization", argument: "groups", "must be a positive integer, got \(groups)") }
+        self.groups = groups
+        self.axis = axis
+        self.epsilon = epsilon
+        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
+                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
+                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        super.init(name: name)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        let shape = inputShapes[0]
+        channelAxis = try featureAxes([axis], rank: shape.count, layer: name)[0]
+        guard let channels = shape[channelAxis] else { throw ConfigError(name, "the channel axis of \(shape.text) must be known") }
+        guard channels % groups == 0 && groups <= channels else {
+            throw ConfigError(name, argument: "groups", "\(groups) groups do not divide \(channels) channels")
+        }
+        (gamma, beta) = affine.addWeights(to: self, shape: [channels])
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = inputs[0]
+        let c = x.shape[channelAxis]
+        // Split the channel axis into (groups, channels per group); statistics over all but batch and group.
+        var grouped = x.shape
+        grouped.replaceSubrange(channelAxis...channelAxis, with: [groups, c / groups])
+        let xg = x.reshaped(grouped)
+        let reduce = (1..<xg.rank).filter { $0 != channelAxis }
+        let mean = xg.mean(axes: reduce, keepDims: true)
+        let variance = (xg - mean).square().mean(axes: reduce, keepDims: true)
+        var y = ((xg - mean) * (variance + epsilon).rsqrt()).reshaped(x.shape)
+        let broadcast = (0..<x.rank).map { $0 == channelAxis ? c : 1 }
+        if let gamma { y = y * gamma.tracked.reshaped(broadcast) }
+        if let beta { y = y + beta.tracked.reshaped(broadcast) }
+        return y
+    }
+
+    public override var supportsMasking: Bool { true }
+    public override var recordsBuildConfig: Bool { true }
+
+    public override var layerConfig: Config {
+        var c = affine.config
+        c["groups"] = .int(groups)
+        c["axis"] = .int(axis)
+        c["epsilon"] = .from(epsilon)
+        return c
+    }
+
+    public static func from(config: Config) throws -> GroupNormalization {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        let a = try AffineOptions.read(k)
+        let layer = try GroupNormalization(groups: try k.reader.int("groups", default: 32), axis: try k.reader.int("axis", default: -1),
+                                           epsilon: try k.reader.float("epsilon", default: 1e-3), center: a.center, scale: a.scale,
+                                           betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
+                                           betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
+                                           betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
+
+/// x · rsqrt(mean(x²) + epsilon) · scale over `axis`.
+public final class RMSNormalization: Layer, KerasLayer {
+    public override class var kerasClassName: String { "RMSNormalization" }
+    public let axis: [Int]
+    public let epsilon: Float
+    public private(set) var scale: Parameter!
+    var axes: [Int] = []
+
+    public init(axis: [Int] = [-1], epsilon: Float = 1e-6, name: String? = nil) {
+        self.axis = axis
+        self.epsilon = epsilon
+        super.init(name: name)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        let shape = inputShapes[0]
+        axes = try featureAxes(axis, rank: shape.count, layer: name)
+        scale = addWeight("scale", shape: axes.map { shape[$0] ?? 1 }, initializer: Ones())
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = inputs[0]
+        let broadcast = (0..<x.rank).map { axes.contains($0) ? x.shape[$0] : 1 }
+        return x * (x.square().mean(axes: axes, keepDims: true) + epsilon).rsqrt() * scale.tracked.reshaped(broadcast)
+    }
+
+    public override var supportsMasking: Bool { true }
+    public override var recordsBuildConfig: Bool { true }
+    public override var layerConfig: Config { ["axis": isBuilt ? .from(axis) : axisJSON(axis), "epsilon": .from(epsilon)] }
+
+    public static func from(config: Config) throws -> RMSNormalization {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        let layer = RMSNormalization(axis: try k.reader.ints("axis", default: [-1]), epsilon: try k.reader.float("epsilon", default: 1e-6),
+                                     name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
+
+/// x · min(1 / ||x||, 1e12) over `axis` (keras.ops.normalize with epsilon 1e-12).
+public final class UnitNormalization: Layer, KerasLayer {
+    public override class var kerasClassName: String { "UnitNormalization" }
+    public let axis: [Int]
+
+    public init(axis: [Int] = [-1], name: String? = nil) {
+        self.axis = axis
+        super.init(name: name)
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = inputs[0]
+        let axes = try featureAxes(axis, rank: x.rank, layer: name)
+        return x * Tensor.minimum(x.square().sum(axes: axes, keepDims: true).rsqrt(), Tensor(1e12))
+    }
+
+    public override var supportsMasking: Bool { true }
+    public override var layerConfig: Config { ["axis": axisJSON(axis)] }
+
+    public static func from(config: Config) throws -> UnitNormalization {
+        let k = try LayerConfigReader(config, className: kerasClassName)
+        let layer = UnitNormalization(axis: try k.reader.ints("axis", default: [-1]), name: k.name)
+        try k.applyBase(to: layer)
+        return layer
+    }
+}
