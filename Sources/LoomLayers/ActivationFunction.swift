@@ -6,10 +6,17 @@ public struct ActivationFunction: Sendable, CustomStringConvertible {
     /// The Keras name ("relu", "gelu", ...) or the name a user function was registered under.
     public let name: String
     let function: @Sendable (Tensor) -> Tensor
+    /// True only for the built-in max(x, 0), which layers may fuse into their own kernels.
+    let isPlainReLU: Bool
 
     /// A named function (register it with `ActivationFunction.register` to load it from configs).
     public init(name: String, _ function: @escaping @Sendable (Tensor) -> Tensor) {
+        self.init(name: name, isPlainReLU: false, function)
+    }
+
+    init(name: String, isPlainReLU: Bool, _ function: @escaping @Sendable (Tensor) -> Tensor) {
         self.name = name
+        self.isPlainReLU = isPlainReLU
         self.function = function
     }
 
@@ -27,7 +34,7 @@ public struct ActivationFunction: Sendable, CustomStringConvertible {
     }
 
     public static let linear = ActivationFunction(name: "linear") { $0 }
-    public static let relu = ActivationFunction(name: "relu") { $0.relu() }
+    public static let relu = ActivationFunction(name: "relu", isPlainReLU: true) { $0.relu() }
     public static let relu6 = ActivationFunction(name: "relu6") { $0.relu6() }
     public static let leakyRelu = ActivationFunction(name: "leaky_relu") { $0.leakyRelu() }
     public static let elu = ActivationFunction(name: "elu") { $0.elu() }

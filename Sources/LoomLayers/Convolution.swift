@@ -77,16 +77,19 @@ public class BaseConv: Layer {
             throw ConfigError(name, "inputs of spatial size \(spatial) are smaller than the kernel \(options.kernelSize)")
         }
         let w = kernel.tracked
+        // The common conv + bias + ReLU runs as one op (Keras's plain "relu" only).
+        let fusedReLU = groups == 1 && activation.isPlainReLU
         var outputs: [Tensor] = []
         for g in 0..<groups {
             let xg = groups == 1 ? x : x.slice(lower: Array(repeating: 0, count: x.rank - 1) + [g * perGroup],
                                                 upper: Array(x.shape.dropLast()) + [(g + 1) * perGroup])
             var wg = w.reshaped([-1, filters])
             if groups > 1 { wg = wg.slice(lower: [0, g * filtersPerGroup], upper: [wg.shape[0], (g + 1) * filtersPerGroup]) }
-            outputs.append(xg.convolved(with: wg, bias: groups == 1 ? bias?.tracked : nil, geometry))
+            outputs.append(xg.convolved(with: wg, bias: groups == 1 ? bias?.tracked : nil, relu: fusedReLU, geometry))
         }
-        var y = groups == 1 ? outputs[0] : Tensor.concatenate(outputs, axis: -1)
-        if let bias, groups > 1 { y = y + bias.tracked }
+        if groups == 1 { return options.fromChannelsLast(fusedReLU ? outputs[0] : activation(outputs[0])) }
+        var y = Tensor.concatenate(outputs, axis: -1)
+        if let bias { y = y + bias.tracked }
         return options.fromChannelsLast(activation(y))
     }
 

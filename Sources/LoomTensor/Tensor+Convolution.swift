@@ -7,7 +7,9 @@ extension Tensor {
     /// y[N, out..., F] = patches(x) · kernel (+ bias), with x [N, spatial..., C] (channels
     /// last), kernel holding [taps · C, F] values (any shape ending in F, e.g. [kH, kW, C, F])
     /// and bias [F]. The bias is written first and the product accumulated onto it.
-    public func convolved(with kernel: Tensor, bias: Tensor? = nil, _ g: ConvolutionGeometry) -> Tensor {
+    /// With `relu`, max(y, 0) is applied chunk by chunk while the output is in cache, and the
+    /// pullback masks the incoming gradient the same way.
+    public func convolved(with kernel: Tensor, bias: Tensor? = nil, relu: Bool = false, _ g: ConvolutionGeometry) -> Tensor {
         let batch = shape[0], k = g.patchSize, f = kernel.shape.last ?? 0
         precondition(count == batch * g.input.reduce(1, *) * g.channels,
                      "convolved: input of shape \(shape) does not match the geometry \(g.input) x \(g.channels)")
@@ -32,14 +34,15 @@ extension Tensor {
                     for start in stride(from: 0, to: batch, by: chunk) {
                         let n = Swift.min(chunk, batch - start)
                         im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, workspace)
+                        let y = ys.baseAddress! + start * positions * f
                         BLAS.sgemm(transposeA: false, transposeB: false, m: n * positions, n: f, k: k,
-                                   a: workspace, b: ws.baseAddress!, c: ys.baseAddress! + start * positions * f,
-                                   accumulate: bias != nil)
+                                   a: workspace, b: ws.baseAddress!, c: y, accumulate: bias != nil)
+                        if relu { unaryLoop(y, y, n * positions * f) { vmax($0, Vec()) } }
                     }
                 }
             }
         }
-        let x = detached, w = kernel.detached
+        let x = detached, w = kernel.detached, y = out
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
@@ -49,6 +52,8 @@ extension Tensor {
             var scratchTensor = Tensor(uninitializedShape: [chunk * positions * k])
             let scratch = scratchTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
             defer { withExtendedLifetime(scratchTensor) {} }
+            // Through the ReLU: the gradient passes where the output is positive.
+            let grad = relu ? Tensor.zipElements(grad, y) { gv, yv in gv.replacing(with: 0, where: yv .<= 0) } : grad
             x.withUnsafeBufferPointer { xs in
                 w.withUnsafeBufferPointer { ws in
                     grad.withUnsafeBufferPointer { gs in
