@@ -9,26 +9,17 @@ public class BaseConvTranspose: Layer {
     public let filters: Int
     public let options: SpatialOptions
     public let outputPadding: [Int]?
-    public let activation: ActivationFunction
-    public let useBias: Bool
-    public let kernelInitializer: any Initializer, biasInitializer: any Initializer
-    public let kernelRegularizer: (any Regularizer)?, biasRegularizer: (any Regularizer)?
-    public let kernelConstraint: (any Constraint)?, biasConstraint: (any Constraint)?
+    public let settings: KernelSettings
+    public var activation: ActivationFunction { settings.activation }
     public private(set) var kernel: Parameter!
     public private(set) var bias: Parameter?
 
-    public required init(filters: Int, kernelSize: [Int], strides: [Int] = [1], padding: Padding = .valid,
-                         outputPadding: [Int]? = nil, dataFormat: DataFormat = .channelsLast, dilationRate: [Int] = [1],
-                         activation: ActivationFunction = .linear, useBias: Bool = true,
-                         kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
-                         kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
-                         activityRegularizer: (any Regularizer)? = nil, kernelConstraint: (any Constraint)? = nil,
-                         biasConstraint: (any Constraint)? = nil, name: String? = nil) throws(ConfigError) {
+    public required init(filters: Int, options: SpatialOptions, outputPadding: [Int]? = nil,
+                         settings: KernelSettings = KernelSettings(), activityRegularizer: (any Regularizer)? = nil,
+                         name: String? = nil) throws(ConfigError) {
         let object = name ?? Self.kerasClassName
         guard filters > 0 else { throw ConfigError(object, argument: "filters", "must be a positive integer, got \(filters)") }
-        guard padding != .causal else { throw ConfigError(object, argument: "padding", "must be valid or same, got 'causal'") }
-        options = try SpatialOptions(rank: Self.rank, kernelSize: kernelSize, strides: strides, padding: padding,
-                                     dataFormat: dataFormat, dilationRate: dilationRate, object: object)
+        guard options.padding != .causal else { throw ConfigError(object, argument: "padding", "must be valid or same, got 'causal'") }
         if let outputPadding {
             let full = outputPadding.count == 1 ? Array(repeating: outputPadding[0], count: Self.rank) : outputPadding
             guard full.count == Self.rank, zip(full, options.strides).allSatisfy({ $0 >= 0 && $0 < $1 }) else {
@@ -40,15 +31,29 @@ public class BaseConvTranspose: Layer {
             self.outputPadding = nil
         }
         self.filters = filters
-        self.activation = activation
-        self.useBias = useBias
-        self.kernelInitializer = kernelInitializer
-        self.biasInitializer = biasInitializer
-        self.kernelRegularizer = kernelRegularizer
-        self.biasRegularizer = biasRegularizer
-        self.kernelConstraint = kernelConstraint
-        self.biasConstraint = biasConstraint
+        self.options = options
+        self.settings = settings
         super.init(name: name, activityRegularizer: activityRegularizer)
+    }
+
+    public convenience init(filters: Int, kernelSize: [Int], strides: [Int] = [1], padding: Padding = .valid,
+                            outputPadding: [Int]? = nil, dataFormat: DataFormat = .channelsLast, dilationRate: [Int] = [1],
+                            activation: ActivationFunction = .linear, useBias: Bool = true,
+                            kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
+                            kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
+                            activityRegularizer: (any Regularizer)? = nil, kernelConstraint: (any Constraint)? = nil,
+                            biasConstraint: (any Constraint)? = nil, name: String? = nil) throws(ConfigError) {
+        guard padding != .causal else {
+            throw ConfigError(name ?? Self.kerasClassName, argument: "padding", "must be valid or same, got 'causal'")
+        }
+        let options = try SpatialOptions(rank: Self.rank, kernelSize: kernelSize, strides: strides, padding: padding,
+                                         dataFormat: dataFormat, dilationRate: dilationRate, object: name ?? Self.kerasClassName)
+        try self.init(filters: filters, options: options, outputPadding: outputPadding,
+                      settings: KernelSettings(activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                                               biasInitializer: biasInitializer, kernelRegularizer: kernelRegularizer,
+                                               biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
+                                               biasConstraint: biasConstraint),
+                      activityRegularizer: activityRegularizer, name: name)
     }
 
     /// Per spatial axis: the output length and the padding before it, from Keras's (JAX's)
@@ -74,12 +79,7 @@ public class BaseConvTranspose: Layer {
         guard let channels = options.dataFormat == .channelsLast ? shape[Self.rank + 1] : shape[1] else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
-        kernel = addWeight("kernel", shape: options.kernelSize + [filters, channels], initializer: kernelInitializer,
-                           regularizer: kernelRegularizer, constraint: kernelConstraint)
-        if useBias {
-            bias = addWeight("bias", shape: [filters], initializer: biasInitializer, regularizer: biasRegularizer,
-                             constraint: biasConstraint)
-        }
+        (kernel, bias) = settings.addWeights(to: self, kernelShape: options.kernelSize + [filters, channels], biasSize: filters)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -118,34 +118,19 @@ public class BaseConvTranspose: Layer {
     public override var recordsBuildConfig: Bool { true }
 
     public override var layerConfig: Config {
-        var c = options.config
+        var c = options.config.merging(settings.config) { $1 }
         c["filters"] = .int(filters)
         c["output_padding"] = .from(outputPadding)
-        c["activation"] = .string(activation.name)
-        c["use_bias"] = .bool(useBias)
-        c["kernel_initializer"] = kernelInitializer.serialized
-        c["bias_initializer"] = biasInitializer.serialized
-        c["kernel_regularizer"] = kernelRegularizer?.serialized ?? .null
-        c["bias_regularizer"] = biasRegularizer?.serialized ?? .null
         c["activity_regularizer"] = activityRegularizer?.serialized ?? .null
-        c["kernel_constraint"] = kernelConstraint?.serialized ?? .null
-        c["bias_constraint"] = biasConstraint?.serialized ?? .null
         return c
     }
 
     public static func from(config: Config) throws -> Self {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let o = try SpatialOptions.read(k, rank: rank)
-        let layer = try Self(filters: try k.reader.int("filters"), kernelSize: o.kernelSize, strides: o.strides, padding: o.padding,
-                             outputPadding: try k.reader.optionalInts("output_padding"), dataFormat: o.dataFormat,
-                             dilationRate: o.dilationRate, activation: try k.activation(),
-                             useBias: try k.reader.bool("use_bias", default: true),
-                             kernelInitializer: try k.initializer("kernel_initializer", default: GlorotUniform()),
-                             biasInitializer: try k.initializer("bias_initializer", default: Zeros()),
-                             kernelRegularizer: try k.regularizer("kernel_regularizer"),
-                             biasRegularizer: try k.regularizer("bias_regularizer"),
-                             kernelConstraint: try k.constraint("kernel_constraint"),
-                             biasConstraint: try k.constraint("bias_constraint"), name: k.name)
+        let options = try SpatialOptions.read(k, rank: rank)
+        let layer = try Self(filters: try k.reader.int("filters"), options: options,
+                             outputPadding: try k.reader.optionalInts("output_padding"), settings: try KernelSettings.read(k),
+                             name: k.name)
         try k.applyBase(to: layer)
         return layer
     }

@@ -4,43 +4,38 @@ import LoomTensor
 public final class Dense: Layer, KerasLayer {
     public override class var kerasClassName: String { "Dense" }
     public let units: Int
-    public let activation: ActivationFunction
-    public let useBias: Bool
-    public let kernelInitializer: any Initializer, biasInitializer: any Initializer
-    public let kernelRegularizer: (any Regularizer)?, biasRegularizer: (any Regularizer)?
-    public let kernelConstraint: (any Constraint)?, biasConstraint: (any Constraint)?
+    public let settings: KernelSettings
+    public var activation: ActivationFunction { settings.activation }
     public private(set) var kernel: Parameter!
     public private(set) var bias: Parameter?
 
-    public init(units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
-                kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
-                kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
-                activityRegularizer: (any Regularizer)? = nil,
-                kernelConstraint: (any Constraint)? = nil, biasConstraint: (any Constraint)? = nil,
+    public init(units: Int, settings: KernelSettings, activityRegularizer: (any Regularizer)? = nil,
                 name: String? = nil) throws(ConfigError) {
         guard units > 0 else { throw ConfigError(name ?? "Dense", argument: "units", "must be a positive integer, got \(units)") }
         self.units = units
-        self.activation = activation
-        self.useBias = useBias
-        self.kernelInitializer = kernelInitializer
-        self.biasInitializer = biasInitializer
-        self.kernelRegularizer = kernelRegularizer
-        self.biasRegularizer = biasRegularizer
-        self.kernelConstraint = kernelConstraint
-        self.biasConstraint = biasConstraint
+        self.settings = settings
         super.init(name: name, activityRegularizer: activityRegularizer)
+    }
+
+    public convenience init(units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
+                            kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
+                            kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
+                            activityRegularizer: (any Regularizer)? = nil,
+                            kernelConstraint: (any Constraint)? = nil, biasConstraint: (any Constraint)? = nil,
+                            name: String? = nil) throws(ConfigError) {
+        try self.init(units: units,
+                      settings: KernelSettings(activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                                               biasInitializer: biasInitializer, kernelRegularizer: kernelRegularizer,
+                                               biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
+                                               biasConstraint: biasConstraint),
+                      activityRegularizer: activityRegularizer, name: name)
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         guard let inputDim = inputShapes[0].last ?? nil else {
             throw ConfigError(name, "the last axis of the input must be known, got \(inputShapes[0].text)")
         }
-        kernel = addWeight("kernel", shape: [inputDim, units], initializer: kernelInitializer,
-                           regularizer: kernelRegularizer, constraint: kernelConstraint)
-        if useBias {
-            bias = addWeight("bias", shape: [units], initializer: biasInitializer,
-                             regularizer: biasRegularizer, constraint: biasConstraint)
-        }
+        (kernel, bias) = settings.addWeights(to: self, kernelShape: [inputDim, units], biasSize: units)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -61,11 +56,7 @@ public final class Dense: Layer, KerasLayer {
     public override var recordsBuildConfig: Bool { true }
 
     public override var layerConfig: Config {
-        ["units": .int(units), "activation": .string(activation.name), "use_bias": .bool(useBias),
-         "kernel_initializer": kernelInitializer.serialized, "bias_initializer": biasInitializer.serialized,
-         "kernel_regularizer": kernelRegularizer?.serialized ?? nil, "bias_regularizer": biasRegularizer?.serialized ?? nil,
-         "kernel_constraint": kernelConstraint?.serialized ?? nil, "bias_constraint": biasConstraint?.serialized ?? nil,
-         "quantization_config": nil]
+        settings.config.merging(["units": .int(units), "quantization_config": .null]) { $1 }
     }
 
     public static func from(config: Config) throws -> Dense {
@@ -73,14 +64,7 @@ public final class Dense: Layer, KerasLayer {
         if k.reader.has("quantization_config") {
             throw ConfigError(k.reader.object, argument: "quantization_config", "quantized layers are not supported")
         }
-        let layer = try Dense(units: try k.reader.int("units"), activation: try k.activation(),
-                              useBias: try k.reader.bool("use_bias", default: true),
-                              kernelInitializer: try k.initializer("kernel_initializer", default: GlorotUniform()),
-                              biasInitializer: try k.initializer("bias_initializer", default: Zeros()),
-                              kernelRegularizer: try k.regularizer("kernel_regularizer"),
-                              biasRegularizer: try k.regularizer("bias_regularizer"),
-                              kernelConstraint: try k.constraint("kernel_constraint"),
-                              biasConstraint: try k.constraint("bias_constraint"), name: k.name)
+        let layer = try Dense(units: try k.reader.int("units"), settings: try KernelSettings.read(k), name: k.name)
         try k.applyBase(to: layer)
         return layer
     }
@@ -339,8 +323,8 @@ public final class Lambda: Layer, KerasLayer {
     }
 }
 
-/// The entry point of a functional model: a placeholder for inputs of `shape` (batch axis
-/// excluded).
+/// The entry point of a functional model: it stands for the inputs of `shape` (batch axis
+/// excluded) and checks that real inputs have it.
 public final class InputLayer: Layer, KerasLayer {
     public override class var kerasClassName: String { "InputLayer" }
     /// The full shape, batch axis first.

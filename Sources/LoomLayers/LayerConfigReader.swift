@@ -119,3 +119,55 @@ extension TensorShape {
     /// A shape for messages: [None, 3].
     var text: String { "(" + map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")" }
 }
+
+/// The settings of a layer with a kernel and an optional bias (Dense and the convolutions):
+/// activation, use_bias, and the kernel's and bias's initializers, regularizers and constraints.
+public struct KernelSettings: Sendable {
+    public var activation: ActivationFunction
+    public var useBias: Bool
+    public var kernelInitializer: any Initializer, biasInitializer: any Initializer
+    public var kernelRegularizer: (any Regularizer)?, biasRegularizer: (any Regularizer)?
+    public var kernelConstraint: (any Constraint)?, biasConstraint: (any Constraint)?
+
+    public init(activation: ActivationFunction = .linear, useBias: Bool = true,
+                kernelInitializer: any Initializer = GlorotUniform(), biasInitializer: any Initializer = Zeros(),
+                kernelRegularizer: (any Regularizer)? = nil, biasRegularizer: (any Regularizer)? = nil,
+                kernelConstraint: (any Constraint)? = nil, biasConstraint: (any Constraint)? = nil) {
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
+    }
+
+    /// The settings from a Keras config, with Keras's defaults.
+    public static func read(_ k: LayerConfigReader) throws(ConfigError) -> KernelSettings {
+        KernelSettings(activation: try k.activation(), useBias: try k.reader.bool("use_bias", default: true),
+                       kernelInitializer: try k.initializer("kernel_initializer", default: GlorotUniform()),
+                       biasInitializer: try k.initializer("bias_initializer", default: Zeros()),
+                       kernelRegularizer: try k.regularizer("kernel_regularizer"),
+                       biasRegularizer: try k.regularizer("bias_regularizer"),
+                       kernelConstraint: try k.constraint("kernel_constraint"),
+                       biasConstraint: try k.constraint("bias_constraint"))
+    }
+
+    /// The config entries Keras writes for these settings.
+    public var config: Config {
+        ["activation": .string(activation.name), "use_bias": .bool(useBias),
+         "kernel_initializer": kernelInitializer.serialized, "bias_initializer": biasInitializer.serialized,
+         "kernel_regularizer": kernelRegularizer?.serialized ?? .null, "bias_regularizer": biasRegularizer?.serialized ?? .null,
+         "kernel_constraint": kernelConstraint?.serialized ?? .null, "bias_constraint": biasConstraint?.serialized ?? .null]
+    }
+
+    /// Creates the kernel, and the bias of `biasSize` when used.
+    func addWeights(to layer: Layer, kernelShape: [Int], biasSize: Int) -> (kernel: Parameter, bias: Parameter?) {
+        let kernel = layer.addWeight("kernel", shape: kernelShape, initializer: kernelInitializer,
+                                     regularizer: kernelRegularizer, constraint: kernelConstraint)
+        let bias = useBias ? layer.addWeight("bias", shape: [biasSize], initializer: biasInitializer,
+                                             regularizer: biasRegularizer, constraint: biasConstraint) : nil
+        return (kernel, bias)
+    }
+}

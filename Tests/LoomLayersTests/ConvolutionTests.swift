@@ -18,15 +18,6 @@ import Testing
 
 /// Combinations Keras refuses fail with the layer and argument named.
 @Suite struct ConvolutionArgumentTests {
-    func expectError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("no error; expected one mentioning \(fragment)", sourceLocation: sourceLocation)
-        } catch {
-            #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test func refused() {
         expectError("argument `filters`") { _ = try Conv2D(filters: 0, kernelSize: [3]) }
         expectError("argument `kernel_size`") { _ = try Conv2D(filters: 2, kernelSize: [3, 0]) }

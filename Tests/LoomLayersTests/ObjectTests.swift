@@ -172,15 +172,6 @@ import Testing
 
 /// Arguments Keras refuses fail with the layer and argument named.
 @Suite struct BadArgumentTests {
-    func expectError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("no error; expected one mentioning \(fragment)", sourceLocation: sourceLocation)
-        } catch {
-            #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test func refusedWithTheirNames() {
         expectError("argument `units`: must be a positive integer, got 0") { _ = try Dense(units: 0, name: "head") }
         expectError("head") { _ = try Dense(units: -3, name: "head") }

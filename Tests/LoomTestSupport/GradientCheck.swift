@@ -98,3 +98,14 @@ public func expectClose(_ a: [Float], _ b: [Float], relative: Float = 1e-5, abso
         if !ok { return }
     }
 }
+
+/// Expects `body` to throw an error whose description contains `fragment` (the layer, the
+/// argument, the reason).
+public func expectError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("no error; expected one mentioning \(fragment)", sourceLocation: sourceLocation)
+    } catch {
+        #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
+    }
+}
