@@ -1,13 +1,13 @@
 import LoomTensor
 
-/// Reads the gamma / beta settings every normalization layer shares.
-struct AffineOptions: Sendable {
-    let center: Bool, scale: Bool
-    let betaInitializer: any Initializer, gammaInitializer: any Initializer
-    let betaRegularizer: (any Regularizer)?, gammaRegularizer: (any Regularizer)?
-    let betaConstraint: (any Constraint)?, gammaConstraint: (any Constraint)?
+/// The gamma / beta settings every normalization layer shares.
+public struct AffineOptions: Sendable {
+    public let center: Bool, scale: Bool
+    public let betaInitializer: any Initializer, gammaInitializer: any Initializer
+    public let betaRegularizer: (any Regularizer)?, gammaRegularizer: (any Regularizer)?
+    public let betaConstraint: (any Constraint)?, gammaConstraint: (any Constraint)?
 
-    init(center: Bool = true, scale: Bool = true, betaInitializer: any Initializer = Zeros(),
+    public init(center: Bool = true, scale: Bool = true, betaInitializer: any Initializer = Zeros(),
          gammaInitializer: any Initializer = Ones(), betaRegularizer: (any Regularizer)? = nil,
          gammaRegularizer: (any Regularizer)? = nil, betaConstraint: (any Constraint)? = nil,
          gammaConstraint: (any Constraint)? = nil) {
@@ -70,22 +70,31 @@ public final class BatchNormalization: Layer, KerasLayer {
     public private(set) var movingMean: Parameter!, movingVariance: Parameter!
     var axes: [Int] = []
 
-    public init(axis: Int = -1, momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
-                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+    public init(axis: Int = -1, momentum: Float = 0.99, epsilon: Float = 1e-3, affine: AffineOptions,
                 movingMeanInitializer: any Initializer = Zeros(), movingVarianceInitializer: any Initializer = Ones(),
-                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
-                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
                 name: String? = nil) throws(ConfigError) {
         guard epsilon > 0 else { throw ConfigError(name ?? "BatchNormalization", argument: "epsilon", "must be positive, got \(epsilon)") }
         self.axis = axis
         self.momentum = momentum
         self.epsilon = epsilon
-        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
-                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
-                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        self.affine = affine
         self.movingMeanInitializer = movingMeanInitializer
         self.movingVarianceInitializer = movingVarianceInitializer
         super.init(name: name)
+    }
+
+    public convenience init(axis: Int = -1, momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
+                            betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                            movingMeanInitializer: any Initializer = Zeros(), movingVarianceInitializer: any Initializer = Ones(),
+                            betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                            betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
+                            name: String? = nil) throws(ConfigError) {
+        try self.init(axis: axis, momentum: momentum, epsilon: epsilon,
+                      affine: AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer,
+                                            gammaInitializer: gammaInitializer, betaRegularizer: betaRegularizer,
+                                            gammaRegularizer: gammaRegularizer, betaConstraint: betaConstraint,
+                                            gammaConstraint: gammaConstraint),
+                      movingMeanInitializer: movingMeanInitializer, movingVarianceInitializer: movingVarianceInitializer, name: name)
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
@@ -148,16 +157,13 @@ public final class BatchNormalization: Layer, KerasLayer {
         if try k.reader.bool("renorm", default: false) {
             throw ConfigError(k.reader.object, argument: "renorm", "batch renormalization is not supported")
         }
-        let a = try AffineOptions.read(k)
         let axes = try k.reader.ints("axis", default: [-1])
         guard axes.count == 1 else { throw ConfigError(k.reader.object, argument: "axis", "one axis is supported, got \(axes)") }
         let layer = try BatchNormalization(axis: axes[0], momentum: try k.reader.float("momentum", default: 0.99),
-                                           epsilon: try k.reader.float("epsilon", default: 1e-3), center: a.center, scale: a.scale,
-                                           betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
+                                           epsilon: try k.reader.float("epsilon", default: 1e-3), affine: try AffineOptions.read(k),
                                            movingMeanInitializer: try k.initializer("moving_mean_initializer", default: Zeros()),
                                            movingVarianceInitializer: try k.initializer("moving_variance_initializer", default: Ones()),
-                                           betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
-                                           betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+                                           name: k.name)
         try k.applyBase(to: layer)
         return layer
     }
@@ -174,17 +180,23 @@ public final class LayerNormalization: Layer, KerasLayer {
     public private(set) var gamma: Parameter?, beta: Parameter?
     var axes: [Int] = []
 
-    public init(axis: [Int] = [-1], epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, rmsScaling: Bool = false,
-                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
-                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
-                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil, name: String? = nil) {
+    public init(axis: [Int] = [-1], epsilon: Float = 1e-3, rmsScaling: Bool = false, affine: AffineOptions, name: String? = nil) {
         self.axis = axis
         self.epsilon = epsilon
         self.rmsScaling = rmsScaling
-        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
-                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
-                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        self.affine = affine
         super.init(name: name)
+    }
+
+    public convenience init(axis: [Int] = [-1], epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, rmsScaling: Bool = false,
+                            betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                            betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                            betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil, name: String? = nil) {
+        self.init(axis: axis, epsilon: epsilon, rmsScaling: rmsScaling,
+                  affine: AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
+                                        betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
+                                        betaConstraint: betaConstraint, gammaConstraint: gammaConstraint),
+                  name: name)
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
@@ -226,12 +238,9 @@ public final class LayerNormalization: Layer, KerasLayer {
 
     public static func from(config: Config) throws -> LayerNormalization {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let a = try AffineOptions.read(k)
         let layer = LayerNormalization(axis: try k.reader.ints("axis", default: [-1]), epsilon: try k.reader.float("epsilon", default: 1e-3),
-                                       center: a.center, scale: a.scale, rmsScaling: try k.reader.bool("rms_scaling", default: false),
-                                       betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
-                                       betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
-                                       betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+                                       rmsScaling: try k.reader.bool("rms_scaling", default: false), affine: try AffineOptions.read(k),
+                                       name: k.name)
         try k.applyBase(to: layer)
         return layer
     }
@@ -247,19 +256,26 @@ public final class GroupNormalization: Layer, KerasLayer {
     public private(set) var gamma: Parameter?, beta: Parameter?
     var channelAxis = -1
 
-    public init(groups: Int = 32, axis: Int = -1, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
-                betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
-                betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
-                betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
-                name: String? = nil) throws(ConfigError) {
+    public init(groups: Int = 32, axis: Int = -1, epsilon: Float = 1e-3, affine: AffineOptions, name: String? = nil) throws(ConfigError) {
         guard groups > 0 else { throw ConfigError(name ?? "GroupNormalization", argument: "groups", "must be a positive integer, got \(groups)") }
         self.groups = groups
         self.axis = axis
         self.epsilon = epsilon
-        affine = AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer, gammaInitializer: gammaInitializer,
-                               betaRegularizer: betaRegularizer, gammaRegularizer: gammaRegularizer,
-                               betaConstraint: betaConstraint, gammaConstraint: gammaConstraint)
+        self.affine = affine
         super.init(name: name)
+    }
+
+    public convenience init(groups: Int = 32, axis: Int = -1, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
+                            betaInitializer: any Initializer = Zeros(), gammaInitializer: any Initializer = Ones(),
+                            betaRegularizer: (any Regularizer)? = nil, gammaRegularizer: (any Regularizer)? = nil,
+                            betaConstraint: (any Constraint)? = nil, gammaConstraint: (any Constraint)? = nil,
+                            name: String? = nil) throws(ConfigError) {
+        try self.init(groups: groups, axis: axis, epsilon: epsilon,
+                      affine: AffineOptions(center: center, scale: scale, betaInitializer: betaInitializer,
+                                            gammaInitializer: gammaInitializer, betaRegularizer: betaRegularizer,
+                                            gammaRegularizer: gammaRegularizer, betaConstraint: betaConstraint,
+                                            gammaConstraint: gammaConstraint),
+                      name: name)
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
@@ -302,12 +318,9 @@ public final class GroupNormalization: Layer, KerasLayer {
 
     public static func from(config: Config) throws -> GroupNormalization {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let a = try AffineOptions.read(k)
         let layer = try GroupNormalization(groups: try k.reader.int("groups", default: 32), axis: try k.reader.int("axis", default: -1),
-                                           epsilon: try k.reader.float("epsilon", default: 1e-3), center: a.center, scale: a.scale,
-                                           betaInitializer: a.betaInitializer, gammaInitializer: a.gammaInitializer,
-                                           betaRegularizer: a.betaRegularizer, gammaRegularizer: a.gammaRegularizer,
-                                           betaConstraint: a.betaConstraint, gammaConstraint: a.gammaConstraint, name: k.name)
+                                           epsilon: try k.reader.float("epsilon", default: 1e-3), affine: try AffineOptions.read(k),
+                                           name: k.name)
         try k.applyBase(to: layer)
         return layer
     }
