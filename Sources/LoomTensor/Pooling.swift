@@ -40,11 +40,39 @@ extension Tensor {
             }
         }
         let inputShape = shape
+        // Windows that tile the input exactly (strides = pool, no padding) give every input cell
+        // one window: its gradient is written once, with no zeroing pass before.
+        var tiling = true
+        for axis in 0..<3 {
+            let covers = g.output[axis] * g.kernel[axis] == g.input[axis]
+            tiling = tiling && covers && g.strides[axis] == g.kernel[axis] && g.dilation[axis] == 1 && g.padBefore[axis] == 0
+        }
+        let tiles = tiling
         return Tensor.record("maxPool", out, [self]) { grad in
-            var dx = Tensor.zeros(inputShape)
+            var dx = tiles ? Tensor(uninitializedShape: inputShape) : Tensor.zeros(inputShape)
             grad.withUnsafeBufferPointer { gp in
                 dx.withUnsafeMutableBufferPointer { dp in
-                    for cell in 0..<gp.count where argmax.base[cell] >= 0 { dp[Int(argmax.base[cell])] += gp[cell] }
+                    let gs = gp.baseAddress!, d = dp.baseAddress!, a = argmax.base
+                    guard tiles else {
+                        for cell in 0..<gp.count where a[cell] >= 0 { d[Int(a[cell])] += gs[cell] }
+                        return
+                    }
+                    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+                    forEachPatchRun(g, batch: inputShape[0]) { o, i in
+                        guard let i else { return }
+                        let cell = (o / (taps * c)) * c
+                        var k = 0
+                        while k + 8 <= c {
+                            let winners = UnsafeRawPointer(a + cell + k).loadUnaligned(as: SIMD8<Int32>.self)
+                            let here = SIMD8<Int32>(repeating: Int32(i + k)) &+ lanes
+                            store(Vec().replacing(with: load(gs + cell + k), where: winners .== here), d + i + k)
+                            k += 8
+                        }
+                        while k < c {
+                            d[i + k] = a[cell + k] == Int32(i + k) ? gs[cell + k] : 0
+                            k += 1
+                        }
+                    }
                 }
             }
             return [dx]
