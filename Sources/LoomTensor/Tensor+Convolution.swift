@@ -4,6 +4,10 @@ extension Tensor {
     /// Patch-matrix floats per chunk (1 MiB): one MNIST-sized image per chunk for a 3x3x32 kernel.
     static let convolutionChunkFloats = 1 << 18
 
+    /// The most patch-matrix floats a convolution keeps from its forward pass for the kernel
+    /// gradient (16 MiB).
+    static let keptPatchesBudget = 4 << 20
+
     /// y[N, out..., F] = patches(x) · kernel (+ bias), with x [N, spatial..., C] (channels
     /// last), kernel holding [taps · C, F] values (any shape ending in F, e.g. [kH, kW, C, F])
     /// and bias [F]. The bias is written first and the product accumulated onto it.
@@ -19,8 +23,12 @@ extension Tensor {
         let chunk = Swift.max(1, Swift.min(batch, Tensor.convolutionChunkFloats / Swift.max(1, positions * k)))
         let outSpatial = Array(g.output.suffix(rank - 2))
         var out = Tensor(uninitializedShape: [batch] + outSpatial + [f])
+        // When the kernel's gradient will be needed and the whole batch's patches are small
+        // enough to stay in cache, they are kept for the backward pass instead of being laid out
+        // twice (for large ones, re-laying them out in cache beats reading them back from memory).
+        let keep = kernel.requiresGradient && batch * positions * k <= Tensor.keptPatchesBudget
         // Workspaces come from the buffer cache: the same sizes recur every step.
-        var patches = Tensor(uninitializedShape: [chunk * positions * k])
+        var patches = Tensor(uninitializedShape: [keep ? batch * positions * k : chunk * positions * k])
         let workspace = patches.withUnsafeMutableBufferPointer { $0.baseAddress! }
         defer { withExtendedLifetime(patches) {} }
         withUnsafeBufferPointer { xs in
@@ -33,16 +41,17 @@ extension Tensor {
                     }
                     for start in stride(from: 0, to: batch, by: chunk) {
                         let n = Swift.min(chunk, batch - start)
-                        im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, workspace)
+                        let rows = workspace + (keep ? start * positions * k : 0)
+                        im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, rows)
                         let y = ys.baseAddress! + start * positions * f
                         BLAS.sgemm(transposeA: false, transposeB: false, m: n * positions, n: f, k: k,
-                                   a: workspace, b: ws.baseAddress!, c: y, accumulate: bias != nil)
+                                   a: rows, b: ws.baseAddress!, c: y, accumulate: bias != nil)
                         if relu { unaryLoop(y, y, n * positions * f) { vmax($0, Vec()) } }
                     }
                 }
             }
         }
-        let x = detached, w = kernel.detached, y = out
+        let x = detached, w = kernel.detached, y = out, kept = keep ? patches : nil
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
@@ -61,10 +70,16 @@ extension Tensor {
                             let n = Swift.min(chunk, batch - start)
                             let dy = gs.baseAddress! + start * positions * f
                             if needW {
-                                im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, scratch)
+                                let rows: UnsafePointer<Float>
+                                if let kept {
+                                    rows = UnsafePointer(kept.storage.base + start * positions * k)
+                                } else {
+                                    im2colRaw(g, batch: n, xs.baseAddress! + start * imageSize, scratch)
+                                    rows = UnsafePointer(scratch)
+                                }
                                 dw!.withUnsafeMutableBufferPointer { d in
                                     BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: f, k: n * positions,
-                                               a: scratch, b: dy, c: d.baseAddress!, accumulate: true)
+                                               a: rows, b: dy, c: d.baseAddress!, accumulate: true)
                                 }
                             }
                             if needX {

@@ -69,3 +69,31 @@ import LoomTestSupport
         GradientCheck.check("im2col 3d", [x3]) { $0[0].im2col(g3) }
     }
 }
+
+/// The fused convolution op (chunked, bias and ReLU inside, patches kept or laid out again)
+/// against the composition of its parts, whose VJPs are checked by finite differences above.
+@Suite struct ConvolutionOpTests {
+    static func compare(batch: Int, size: Int, channels: Int, filters: Int, relu: Bool) {
+        let g = ConvolutionGeometry(input: [size, size], channels: channels, kernel: [3, 3], padBefore: [1, 0], padAfter: [1, 0])
+        let x = Tensor.randomUniform([batch, size, size, channels], low: -1, high: 1, generator: RandomGenerator(seed: 1))
+        let w = Tensor.randomUniform([3, 3, channels, filters], low: -0.2, high: 0.2, generator: RandomGenerator(seed: 2))
+        let b = Tensor.randomUniform([filters], low: -0.5, high: 0.5, generator: RandomGenerator(seed: 3))
+        let (xv, wv, bv) = (x.requiringGradient(), w.requiringGradient(), b.requiringGradient())
+        let fused = xv.convolved(with: wv, bias: bv, relu: relu, g)
+        var reference = xv.im2col(g).matmul(wv.reshaped([-1, filters])) + bv
+        if relu { reference = reference.relu() }
+        reference = reference.reshaped(fused.shape)
+        expectClose(fused.scalars, reference.scalars, relative: 1e-4, absolute: 1e-5, "forward")
+        let seed = Tensor.randomUniform(fused.shape, low: -1, high: 1, generator: RandomGenerator(seed: 4))
+        let a = gradients(of: fused, wrt: [xv, wv, bv], seed: seed)
+        let r = gradients(of: reference, wrt: [xv, wv, bv], seed: seed)
+        for (name, i) in [("x", 0), ("kernel", 1), ("bias", 2)] {
+            expectClose(a[i].scalars, r[i].scalars, relative: 1e-3, absolute: 1e-3, "gradient of \(name)")
+        }
+    }
+
+    @Test func smallBatchKeepsItsPatches() { Self.compare(batch: 3, size: 9, channels: 4, filters: 5, relu: true) }
+
+    /// 16 x 62 x 62 positions x 144 columns = 8.9M patch floats: above the kept-patches budget.
+    @Test func largeBatchLaysPatchesOutAgain() { Self.compare(batch: 16, size: 64, channels: 16, filters: 8, relu: false) }
+}
