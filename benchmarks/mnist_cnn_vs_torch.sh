@@ -45,7 +45,7 @@ version = json.loads((out / "torch.1").read_text())["version"]
 print(f"MNIST CNN training step (forward + backward), batch 128, one thread, best of {rounds} rounds each")
 print(f"  PyTorch {version}: {torch_sps:8.1f} samples/s")
 print(f"  Loom:            {loom_sps:8.1f} samples/s   ({loom_sps / torch_sps:.2f}x PyTorch; target >= 1.00)")
-print(f"  Loom convolution FLOPs over the whole step: {conv:.1f} GFLOP/s = {conv / peak:.0%} of this run's best "
+print(f"  Loom convolution FLOPs over the whole step: {conv:.1f} GFLOP/s = {conv / peak:.1%} of this run's best "
       f"one-thread sgemm ({peak:.1f} GFLOP/s; target >= 60%)")
 PY
 rm -rf "$out"
