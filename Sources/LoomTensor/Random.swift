@@ -33,60 +33,14 @@ public struct RandomGenerator: Sendable, Hashable {
         return SIMD4(c0, c1, c2, c3)
     }
 
-    /// Four consecutive blocks (counters counter..<counter+4) at once, lane j holding block j:
-    /// the same values as `block`, computed with 64-bit vector multiplies.
-    @inline(__always)
-    func blocks4(stream: UInt64, counter: UInt64) -> (SIMD4<UInt32>, SIMD4<UInt32>, SIMD4<UInt32>, SIMD4<UInt32>) {
-        let counters = SIMD4<UInt64>(repeating: counter) &+ SIMD4(0, 1, 2, 3)
-        var c0 = SIMD4<UInt32>(truncatingIfNeeded: counters), c1 = SIMD4<UInt32>(truncatingIfNeeded: counters &>> 32)
-        var c2 = SIMD4<UInt32>(repeating: UInt32(truncatingIfNeeded: stream))
-        var c3 = SIMD4<UInt32>(repeating: UInt32(truncatingIfNeeded: stream >> 32))
-        var k0 = UInt32(truncatingIfNeeded: seed), k1 = UInt32(truncatingIfNeeded: seed >> 32)
-        let m0 = SIMD4<UInt64>(repeating: 0xD251_1F53), m1 = SIMD4<UInt64>(repeating: 0xCD9E_8D57)
-        for _ in 0..<10 {
-            let p0 = SIMD4<UInt64>(truncatingIfNeeded: c0) &* m0
-            let p1 = SIMD4<UInt64>(truncatingIfNeeded: c2) &* m1
-            let n0 = SIMD4<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ c1 ^ SIMD4(repeating: k0)
-            let n2 = SIMD4<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ c3 ^ SIMD4(repeating: k1)
-            c1 = SIMD4<UInt32>(truncatingIfNeeded: p1)
-            c3 = SIMD4<UInt32>(truncatingIfNeeded: p0)
-            c0 = n0
-            c2 = n2
-            k0 = k0 &+ 0x9E37_79B9
-            k1 = k1 &+ 0xBB67_AE85
-        }
-        return (c0, c1, c2, c3)
-    }
-
-
     /// Uniform values in [low, high) for elements first..<first+n of `stream`, written to `out`.
     /// Element i is word (i mod 4) of block i / 4, so each block serves four elements.
     public func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, stream: UInt64 = 0, first: UInt64 = 0,
                             low: Float = 0, high: Float = 1) {
-        // Every path maps a word w to Float(w >> 8) · ((high - low) / 2^24) + low, in that order,
-        // so a value does not depend on which path drew it.
+        // A word w maps to Float(w >> 8) · ((high - low) / 2^24) + low.
         let unitScale = (high - low) / 16_777_216.0
         var i = 0
         let n = out.count
-        // Whole groups of four blocks (sixteen elements) when aligned on a block boundary.
-        while i < n && (first + UInt64(i)) & 3 != 0 {
-            let index = first + UInt64(i)
-            out[i] = Float(block(stream: stream, counter: index >> 2)[Int(index & 3)] >> 8) * unitScale + low
-            i += 1
-        }
-        let toUnit = SIMD4<Float>(repeating: unitScale), offset = SIMD4<Float>(repeating: low)
-        while i + 16 <= n {
-            let (w0, w1, w2, w3) = blocks4(stream: stream, counter: (first + UInt64(i)) >> 2)
-            let f0 = SIMD4<Float>(w0 &>> 8) * toUnit + offset, f1 = SIMD4<Float>(w1 &>> 8) * toUnit + offset
-            let f2 = SIMD4<Float>(w2 &>> 8) * toUnit + offset, f3 = SIMD4<Float>(w3 &>> 8) * toUnit + offset
-            for j in 0..<4 {
-                out[i + 4 * j] = f0[j]
-                out[i + 4 * j + 1] = f1[j]
-                out[i + 4 * j + 2] = f2[j]
-                out[i + 4 * j + 3] = f3[j]
-            }
-            i += 16
-        }
         while i < n {
             let index = first + UInt64(i)
             let words = block(stream: stream, counter: index >> 2)
