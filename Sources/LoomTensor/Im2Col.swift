@@ -158,6 +158,16 @@ func col2imRaw(_ g: ConvolutionGeometry, batch: Int, _ src: UnsafePointer<Float>
     }
 }
 
+/// `col2imRaw` that also clears `src` as it reads it (padding taps included), leaving it all
+/// zeros: the next product can accumulate onto it without a separate zeroing pass.
+func col2imClearingRaw(_ g: ConvolutionGeometry, batch: Int, _ src: UnsafeMutablePointer<Float>,
+                       _ dst: UnsafeMutablePointer<Float>) {
+    forEachPatchSpan(g, batch: batch) { o, i, count in
+        if let i { binaryLoop(dst + i, 1, src + o, 1, dst + i, count) { $0 + $1 } }
+        (src + o).update(repeating: 0, count: count)
+    }
+}
+
 extension Tensor {
     /// Receptive fields as rows: input [N, spatial..., C] (1 to 3 spatial axes) to
     /// [N · out positions, kernel taps · C]. Its gradient is `col2im`.

@@ -61,6 +61,11 @@ extension Tensor {
             var scratchTensor = Tensor(uninitializedShape: [chunk * positions * k])
             let scratch = scratchTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
             defer { withExtendedLifetime(scratchTensor) {} }
+            // The patch gradients of a chunk accumulate onto zeros that col2im restores as it
+            // consumes them, so the product needs no zeroing pass (BLAS's beta = 0 sweep).
+            var patchGradientTensor = Tensor.zeros([needX ? chunk * positions * k : 1])
+            let patchGradients = patchGradientTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
+            defer { withExtendedLifetime(patchGradientTensor) {} }
             // Through the ReLU: the gradient passes where the output is positive.
             let grad = relu ? Tensor.zipElements(grad, y) { gv, yv in gv.replacing(with: 0, where: yv .<= 0) } : grad
             x.withUnsafeBufferPointer { xs in
@@ -84,9 +89,9 @@ extension Tensor {
                             }
                             if needX {
                                 BLAS.sgemm(transposeA: false, transposeB: true, m: n * positions, n: k, k: f,
-                                           a: dy, b: ws.baseAddress!, c: scratch)
+                                           a: dy, b: ws.baseAddress!, c: patchGradients, accumulate: true)
                                 dx!.withUnsafeMutableBufferPointer { d in
-                                    col2imRaw(g, batch: n, scratch, d.baseAddress! + start * imageSize)
+                                    col2imClearingRaw(g, batch: n, patchGradients, d.baseAddress! + start * imageSize)
                                 }
                             }
                         }
