@@ -66,14 +66,31 @@ extension Tensor {
             var patchGradientTensor = Tensor.zeros([needX ? chunk * positions * k : 1])
             let patchGradients = patchGradientTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
             defer { withExtendedLifetime(patchGradientTensor) {} }
-            // Through the ReLU: the gradient passes where the output is positive.
-            let grad = relu ? Tensor.zipElements(grad, y) { gv, yv in gv.replacing(with: 0, where: yv .<= 0) } : grad
+            // Through the ReLU the gradient passes where the output is positive: masked chunk by
+            // chunk into a cache-sized buffer, as are the bias sums.
+            var maskedTensor = Tensor(uninitializedShape: [relu ? chunk * positions * f : 1])
+            let masked = maskedTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
+            defer { withExtendedLifetime(maskedTensor) {} }
+            var biasGradient: Tensor? = needB ? Tensor.zeros([f]) : nil
             x.withUnsafeBufferPointer { xs in
                 w.withUnsafeBufferPointer { ws in
                     grad.withUnsafeBufferPointer { gs in
                         for start in stride(from: 0, to: batch, by: chunk) {
                             let n = Swift.min(chunk, batch - start)
-                            let dy = gs.baseAddress! + start * positions * f
+                            let count = n * positions * f
+                            var dy = UnsafePointer(gs.baseAddress! + start * positions * f)
+                            if relu {
+                                binaryLoop(dy, 1, y.storage.base + start * positions * f, 1, masked, count) { gv, yv in
+                                    gv.replacing(with: 0, where: yv .<= 0)
+                                }
+                                dy = UnsafePointer(masked)
+                            }
+                            if biasGradient != nil {
+                                biasGradient!.withUnsafeMutableBufferPointer { b in
+                                    let sums = b.baseAddress!
+                                    for row in 0..<(n * positions) { binaryLoop(sums, 1, dy + row * f, 1, sums, f) { $0 + $1 } }
+                                }
+                            }
                             if needW {
                                 let rows: UnsafePointer<Float>
                                 if let kept {
@@ -98,9 +115,8 @@ extension Tensor {
                     }
                 }
             }
-            guard bias != nil else { return [dx, dw] }
-            // dBias = Σ over every output position of dY.
-            return [dx, dw, needB ? grad.reshaped([-1, f]).sum(axes: [0]) : nil]
+            // dBias = Σ over every output position of dY (summed above, chunk by chunk).
+            return bias == nil ? [dx, dw] : [dx, dw, biasGradient]
         }
     }
 }

@@ -95,5 +95,8 @@ import LoomTestSupport
     @Test func smallBatchKeepsItsPatches() { Self.compare(batch: 3, size: 9, channels: 4, filters: 5, relu: true) }
 
     /// 16 x 62 x 62 positions x 144 columns = 8.9M patch floats: above the kept-patches budget.
-    @Test func largeBatchLaysPatchesOutAgain() { Self.compare(batch: 16, size: 64, channels: 16, filters: 8, relu: false) }
+    @Test func largeBatchLaysPatchesOutAgain() {
+        Self.compare(batch: 16, size: 64, channels: 16, filters: 8, relu: false)
+        Self.compare(batch: 16, size: 64, channels: 16, filters: 8, relu: true)
+    }
 }
