@@ -8,7 +8,7 @@ import Testing
 /// training-mode randomness of the dropout family.
 @Suite struct LayerBehaviorTests {
     @Test func computeOutputShapeAgreesWithCalls() throws {
-        for c in CoreLayerTests.cases {
+        for c in CoreLayerTests.cases + ConvolutionTests.cases + PoolingTests.cases + NormalizationTests.cases {
             let layer = try Layer.deserialize(c.serialized)
             let shapes: [TensorShape] = c.inputs.map { [nil] + $0.shape.dropFirst().map(Optional.some) }
             let predicted = try layer.computeOutputShape(shapes)
