@@ -1,5 +1,5 @@
 /// Convolution as one op with a hand-written VJP: im2col and sgemm over chunks of the batch, so
-/// the patch matrix of a chunk stays in cache and is never materialized for the whole batch.
+/// a chunk's patch matrix stays in cache; only a small one is kept whole for the backward pass.
 extension Tensor {
     /// Patch-matrix floats per chunk (1 MiB): one MNIST-sized image per chunk for a 3x3x32 kernel.
     static let convolutionChunkFloats = 1 << 18
