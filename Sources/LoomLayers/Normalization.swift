@@ -46,6 +46,14 @@ public struct AffineOptions: Sendable {
     }
 }
 
+/// y · gamma + beta, each per-feature weight (when present) reshaped to `shape` to broadcast.
+func scaleAndShift(_ y: Tensor, gamma: Parameter?, beta: Parameter?, shape: [Int]) -> Tensor {
+    var out = y
+    if let gamma { out = out * gamma.tracked.reshaped(shape) }
+    if let beta { out = out + beta.tracked.reshaped(shape) }
+    return out
+}
+
 /// The normalized axes of a layer, resolved against the input rank, with the shape of the
 /// per-feature weights broadcast against the input.
 func featureAxes(_ axes: [Int], rank: Int, layer: String) throws(ConfigError) -> [Int] {
@@ -128,11 +136,7 @@ public final class BatchNormalization: Layer, KerasLayer {
             mean = movingMean.value.reshaped(broadcast)
             variance = movingVariance.value.reshaped(broadcast)
         }
-        var scale = (variance + epsilon).rsqrt()
-        if let gamma { scale = scale * gamma.tracked.reshaped(broadcast) }
-        var y = (x - mean) * scale
-        if let beta { y = y + beta.tracked.reshaped(broadcast) }
-        return y
+        return scaleAndShift((x - mean) * (variance + epsilon).rsqrt(), gamma: gamma, beta: beta, shape: broadcast)
     }
 
     public override var supportsMasking: Bool { true }
@@ -215,13 +219,10 @@ public final class LayerNormalization: Layer, KerasLayer {
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let x = inputs[0]
         let broadcast = (0..<x.rank).map { axes.contains($0) ? x.shape[$0] : 1 }
-        let variance = x.variance(axes: axes, keepDims: true)
-        var scale = (variance + epsilon).rsqrt()
-        if let gamma { scale = scale * gamma.tracked.reshaped(broadcast) }
-        if rmsScaling { return x * scale }
-        var y = (x - x.mean(axes: axes, keepDims: true)) * scale
-        if let beta { y = y + beta.tracked.reshaped(broadcast) }
-        return y
+        let inverse = (x.variance(axes: axes, keepDims: true) + epsilon).rsqrt()
+        // rms_scaling (Keras 3): x / sqrt(var + epsilon), not centered; build made no beta for it.
+        let normalized = rmsScaling ? x * inverse : (x - x.mean(axes: axes, keepDims: true)) * inverse
+        return scaleAndShift(normalized, gamma: gamma, beta: beta, shape: broadcast)
     }
 
     public override var supportsMasking: Bool { true }
@@ -298,11 +299,8 @@ public final class GroupNormalization: Layer, KerasLayer {
         let reduce = (1..<xg.rank).filter { $0 != channelAxis }
         let mean = xg.mean(axes: reduce, keepDims: true)
         let variance = (xg - mean).square().mean(axes: reduce, keepDims: true)
-        var y = ((xg - mean) * (variance + epsilon).rsqrt()).reshaped(x.shape)
-        let broadcast = (0..<x.rank).map { $0 == channelAxis ? c : 1 }
-        if let gamma { y = y * gamma.tracked.reshaped(broadcast) }
-        if let beta { y = y + beta.tracked.reshaped(broadcast) }
-        return y
+        let y = ((xg - mean) * (variance + epsilon).rsqrt()).reshaped(x.shape)
+        return scaleAndShift(y, gamma: gamma, beta: beta, shape: (0..<x.rank).map { $0 == channelAxis ? c : 1 })
     }
 
     public override var supportsMasking: Bool { true }

@@ -216,9 +216,7 @@ public class UpSampling: Layer {
         perm.append(axis)
         let moved = x.transposed(perm)
         let y = moved.matmul(matrix, transposeB: true)
-        var inverse = [Int](repeating: 0, count: x.rank)
-        for (i, p) in perm.enumerated() { inverse[p] = i }
-        return y.transposed(inverse)
+        return y.transposed(inversePermutation(perm))
     }
 
     public override var recordsBuildConfig: Bool { true }

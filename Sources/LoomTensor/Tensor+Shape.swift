@@ -184,7 +184,7 @@ extension Tensor {
 }
 
 /// The permutation that undoes `perm`.
-func inversePermutation(_ perm: [Int]) -> [Int] {
+public func inversePermutation(_ perm: [Int]) -> [Int] {
     var inverse = [Int](repeating: 0, count: perm.count)
     for (i, p) in perm.enumerated() { inverse[p] = i }
     return inverse
