@@ -212,7 +212,8 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         } else if inputs.count != 1 {
             throw ConfigError(name, "expects 1 input, got \(inputs.count)")
         }
-        try buildIfNeeded(inputs.map { $0.shape.map(Optional.some) })
+        // Shapes are gathered only for the first call (building); later calls only read the flag.
+        if !isBuilt { try buildIfNeeded(inputs.map { $0.shape.map(Optional.some) }) }
         let m = masks ?? Array(repeating: nil, count: inputs.count)
         let y = try call(inputs, masks: m, context: context)
         if let regularizer = activityRegularizer {

@@ -41,7 +41,7 @@ public enum ModelBenchmark {
             var h = x
             for layer in layers { h = try layer(h, context: context) }
             let loss = -(h.clipped(min: 1e-7, max: 1 - 1e-7).log() * labels).sum(axes: [1]).mean()
-            let parameters = layers.flatMap(\.weights)
+            let parameters = layers.flatMap(\.trainableWeights)
             let g = gradients(of: loss, wrt: parameters)
             precondition(g.values.count == parameters.count, "every weight gets a gradient")
         }
