@@ -50,7 +50,7 @@ public class BaseConv: Layer {
         guard shape.count == Self.rank + 2 else {
             throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)")
         }
-        guard let channels = options.dataFormat == .channelsLast ? shape[Self.rank + 1] : shape[1] else {
+        guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of the input must be known, got \(shape.text)")
         }
         guard channels % groups == 0 else {
@@ -91,7 +91,7 @@ public class BaseConv: Layer {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.dataFormat == .channelsLast ? Array(s[1...Self.rank]) : Array(s[2...])
+        let spatial = options.spatialDims(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: filters)
     }
 

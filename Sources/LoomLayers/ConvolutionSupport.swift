@@ -62,9 +62,14 @@ public struct SpatialOptions: Sendable, Equatable {
         }
     }
 
-    /// The input's spatial sizes and channels, from a full shape in the layer's data format.
-    func split(_ shape: [Int]) -> (spatial: [Int], channels: Int) {
-        dataFormat == .channelsLast ? (Array(shape[1...rank]), shape[rank + 1]) : (Array(shape[2...]), shape[1])
+    /// The spatial sizes of a full input shape (batch axis first) in the layer's data format.
+    func spatialDims(of shape: TensorShape) -> TensorShape {
+        dataFormat == .channelsLast ? Array(shape[1...rank]) : Array(shape[2...])
+    }
+
+    /// The channel count of a full input shape in the layer's data format.
+    func channels(of shape: TensorShape) -> Int? {
+        dataFormat == .channelsLast ? shape[rank + 1] : shape[1]
     }
 
     /// The geometry of sliding the kernel over inputs of these spatial sizes.

@@ -76,7 +76,7 @@ public class BaseConvTranspose: Layer {
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
         guard shape.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)") }
-        guard let channels = options.dataFormat == .channelsLast ? shape[Self.rank + 1] : shape[1] else {
+        guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
         (kernel, bias) = settings.addWeights(to: self, kernelShape: options.kernelSize + [filters, channels], biasSize: filters)
@@ -110,7 +110,7 @@ public class BaseConvTranspose: Layer {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.dataFormat == .channelsLast ? Array(s[1...Self.rank]) : Array(s[2...])
+        let spatial = options.spatialDims(of: s)
         return options.outputShape(batch: s[0], spatial: spatial.enumerated().map { i, n in n.map { outputLayout($0, axis: i).length } },
                                    channels: filters)
     }

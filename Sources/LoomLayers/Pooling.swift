@@ -29,8 +29,8 @@ public class BasePooling: Layer {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.dataFormat == .channelsLast ? Array(s[1...Self.rank]) : Array(s[2...])
-        let channels = options.dataFormat == .channelsLast ? s[Self.rank + 1] : s[1]
+        let spatial = options.spatialDims(of: s)
+        let channels = options.channels(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: channels)
     }
 
@@ -92,7 +92,7 @@ public class GlobalPooling: Layer {
         super.init(name: name)
     }
 
-    var spatialAxes: [Int] { dataFormat == .channelsLast ? Array(1...Self.rank) : Array(2...(Self.rank + 1)) }
+    var spatialAxes: [Int] { LoomLayers.spatialAxes(Self.rank, dataFormat) }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let x = inputs[0]

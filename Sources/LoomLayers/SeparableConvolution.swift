@@ -70,7 +70,7 @@ public class BaseDepthwiseConv: Layer {
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
         guard shape.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)") }
-        guard let channels = options.dataFormat == .channelsLast ? shape[Self.rank + 1] : shape[1] else {
+        guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
         let depthwiseName = Self.isSeparable ? "depthwise_kernel" : "kernel"
@@ -101,8 +101,8 @@ public class BaseDepthwiseConv: Layer {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.dataFormat == .channelsLast ? Array(s[1...Self.rank]) : Array(s[2...])
-        let channels = options.dataFormat == .channelsLast ? s[Self.rank + 1] : s[1]
+        let spatial = options.spatialDims(of: s)
+        let channels = options.channels(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial),
                                    channels: filters ?? channels.map { $0 * depthMultiplier })
     }
