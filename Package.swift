@@ -44,11 +44,12 @@ let package = Package(
         ]),
 
         // Shared test helpers (finite differences, tolerant comparisons).
-        .target(name: "LoomTestSupport", dependencies: ["LoomTensor"], path: "Tests/LoomTestSupport"),
+        .target(name: "LoomTestSupport", dependencies: ["LoomTensor", "LoomLayers"], path: "Tests/LoomTestSupport"),
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),
         .testTarget(name: "LoomLayersTests", dependencies: ["LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomDataTests", dependencies: ["LoomData"]),
-        .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels"]),
+        .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemLibraryTests",
                     dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CZlib", "CLoomImage"]),
     ]

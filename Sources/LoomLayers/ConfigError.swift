@@ -91,11 +91,11 @@ public struct ConfigReader {
 
 extension JSONValue {
     /// An optional integer as JSON.
-    static func from(_ value: Int?) -> JSONValue { value.map { .int($0) } ?? .null }
+    public static func from(_ value: Int?) -> JSONValue { value.map { .int($0) } ?? .null }
     /// An optional float as a JSON double.
-    static func from(_ value: Float?) -> JSONValue { value.map { .double(Double($0)) } ?? .null }
+    public static func from(_ value: Float?) -> JSONValue { value.map { .double(Double($0)) } ?? .null }
     /// A list of integers.
-    static func from(_ value: [Int]) -> JSONValue { .array(value.map { .int($0) }) }
+    public static func from(_ value: [Int]) -> JSONValue { .array(value.map { .int($0) }) }
     /// An optional list of integers.
-    static func from(_ value: [Int]?) -> JSONValue { value.map { .from($0) } ?? .null }
+    public static func from(_ value: [Int]?) -> JSONValue { value.map { .from($0) } ?? .null }
 }

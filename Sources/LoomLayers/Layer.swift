@@ -155,12 +155,22 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         return p
     }
 
-    /// Every weight, in creation order (Keras's layer.weights).
-    public var weights: [Parameter] { buildLock.withLock { _ in weightList } }
+    /// The layers this one is made of (a model's layers), whose weights are its weights too.
+    open var sublayers: [Layer] { [] }
+
+    /// The weights this layer created itself, in creation order.
+    public var ownWeights: [Parameter] { buildLock.withLock { _ in weightList } }
+
+    /// Every weight, its own first, then its sublayers' in order (Keras's layer.weights).
+    public var weights: [Parameter] { ownWeights + sublayers.flatMap(\.weights) }
     /// The weights optimizers update: none when the layer is frozen.
-    public var trainableWeights: [Parameter] { trainable ? weights.filter(\.trainable) : [] }
+    public var trainableWeights: [Parameter] {
+        trainable ? ownWeights.filter(\.trainable) + sublayers.flatMap(\.trainableWeights) : []
+    }
     /// The weights optimizers leave alone.
-    public var nonTrainableWeights: [Parameter] { trainable ? weights.filter { !$0.trainable } : weights }
+    public var nonTrainableWeights: [Parameter] {
+        trainable ? ownWeights.filter { !$0.trainable } + sublayers.flatMap(\.nonTrainableWeights) : weights
+    }
 
     /// Replaces the weights' values, in `weights` order (Keras's set_weights).
     public func setWeights(_ values: [Tensor]) throws(ConfigError) {

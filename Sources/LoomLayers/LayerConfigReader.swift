@@ -117,7 +117,7 @@ func knownDims(_ shape: TensorShape, _ layer: String, _ what: String) throws(Con
 
 extension TensorShape {
     /// A shape for messages: [None, 3].
-    var text: String { "(" + map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")" }
+    public var text: String { "(" + map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")" }
 }
 
 /// The settings of a layer with a kernel and an optional bias (Dense and the convolutions):

@@ -93,16 +93,3 @@ public final class MLPClassifier {
         return Float(correct) / Float(max(n, 1))
     }
 }
-
-/// A permutation of 0..<n by Fisher-Yates, drawing from `stream` of the generator.
-func permutation(_ n: Int, generator: RandomGenerator, stream: UInt64) -> [Int] {
-    var order = Array(0..<n)
-    guard n > 1 else { return order }
-    var draws = [Float](repeating: 0, count: n)
-    draws.withUnsafeMutableBufferPointer { generator.fillUniform($0, stream: stream) }
-    for i in stride(from: n - 1, to: 0, by: -1) {
-        let j = min(i, Int(draws[i] * Float(i + 1)))
-        order.swapAt(i, j)
-    }
-    return order
-}

@@ -117,7 +117,11 @@ extension Tensor {
     public func rsqrt() -> Tensor { unary("rsqrt", { 1 / $0.squareRoot() }) { x, y in -0.5 * y / x } }
     public func square() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
     public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }) { _, y in -(y * y) } }
-    public func abs() -> Tensor { unary("abs", { vabs($0) }) { x, _ in vsign(x) } }
+    /// |x|; its derivative at 0 is 1, as JAX (Keras's reference backend) takes it, so an L1
+    /// penalty moves a weight that is exactly zero the way Keras does.
+    public func abs() -> Tensor {
+        unary("abs", { vabs($0) }) { x, _ in Vec(repeating: 1).replacing(with: -1, where: x .< 0) }
+    }
     /// -1, 0 or 1; its gradient is zero.
     public func sign() -> Tensor { mapElements(vsign) }
     public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }) { x, _ in lanewise(x, cosf) } }

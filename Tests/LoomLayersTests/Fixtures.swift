@@ -1,32 +1,13 @@
 import Foundation
 import LoomLayers
 import LoomTensor
+import LoomTestSupport
 
 /// The Keras fixtures under Fixtures/, made by scripts/make_layer_fixtures.py.
 enum Fixtures {
-    static func load(_ name: String) throws -> Config {
-        guard let url = Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil)
-                ?? Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures") else {
-            throw ConfigError("fixtures", "missing \(name)")
-        }
-        guard case let .object(o) = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: url)) else {
-            throw ConfigError("fixtures", "\(name) is not an object")
-        }
-        return o
-    }
-
-    /// {"shape": [...], "values": [...]} as a tensor.
-    static func tensor(_ v: JSONValue?) -> Tensor? {
-        guard case let .object(o)? = v, case let .array(shape)? = o["shape"], case let .array(values)? = o["values"] else {
-            return nil
-        }
-        return Tensor(shape: shape.map { Int($0.numberValue!) }, scalars: values.map { Float($0.numberValue!) })
-    }
-
-    static func tensors(_ v: JSONValue?) -> [Tensor?] {
-        guard case let .array(a)? = v else { return [] }
-        return a.map { tensor($0) }
-    }
+    static func load(_ name: String) throws -> Config { try FixtureFiles.load(name, bundle: .module) }
+    static func tensor(_ v: JSONValue?) -> Tensor? { FixtureFiles.tensor(v) }
+    static func tensors(_ v: JSONValue?) -> [Tensor?] { FixtureFiles.tensors(v) }
 
     static func cases(_ file: String) -> [LayerCase] {
         guard let root = try? load(file), case let .array(cases)? = root["cases"] else { return [] }

@@ -1,0 +1,354 @@
+import Foundation
+import LoomTensor
+
+/// Metric values by name, in the order they were logged (Keras's `logs` dict).
+public struct Logs: Sendable, Sequence, CustomStringConvertible {
+    public private(set) var entries: [(key: String, value: Float)] = []
+
+    public init(_ entries: [(String, Float)] = []) { for (k, v) in entries { self[k] = v } }
+
+    public subscript(_ key: String) -> Float? {
+        get { entries.first { $0.key == key }?.value }
+        set {
+            if let i = entries.firstIndex(where: { $0.key == key }) {
+                if let newValue { entries[i].value = newValue } else { entries.remove(at: i) }
+            } else if let newValue {
+                entries.append((key, newValue))
+            }
+        }
+    }
+
+    public var keys: [String] { entries.map(\.key) }
+    public func makeIterator() -> IndexingIterator<[(key: String, value: Float)]> { entries.makeIterator() }
+    public var description: String { entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
+}
+
+/// A hook into fit, evaluate and predict (Keras's Callback); override the events you need.
+/// Callbacks run on the thread that called fit.
+open class Callback: @unchecked Sendable {
+    /// The model being trained; set before on_train_begin.
+    public internal(set) weak var model: Model?
+    /// The fit parameters: epochs, steps, verbose.
+    public internal(set) var params: [String: Int] = [:]
+
+    public init() {}
+
+    open func onTrainBegin(logs: Logs) throws {}
+    open func onTrainEnd(logs: Logs) throws {}
+    open func onEpochBegin(_ epoch: Int, logs: Logs) throws {}
+    open func onEpochEnd(_ epoch: Int, logs: Logs) throws {}
+    open func onTrainBatchBegin(_ batch: Int, logs: Logs) throws {}
+    open func onTrainBatchEnd(_ batch: Int, logs: Logs) throws {}
+    open func onTestBegin(logs: Logs) throws {}
+    open func onTestEnd(logs: Logs) throws {}
+    open func onTestBatchBegin(_ batch: Int, logs: Logs) throws {}
+    open func onTestBatchEnd(_ batch: Int, logs: Logs) throws {}
+    open func onPredictBegin(logs: Logs) throws {}
+    open func onPredictEnd(logs: Logs) throws {}
+    open func onPredictBatchBegin(_ batch: Int, logs: Logs) throws {}
+    open func onPredictBatchEnd(_ batch: Int, logs: Logs) throws {}
+}
+
+/// The per-epoch logs of a fit (Keras's History): `history["loss"]` is the loss of each epoch.
+public final class History: Callback, @unchecked Sendable {
+    public private(set) var epochs: [Int] = []
+    public private(set) var history: [String: [Float]] = [:]
+    /// The keys in the order they were first logged.
+    public private(set) var keys: [String] = []
+
+    public override func onTrainBegin(logs: Logs) throws {
+        epochs = []
+        history = [:]
+        keys = []
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+        epochs.append(epoch)
+        for (k, v) in logs {
+            if history[k] == nil { keys.append(k) }
+            history[k, default: []].append(v)
+        }
+    }
+}
+
+/// Calls closures on events (Keras's LambdaCallback).
+public final class LambdaCallback: Callback, @unchecked Sendable {
+    let epochBegin: ((Int, Logs) throws -> Void)?, epochEnd: ((Int, Logs) throws -> Void)?
+    let batchBegin: ((Int, Logs) throws -> Void)?, batchEnd: ((Int, Logs) throws -> Void)?
+    let trainBegin: ((Logs) throws -> Void)?, trainEnd: ((Logs) throws -> Void)?
+
+    public init(onEpochBegin: ((Int, Logs) throws -> Void)? = nil, onEpochEnd: ((Int, Logs) throws -> Void)? = nil,
+                onTrainBatchBegin: ((Int, Logs) throws -> Void)? = nil, onTrainBatchEnd: ((Int, Logs) throws -> Void)? = nil,
+                onTrainBegin: ((Logs) throws -> Void)? = nil, onTrainEnd: ((Logs) throws -> Void)? = nil) {
+        epochBegin = onEpochBegin
+        epochEnd = onEpochEnd
+        batchBegin = onTrainBatchBegin
+        batchEnd = onTrainBatchEnd
+        trainBegin = onTrainBegin
+        trainEnd = onTrainEnd
+    }
+
+    public override func onEpochBegin(_ epoch: Int, logs: Logs) throws { try epochBegin?(epoch, logs) }
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws { try epochEnd?(epoch, logs) }
+    public override func onTrainBatchBegin(_ batch: Int, logs: Logs) throws { try batchBegin?(batch, logs) }
+    public override func onTrainBatchEnd(_ batch: Int, logs: Logs) throws { try batchEnd?(batch, logs) }
+    public override func onTrainBegin(logs: Logs) throws { try trainBegin?(logs) }
+    public override func onTrainEnd(logs: Logs) throws { try trainEnd?(logs) }
+}
+
+/// Stops training when the loss becomes NaN or infinite (Keras's TerminateOnNaN).
+public final class TerminateOnNaN: Callback, @unchecked Sendable {
+    /// The batch at which training was stopped, if it was.
+    public private(set) var stoppedAtBatch: Int?
+    public override func onTrainBatchEnd(_ batch: Int, logs: Logs) throws {
+        if let loss = logs["loss"], !loss.isFinite {
+            FileHandle.standardError.write(Data("Batch \(batch): Invalid loss, terminating training\n".utf8))
+            stoppedAtBatch = batch
+            model?.stopTraining = true
+        }
+    }
+}
+
+/// How a monitored quantity improves.
+public enum MonitorMode: String, Sendable {
+    case auto, min, max
+}
+
+/// Tracks the best value of a monitored log entry (shared by EarlyStopping, ReduceLROnPlateau
+/// and ModelCheckpoint).
+struct Monitor {
+    let key: String
+    let minDelta: Float
+    let higherIsBetter: Bool
+    private(set) var best: Float
+
+    init(key: String, mode: MonitorMode, minDelta: Float, model: Model?) {
+        self.key = key
+        self.minDelta = abs(minDelta)
+        switch mode {
+        case .min: higherIsBetter = false
+        case .max: higherIsBetter = true
+        case .auto:
+            // Keras: "auto" is max for accuracy-like and AUC-like metrics, min otherwise.
+            let base = key.hasPrefix("val_") ? String(key.dropFirst(4)) : key
+            let metric = model?.compiled?.metrics?.flatMap { $0 }.first { $0.name == base }
+            higherIsBetter = metric?.higherIsBetter ?? (base.hasSuffix("acc") || base.hasSuffix("accuracy") || base.hasSuffix("auc"))
+        }
+        best = higherIsBetter ? -.infinity : .infinity
+    }
+
+    /// Whether `value` improves on the best by more than minDelta.
+    func improves(_ value: Float) -> Bool {
+        higherIsBetter ? value - minDelta > best : value + minDelta < best
+    }
+
+    mutating func reset() { best = higherIsBetter ? -.infinity : .infinity }
+    mutating func record(_ value: Float) { best = value }
+}
+
+private func warnMissing(_ key: String, _ logs: Logs, _ who: String) {
+    FileHandle.standardError.write(Data(
+        "\(who): metric '\(key)' is not available; available metrics are: \(logs.keys.joined(separator: ", "))\n".utf8))
+}
+
+/// A callback that watches one log entry (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint).
+open class MonitoringCallback: Callback, @unchecked Sendable {
+    public let monitorKey: String, mode: MonitorMode, minDelta: Float
+    var monitor: Monitor?
+    /// Epochs since the last improvement.
+    var wait = 0
+
+    init(monitor: String, mode: MonitorMode, minDelta: Float) {
+        monitorKey = monitor
+        self.mode = mode
+        self.minDelta = minDelta
+    }
+
+    open override func onTrainBegin(logs: Logs) throws {
+        monitor = nil
+        wait = 0
+    }
+
+    /// The watched value in `logs` (a warning when it is missing); the first call decides
+    /// the direction, once the model's metrics exist.
+    func monitoredValue(_ logs: Logs) -> Float? {
+        if monitor == nil { monitor = Monitor(key: monitorKey, mode: mode, minDelta: minDelta, model: model) }
+        guard let value = logs[monitorKey] else {
+            warnMissing(monitorKey, logs, "\(type(of: self))")
+            return nil
+        }
+        return value
+    }
+}
+
+/// Stops training when a monitored quantity has stopped improving (Keras's EarlyStopping).
+public final class EarlyStopping: MonitoringCallback, @unchecked Sendable {
+    public let patience: Int
+    public let baseline: Float?, restoreBestWeights: Bool, startFromEpoch: Int
+    private var bestWeights: [Tensor]?
+    private var bestEpoch = 0
+    /// The epoch (0-based) training stopped after, if it stopped early.
+    public private(set) var stoppedEpoch: Int?
+
+    public init(monitor: String = "val_loss", minDelta: Float = 0, patience: Int = 0, mode: MonitorMode = .auto,
+                baseline: Float? = nil, restoreBestWeights: Bool = false, startFromEpoch: Int = 0) {
+        self.patience = patience
+        self.baseline = baseline
+        self.restoreBestWeights = restoreBestWeights
+        self.startFromEpoch = startFromEpoch
+        super.init(monitor: monitor, mode: mode, minDelta: minDelta)
+    }
+
+    public override func onTrainBegin(logs: Logs) throws {
+        try super.onTrainBegin(logs: logs)
+        bestWeights = nil
+        stoppedEpoch = nil
+        bestEpoch = 0
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+        guard let current = monitoredValue(logs), epoch >= startFromEpoch else { return }
+        if restoreBestWeights && bestWeights == nil {
+            bestWeights = model?.weights.map(\.value)
+            bestEpoch = epoch
+        }
+        wait += 1
+        if monitor!.improves(current) {
+            monitor!.record(current)
+            bestEpoch = epoch
+            if restoreBestWeights { bestWeights = model?.weights.map(\.value) }
+            // Keras only resets the wait when the baseline is beaten too.
+            if let baseline, !(monitor!.higherIsBetter ? current - minDelta > baseline : current + minDelta < baseline) { return }
+            wait = 0
+            return
+        }
+        if wait >= patience && epoch > 0 {
+            stoppedEpoch = epoch
+            model?.stopTraining = true
+        }
+    }
+
+    /// Keras restores the best weights at the end of training, stopped early or not.
+    public override func onTrainEnd(logs: Logs) throws {
+        if let epoch = stoppedEpoch, epoch > 0 { print("Epoch \(epoch + 1): early stopping") }
+        if restoreBestWeights, let bestWeights, let model {
+            for (p, v) in zip(model.weights, bestWeights) { p.assign(v) }
+        }
+    }
+}
+
+/// Multiplies the learning rate by `factor` when a monitored quantity has stopped improving
+/// for `patience` epochs (Keras's ReduceLROnPlateau).
+public final class ReduceLROnPlateau: MonitoringCallback, @unchecked Sendable {
+    public let factor: Float, patience: Int, cooldown: Int, minLR: Float
+    private var cooldownCounter = 0
+
+    public init(monitor: String = "val_loss", factor: Float = 0.1, patience: Int = 10, mode: MonitorMode = .auto,
+                minDelta: Float = 1e-4, cooldown: Int = 0, minLR: Float = 0) throws {
+        guard factor < 1 else { throw LoomTrainingError("ReduceLROnPlateau: argument `factor` must be < 1, got \(factor)") }
+        self.factor = factor
+        self.patience = patience
+        self.cooldown = cooldown
+        self.minLR = minLR
+        super.init(monitor: monitor, mode: mode, minDelta: minDelta)
+    }
+
+    public override func onTrainBegin(logs: Logs) throws {
+        try super.onTrainBegin(logs: logs)
+        cooldownCounter = 0
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+        guard let current = monitoredValue(logs), let optimizer = model?.compiled?.optimizer else { return }
+        if cooldownCounter > 0 {
+            cooldownCounter -= 1
+            wait = 0
+        }
+        if monitor!.improves(current) {
+            monitor!.record(current)
+            wait = 0
+        } else if cooldownCounter <= 0 {
+            wait += 1
+            if wait >= patience {
+                let old = optimizer.learningRate
+                if old > minLR {
+                    optimizer.setLearningRate(Swift.max(old * factor, minLR))
+                    cooldownCounter = cooldown
+                    wait = 0
+                }
+            }
+        }
+    }
+}
+
+/// Sets the learning rate at the start of each epoch from a function of (epoch, current rate)
+/// (Keras's LearningRateScheduler).
+public final class LearningRateScheduler: Callback, @unchecked Sendable {
+    let schedule: (Int, Float) throws -> Float
+
+    public init(_ schedule: @escaping (_ epoch: Int, _ learningRate: Float) throws -> Float) { self.schedule = schedule }
+
+    public override func onEpochBegin(_ epoch: Int, logs: Logs) throws {
+        guard let optimizer = model?.compiled?.optimizer else { return }
+        let rate = try schedule(epoch, optimizer.learningRate)
+        guard rate.isFinite else { throw LoomTrainingError("LearningRateScheduler: the schedule returned \(rate) for epoch \(epoch)") }
+        optimizer.setLearningRate(rate)
+    }
+}
+
+/// Writes each epoch's logs as a CSV row (Keras's CSVLogger): a header of epoch and the sorted
+/// log keys, then one line per epoch, flushed as it is written.
+public final class CSVLogger: Callback, @unchecked Sendable {
+    public let path: String, separator: String, append: Bool
+    private var handle: FileHandle?
+    private var columns: [String]?
+
+    public init(_ path: String, separator: String = ",", append: Bool = false) {
+        self.path = path
+        self.separator = separator
+        self.append = append
+    }
+
+    public override func onTrainBegin(logs: Logs) throws {
+        let fm = FileManager.default
+        let exists = fm.fileExists(atPath: path)
+        columns = nil
+        if append && exists, let text = try? String(contentsOfFile: path, encoding: .utf8),
+           let header = text.split(separator: "\n").first {
+            columns = header.split(separator: Character(separator)).dropFirst().map(String.init)
+        }
+        if !(append && exists) {
+            guard fm.createFile(atPath: path, contents: nil) else {
+                throw LoomTrainingError("CSVLogger: cannot create '\(path)'")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw LoomTrainingError("CSVLogger: cannot open '\(path)' for writing") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+        guard let handle else { return }
+        if columns == nil {
+            let keys = logs.keys.sorted()
+            columns = keys
+            handle.write(Data((["epoch"] + keys).joined(separator: separator).utf8 + [10]))
+        }
+        let row = [String(epoch)] + columns!.map { logs[$0].map { formatCSV($0) } ?? "NA" }
+        handle.write(Data(row.joined(separator: separator).utf8 + [10]))
+    }
+
+    public override func onTrainEnd(logs: Logs) throws {
+        try handle?.close()
+        handle = nil
+    }
+
+    private func formatCSV(_ v: Float) -> String { v.isNaN ? "nan" : "\(Double(v))" }
+}
+
+/// An error in training that is not about a layer's configuration (bad data, NaN inputs).
+public struct LoomTrainingError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,317 @@
+import LoomLayers
+import LoomTensor
+import Synchronization
+
+/// A value in a model under construction: its shape and the layer call that makes it
+/// (Keras's KerasTensor). Calling a layer on symbolic tensors records the call.
+public final class SymbolicTensor: @unchecked Sendable, CustomStringConvertible {
+    /// The shape, batch axis first (nil where unknown).
+    public let shape: TensorShape
+    /// The layer call that produces it.
+    let node: Node
+
+    init(shape: TensorShape, node: Node) {
+        self.shape = shape
+        self.node = node
+    }
+
+    /// The layer that produces it.
+    public var layer: Layer { node.layer }
+
+    public var description: String { "<SymbolicTensor shape=\(shape.text), layer=\(node.layer.name)>" }
+}
+
+/// One call of a layer in a graph: the layer, its symbolic inputs, and where its output goes.
+/// Input layers are nodes without inputs.
+final class Node: @unchecked Sendable {
+    let layer: Layer
+    let inputs: [SymbolicTensor]
+    /// The output's index in creation order, for naming connections ("dense_1[0][0]").
+    let index: Int
+
+    init(layer: Layer, inputs: [SymbolicTensor], index: Int) {
+        self.layer = layer
+        self.inputs = inputs
+        self.index = index
+    }
+}
+
+/// Keras's `keras.Input`: a symbolic input of `shape` (without the batch axis).
+public func Input(shape: TensorShape, batchSize: Int? = nil, name: String? = nil) -> SymbolicTensor {
+    let layer = InputLayer(shape: shape, batchSize: batchSize, name: name)
+    return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], index: 0))
+}
+
+extension Layer {
+    /// Calls the layer on a symbolic input: builds it for that shape and records the call.
+    public func callAsFunction(_ x: SymbolicTensor) throws -> SymbolicTensor { try callSymbolic([x]) }
+
+    /// Calls the layer on several symbolic inputs (merge layers).
+    public func callAsFunction(_ xs: [SymbolicTensor]) throws -> SymbolicTensor { try callSymbolic(xs) }
+
+    private func callSymbolic(_ inputs: [SymbolicTensor]) throws -> SymbolicTensor {
+        if takesMultipleInputs {
+            guard inputs.count >= 2 else { throw ConfigError(name, "expects at least 2 inputs, got \(inputs.count)") }
+        } else if inputs.count != 1 {
+            throw ConfigError(name, "expects 1 input, got \(inputs.count)")
+        }
+        let shapes = inputs.map(\.shape)
+        try buildIfNeeded(shapes)
+        let shape = try computeOutputShape(shapes)
+        return SymbolicTensor(shape: shape, node: Node(layer: self, inputs: inputs, index: Model.nextNodeIndex()))
+    }
+}
+
+/// A model: layers wired into a graph, trained with compile / fit / evaluate / predict.
+/// `Model(inputs:outputs:)` is Keras's functional model; `Sequential` is a stack. A model is a
+/// layer too, so a model can be called inside another.
+open class Model: Layer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Functional" }
+
+    private static let nodeCounter = Atomic<Int>(1)
+    static func nextNodeIndex() -> Int { nodeCounter.add(1, ordering: .relaxed).oldValue }
+
+    /// The symbolic inputs and outputs (empty for a Sequential model not yet built).
+    public private(set) var inputs: [SymbolicTensor]
+    public private(set) var outputs: [SymbolicTensor]
+    /// The layer calls in an order where every call comes after the calls it reads.
+    private(set) var nodes: [Node]
+
+    /// What `compile` set: optimizer, losses, metrics.
+    public internal(set) var compiled: CompiledModel?
+    /// Set by a callback to end `fit` after the current batch (Keras's stop_training).
+    public var stopTraining = false
+    /// The training steps run so far, the count dropout masks are drawn from.
+    public internal(set) var trainStepsRun: UInt64 = 0
+    /// The seed of the model's randomness (dropout masks, shuffling); fixed per model.
+    public var seed: UInt64 = 1337
+
+    /// A functional model from symbolic inputs to symbolic outputs.
+    public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String? = nil, trainable: Bool = true) throws {
+        guard !inputs.isEmpty else { throw ConfigError(name ?? "Functional", argument: "inputs", "needs at least one input") }
+        guard !outputs.isEmpty else { throw ConfigError(name ?? "Functional", argument: "outputs", "needs at least one output") }
+        for x in inputs where !(x.node.layer is InputLayer) {
+            throw ConfigError(name ?? "Functional", argument: "inputs", "\(x) is not a model input (made by keras Input)")
+        }
+        self.inputs = inputs
+        self.outputs = outputs
+        (nodes, graphLayers) = try Model.orderGraph(inputs: inputs, outputs: outputs, model: name ?? "Functional")
+        super.init(name: name ?? LayerNames.next("functional"), trainable: trainable)
+        batchInputShape = inputs[0].shape
+    }
+
+    /// A functional model with one input and one output.
+    public convenience init(inputs: SymbolicTensor, outputs: SymbolicTensor, name: String? = nil) throws {
+        try self.init(inputs: [inputs], outputs: [outputs], name: name)
+    }
+
+    /// A model without a graph yet (Sequential builds its own).
+    init(name: String?, prefix: String) {
+        inputs = []
+        outputs = []
+        nodes = []
+        super.init(name: name ?? LayerNames.next(prefix))
+    }
+
+    /// Depth-first from the outputs; every path must end at one of `inputs`. Returns the nodes
+    /// in an order that runs, and the layers in Keras's order: by decreasing depth (distance
+    /// from the outputs), ties in the order the search first met them.
+    private static func orderGraph(inputs: [SymbolicTensor], outputs: [SymbolicTensor], model: String) throws -> ([Node], [Layer]) {
+        let inputNodes = Set(inputs.map { ObjectIdentifier($0.node) })
+        var visited = Set<ObjectIdentifier>(), order: [Node] = []
+        var firstSeen: [ObjectIdentifier: Int] = [:]
+        func visit(_ node: Node) throws {
+            let id = ObjectIdentifier(node)
+            guard !visited.contains(id) else { return }
+            visited.insert(id)
+            if firstSeen[ObjectIdentifier(node.layer)] == nil { firstSeen[ObjectIdentifier(node.layer)] = firstSeen.count }
+            if node.inputs.isEmpty && !inputNodes.contains(id) {
+                throw ConfigError(model, argument: "inputs",
+                                  "output depends on input '\(node.layer.name)', which is not among the model's inputs")
+            }
+            for x in node.inputs { try visit(x.node) }
+            order.append(node)
+        }
+        for y in outputs { try visit(y.node) }
+        for x in inputs where !visited.contains(ObjectIdentifier(x.node)) {
+            order.insert(x.node, at: 0)
+            firstSeen[ObjectIdentifier(x.node.layer)] = -1
+        }
+        var nodeDepth: [ObjectIdentifier: Int] = [:], layerDepth: [ObjectIdentifier: Int] = [:]
+        var layersSeen: [Layer] = []
+        for node in order.reversed() {
+            let layerID = ObjectIdentifier(node.layer)
+            if layerDepth[layerID] == nil { layersSeen.append(node.layer) }
+            let depth = Swift.max(nodeDepth[ObjectIdentifier(node)] ?? 0, layerDepth[layerID] ?? 0)
+            layerDepth[layerID] = depth
+            nodeDepth[ObjectIdentifier(node)] = depth
+            for x in node.inputs {
+                nodeDepth[ObjectIdentifier(x.node)] = Swift.max(depth + 1, nodeDepth[ObjectIdentifier(x.node)] ?? 0)
+            }
+        }
+        let layers = layersSeen.sorted { a, b in
+            let (da, db) = (layerDepth[ObjectIdentifier(a)]!, layerDepth[ObjectIdentifier(b)]!)
+            return da != db ? da > db : firstSeen[ObjectIdentifier(a)]! < firstSeen[ObjectIdentifier(b)]!
+        }
+        return (order, layers)
+    }
+
+    private var graphLayers: [Layer] = []
+
+    /// Every layer once, in Keras's order (input layers included, as Keras lists them).
+    open var layers: [Layer] { graphLayers }
+
+    open override var sublayers: [Layer] { layers }
+
+    /// The layer called `name`.
+    public func layer(named name: String) throws -> Layer {
+        guard let l = layers.first(where: { $0.name == name }) else {
+            throw ConfigError(self.name, "has no layer named '\(name)'")
+        }
+        return l
+    }
+
+    /// The names of the outputs' layers, as Keras names per-output losses and metrics.
+    public var outputNames: [String] { outputs.map(\.node.layer.name) }
+
+    /// The input shapes, batch axis first.
+    open var inputShapes: [TensorShape] { inputs.map(\.shape) }
+    /// The output shapes, batch axis first.
+    open var outputShapes: [TensorShape] { outputs.map(\.shape) }
+
+    /// Runs the graph on concrete inputs and returns every output.
+    open func forward(_ values: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext) throws -> [Tensor] {
+        guard values.count == inputs.count else {
+            throw ConfigError(name, "expects \(inputs.count) input\(inputs.count == 1 ? "" : "s"), got \(values.count)")
+        }
+        // Each node makes exactly one value, so values are keyed by the node that made them.
+        var computed: [ObjectIdentifier: (Tensor, Tensor?)] = [:]
+        for (i, x) in inputs.enumerated() {
+            let y = try x.node.layer([values[i]], context: context)
+            computed[ObjectIdentifier(x.node)] = (y, masks?[i] ?? nil)
+        }
+        for node in nodes where !node.inputs.isEmpty {
+            let args = node.inputs.map { computed[ObjectIdentifier($0.node)]! }
+            computed[ObjectIdentifier(node)] = try node.layer.callWithMask(args.map(\.0), masks: args.map(\.1),
+                                                                         context: context)
+        }
+        return outputs.map { computed[ObjectIdentifier($0.node)]!.0 }
+    }
+
+    /// As a layer inside another model: its single output.
+    open override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let ys = try forward(inputs, masks: masks, context: context)
+        guard ys.count == 1 else { throw ConfigError(name, "a model used as a layer must have one output, has \(ys.count)") }
+        return ys[0]
+    }
+
+    open override var takesMultipleInputs: Bool { inputs.count > 1 }
+
+    open override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
+        guard outputs.count == 1 else { throw ConfigError(name, "a model used as a layer must have one output, has \(outputs.count)") }
+        let batch = inputShapes.first?.first ?? nil
+        return [batch] + outputs[0].shape.dropFirst()
+    }
+
+    /// Inference on one batch: the outputs for `inputs` with dropout off.
+    public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
+        try forward(inputs, context: ForwardContext(training: false))
+    }
+}
+
+/// A linear stack of layers (Keras's Sequential).
+public final class Sequential: Model, @unchecked Sendable {
+    public override class var kerasClassName: String { "Sequential" }
+    private var stack: [Layer] = []
+    private var inputLayer: InputLayer?
+    private var builtShapes: [TensorShape]?
+
+    /// A stack of `layers`; when the first has an input shape (or is an InputLayer), the
+    /// model is built at once.
+    public init(_ layers: [Layer] = [], name: String? = nil) throws {
+        super.init(name: name, prefix: "sequential")
+        for l in layers { try add(l) }
+    }
+
+    /// The layers, without the input layer (as Keras 3 lists them).
+    public override var layers: [Layer] { stack }
+
+    /// Appends a layer; builds the model when the input shape is known.
+    public func add(_ layer: Layer) throws {
+        if let input = layer as? InputLayer {
+            guard stack.isEmpty && inputLayer == nil else {
+                throw ConfigError(name, "an InputLayer can only be the first layer of a Sequential model")
+            }
+            inputLayer = input
+            batchInputShape = input.batchShape
+            return
+        }
+        if stack.contains(where: { $0 === layer }) {
+            throw ConfigError(name, "layer '\(layer.name)' is already in the model")
+        }
+        if stack.isEmpty && inputLayer == nil, let shape = layer.batchInputShape { batchInputShape = shape }
+        stack.append(layer)
+        builtShapes = nil
+        if let shape = batchInputShape { try buildStack(shape) }
+    }
+
+    /// Removes the last layer.
+    @discardableResult
+    public func pop() throws -> Layer {
+        guard let last = stack.popLast() else { throw ConfigError(name, "has no layers to pop") }
+        builtShapes = nil
+        if let shape = batchInputShape, !stack.isEmpty { try buildStack(shape) }
+        return last
+    }
+
+    /// Builds every layer for inputs of `inputShape` (batch axis first).
+    public func build(inputShape: TensorShape) throws {
+        batchInputShape = inputShape
+        try buildStack(inputShape)
+    }
+
+    public override func build(_ inputShapes: [TensorShape]) throws {
+        if builtShapes == nil { try buildStack(inputShapes[0]) }
+    }
+
+    private func buildStack(_ inputShape: TensorShape) throws {
+        var shapes = [inputShape]
+        var all = [inputShape]
+        for layer in stack {
+            try layer.buildIfNeeded(shapes)
+            shapes = [try layer.computeOutputShape(shapes)]
+            all.append(shapes[0])
+        }
+        builtShapes = all
+    }
+
+    /// Whether the input shape is known and every layer built.
+    public var isGraphBuilt: Bool { builtShapes != nil }
+
+    /// Each layer's output shape (after building).
+    public var layerOutputShapes: [TensorShape] { Array((builtShapes ?? []).dropFirst()) }
+
+    public override var inputShapes: [TensorShape] { [builtShapes?.first ?? batchInputShape ?? []] }
+    public override var outputShapes: [TensorShape] { [builtShapes?.last ?? []] }
+    public override var outputNames: [String] { [stack.last?.name ?? name] }
+    public override var takesMultipleInputs: Bool { false }
+
+    public override func forward(_ values: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext) throws -> [Tensor] {
+        guard values.count == 1 else { throw ConfigError(name, "expects 1 input, got \(values.count)") }
+        guard !stack.isEmpty else { throw ConfigError(name, "has no layers") }
+        if builtShapes == nil {
+            try buildStack(batchInputShape ?? [nil] + values[0].shape.dropFirst().map(Optional.some))
+        }
+        var x = values[0]
+        if let inputLayer { x = try inputLayer(x, context: context) }
+        var mask = masks?.first ?? nil
+        for layer in stack { (x, mask) = try layer.callWithMask([x], masks: [mask], context: context) }
+        return [x]
+    }
+
+    public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
+        var shapes = inputShapes
+        for layer in stack { shapes = [try layer.computeOutputShape(shapes)] }
+        return shapes[0]
+    }
+}

@@ -1,0 +1,441 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+
+/// A learning rate: a number, or a schedule of the optimizer's step.
+public enum LearningRate: Sendable, ExpressibleByFloatLiteral {
+    case constant(Float)
+    case schedule(any LearningRateSchedule)
+
+    public init(floatLiteral value: Float) { self = .constant(value) }
+
+    /// The rate at optimizer step `step`.
+    public func at(_ step: Int) -> Float {
+        switch self {
+        case let .constant(v): return v
+        case let .schedule(s): return s(step)
+        }
+    }
+
+    var serialized: JSONValue {
+        switch self {
+        case let .constant(v): return .from(v)
+        case let .schedule(s): return s.serialized
+        }
+    }
+}
+
+/// The settings every Keras optimizer shares: learning rate, decoupled weight decay and
+/// gradient clipping (at most one of clipnorm, clipvalue, global_clipnorm).
+public struct OptimizerOptions: Sendable {
+    public var learningRate: LearningRate
+    public var weightDecay: Float?
+    public var clipnorm: Float?
+    public var clipvalue: Float?
+    public var globalClipnorm: Float?
+
+    public init(learningRate: LearningRate, weightDecay: Float? = nil, clipnorm: Float? = nil,
+                clipvalue: Float? = nil, globalClipnorm: Float? = nil) {
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.globalClipnorm = globalClipnorm
+    }
+
+    func validate(_ owner: String) throws(ConfigError) {
+        if [clipnorm, clipvalue, globalClipnorm].compactMap({ $0 }).count > 1 {
+            throw ConfigError(owner, "only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set")
+        }
+        if case let .constant(v) = learningRate, !(v >= 0) || !v.isFinite {
+            throw ConfigError(owner, argument: "learning_rate", "must be a non-negative number, got \(v)")
+        }
+    }
+}
+
+/// The base of the Keras optimizers: gradient clipping, weight decay, one update rule per
+/// weight with its slot variables (momenta), constraints after the update, and the step count
+/// schedules read. An optimizer belongs to one training loop and is not shared between threads.
+open class Optimizer: @unchecked Sendable {
+    /// Keras's class name ("Adam").
+    open class var kerasClassName: String { "Optimizer" }
+    public var name: String
+    public var options: OptimizerOptions
+    /// Updates applied so far (Keras's iterations).
+    public private(set) var iterations = 0
+    private var slots: [ObjectIdentifier: [Tensor]] = [:]
+
+    public init(name: String, options: OptimizerOptions) throws(ConfigError) {
+        try options.validate(name)
+        self.name = name
+        self.options = options
+    }
+
+    /// The learning rate the next update uses.
+    public var learningRate: Float { options.learningRate.at(iterations) }
+
+    /// Sets a constant learning rate (what LearningRateScheduler and ReduceLROnPlateau do).
+    public func setLearningRate(_ value: Float) { options.learningRate = .constant(value) }
+
+    /// The slot variables of a new weight (zeros by default: momenta, averages).
+    open func makeSlots(for value: Tensor) -> [Tensor] { [] }
+
+    /// Called once per step before the weights are updated (Nadam's running product).
+    open func beginStep() {}
+
+    /// The new value of one weight from its gradient; `slots` are updated in place.
+    open func update(_ value: Tensor, gradient: Tensor, learningRate: Float, slots: inout [Tensor]) -> Tensor { value }
+
+    /// The class-specific config entries.
+    open var optimizerConfig: Config { [:] }
+
+    /// One step: clips the gradients, decays the weights, updates each parameter that has a
+    /// gradient, applies constraints, then counts the step.
+    public func apply(_ gradients: Gradients, to parameters: [Parameter]) {
+        let updated = parameters.filter { gradients[$0] != nil }
+        var grads = updated.map { gradients[$0]! }
+        grads = clip(grads)
+        let lr = learningRate
+        if let wd = options.weightDecay, wd != 0 {
+            for p in updated { p.assign(p.value - p.value * (wd * lr)) }
+        }
+        beginStep()
+        for (p, g) in zip(updated, grads) {
+            let id = ObjectIdentifier(p)
+            var s = slots[id] ?? makeSlots(for: p.value)
+            p.assign(update(p.value, gradient: g, learningRate: lr, slots: &s))
+            slots[id] = s
+        }
+        for p in updated { if let c = p.constraint { p.assign(c.project(p.value)) } }
+        iterations += 1
+    }
+
+    private func clip(_ grads: [Tensor]) -> [Tensor] {
+        if let c = options.clipnorm, c > 0 {
+            return grads.map { g in
+                let norm = g.square().sum().scalar.squareRoot()
+                return g * c / Swift.max(norm, c)
+            }
+        }
+        if let c = options.globalClipnorm, c > 0 {
+            let norm = grads.reduce(Float(0)) { $0 + $1.square().sum().scalar }.squareRoot()
+            // Keras: clip · min(1/norm, 1/clip), NaN when the norm is not finite.
+            let scale = norm.isFinite ? c * Swift.min(1 / norm, 1 / c) : .nan
+            return grads.map { $0 * scale }
+        }
+        if let c = options.clipvalue, c > 0 { return grads.map { $0.clipped(min: -c, max: c) } }
+        return grads
+    }
+
+    /// The config Keras's get_config writes.
+    public var config: Config {
+        let base: Config = [
+            "name": .string(name), "learning_rate": options.learningRate.serialized,
+            "weight_decay": .from(options.weightDecay), "clipnorm": .from(options.clipnorm),
+            "global_clipnorm": .from(options.globalClipnorm), "clipvalue": .from(options.clipvalue),
+            "use_ema": false, "ema_momentum": 0.99, "ema_overwrite_frequency": nil, "loss_scale_factor": nil,
+            "gradient_accumulation_steps": nil,
+        ]
+        return base.merging(optimizerConfig) { $1 }
+    }
+
+    /// The serialized form (module, class_name, config).
+    public var serialized: JSONValue {
+        ["module": "keras.optimizers", "class_name": .string(Self.kerasClassName), "config": .object(config),
+         "registered_name": nil]
+    }
+}
+
+/// Gradient descent, with momentum and Nesterov momentum.
+public final class SGD: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "SGD" }
+    public let momentum: Float, nesterov: Bool
+    public init(learningRate: LearningRate = 0.01, momentum: Float = 0, nesterov: Bool = false,
+                weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "SGD") throws(ConfigError) {
+        guard momentum >= 0 && momentum <= 1 else { throw ConfigError(name, argument: "momentum", "must be in [0, 1], got \(momentum)") }
+        self.momentum = momentum
+        self.nesterov = nesterov
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] { momentum != 0 ? [Tensor.zeros(value.shape)] : [] }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        guard momentum != 0 else { return value - g * lr }
+        let m = slots[0] * momentum - g * lr
+        slots[0] = m
+        return nesterov ? value + (m * momentum - g * lr) : value + m
+    }
+    public override var optimizerConfig: Config { ["momentum": .from(momentum), "nesterov": .bool(nesterov)] }
+}
+
+/// RMSprop: g / sqrt(moving average of g² + ε), optionally centered and with momentum.
+public final class RMSprop: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "RMSprop" }
+    public let rho: Float, momentum: Float, epsilon: Float, centered: Bool
+    public init(learningRate: LearningRate = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7,
+                centered: Bool = false, weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "rmsprop") throws(ConfigError) {
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    // Slots: velocity, then momentum (if any), then the average gradient (if centered).
+    public override func makeSlots(for value: Tensor) -> [Tensor] {
+        Array(repeating: Tensor.zeros(value.shape), count: 1 + (momentum > 0 ? 1 : 0) + (centered ? 1 : 0))
+    }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let velocity = slots[0] * rho + g.square() * (1 - rho)
+        slots[0] = velocity
+        var denominator = velocity + epsilon
+        if centered {
+            let i = slots.count - 1
+            let average = slots[i] * rho + g * (1 - rho)
+            slots[i] = average
+            denominator = velocity - average.square() + epsilon
+        }
+        let increment = g * lr / denominator.sqrt()
+        guard momentum > 0 else { return value - increment }
+        let m = slots[1] * momentum + increment
+        slots[1] = m
+        return value - m
+    }
+    public override var optimizerConfig: Config {
+        ["rho": .from(rho), "momentum": .from(momentum), "epsilon": .from(epsilon), "centered": .bool(centered)]
+    }
+}
+
+/// Adam, with the AMSGrad variant; AdamW is Adam with decoupled weight decay.
+public class Adam: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Adam" }
+    public let beta1: Float, beta2: Float, epsilon: Float, amsgrad: Bool
+    public init(learningRate: LearningRate = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                amsgrad: Bool = false, weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "adam") throws(ConfigError) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] {
+        Array(repeating: Tensor.zeros(value.shape), count: amsgrad ? 3 : 2)
+    }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let t = Float(iterations + 1)
+        let alpha = lr * (1 - Foundation.pow(beta2, t)).squareRoot() / (1 - Foundation.pow(beta1, t))
+        let m = slots[0] + (g - slots[0]) * (1 - beta1)
+        var v = slots[1] + (g.square() - slots[1]) * (1 - beta2)
+        slots[0] = m
+        slots[1] = v
+        if amsgrad {
+            v = Tensor.maximum(slots[2], v)
+            slots[2] = v
+        }
+        return value - (m * alpha) / (v.sqrt() + epsilon)
+    }
+    public override var optimizerConfig: Config {
+        ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon), "amsgrad": .bool(amsgrad)]
+    }
+}
+
+/// Adam with decoupled weight decay (default 0.004).
+public final class AdamW: Adam, @unchecked Sendable {
+    public override class var kerasClassName: String { "AdamW" }
+    public init(learningRate: LearningRate = 0.001, weightDecay: Float = 0.004, beta1: Float = 0.9, beta2: Float = 0.999,
+                epsilon: Float = 1e-7, amsgrad: Bool = false, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "adamw") throws(ConfigError) {
+        try super.init(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, amsgrad: amsgrad,
+                       weightDecay: weightDecay, clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm, name: name)
+    }
+}
+
+/// Adagrad: g / sqrt(Σg² + ε), the sum starting at `initialAccumulatorValue`.
+public final class Adagrad: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Adagrad" }
+    public let initialAccumulatorValue: Float, epsilon: Float
+    public init(learningRate: LearningRate = 0.001, initialAccumulatorValue: Float = 0.1, epsilon: Float = 1e-7,
+                weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "adagrad") throws(ConfigError) {
+        self.initialAccumulatorValue = initialAccumulatorValue
+        self.epsilon = epsilon
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.full(value.shape, initialAccumulatorValue)] }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let accumulator = slots[0] + g.square()
+        slots[0] = accumulator
+        return value - g * lr / (accumulator + epsilon).sqrt()
+    }
+    public override var optimizerConfig: Config {
+        ["initial_accumulator_value": .from(initialAccumulatorValue), "epsilon": .from(epsilon)]
+    }
+}
+
+/// Adadelta: steps scaled by the ratio of running RMS of updates to running RMS of gradients.
+public final class Adadelta: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Adadelta" }
+    public let rho: Float, epsilon: Float
+    public init(learningRate: LearningRate = 0.001, rho: Float = 0.95, epsilon: Float = 1e-7,
+                weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "adadelta") throws(ConfigError) {
+        self.rho = rho
+        self.epsilon = epsilon
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let accumulatedGrad = slots[0] * rho + g.square() * (1 - rho)
+        let delta = -((slots[1] + epsilon).sqrt() * g) / (accumulatedGrad + epsilon).sqrt()
+        slots[0] = accumulatedGrad
+        slots[1] = slots[1] * rho + delta.square() * (1 - rho)
+        return value + delta * lr
+    }
+    public override var optimizerConfig: Config { ["rho": .from(rho), "epsilon": .from(epsilon)] }
+}
+
+/// Adamax: Adam with the infinity norm in place of the second moment.
+public final class Adamax: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Adamax" }
+    public let beta1: Float, beta2: Float, epsilon: Float
+    public init(learningRate: LearningRate = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "adamax") throws(ConfigError) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let beta1Power = Foundation.pow(beta1, Float(iterations + 1))
+        let m = slots[0] + (g - slots[0]) * (1 - beta1)
+        let u = Tensor.maximum(slots[1] * beta2, g.abs())
+        slots[0] = m
+        slots[1] = u
+        return value - (m * lr) / ((u + epsilon) * (1 - beta1Power))
+    }
+    public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
+}
+
+/// Nadam: Adam with Nesterov momentum and Keras's momentum schedule (0.96 decay).
+public final class Nadam: Optimizer, @unchecked Sendable {
+    public override class var kerasClassName: String { "Nadam" }
+    public let beta1: Float, beta2: Float, epsilon: Float
+    private var uProduct: Float = 1
+    private var previousUProduct: Float = 1
+    public init(learningRate: LearningRate = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                globalClipnorm: Float? = nil, name: String = "nadam") throws(ConfigError) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+    }
+    private func u(_ step: Float) -> Float { beta1 * (1 - 0.5 * Foundation.pow(0.96, step)) }
+    public override func beginStep() {
+        // Keras multiplies the running product by u_t before the per-weight updates, which
+        // then read it as u_product_t.
+        uProduct *= u(Float(iterations + 1))
+    }
+    public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
+    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let t = Float(iterations + 1)
+        let ut = u(t), ut1 = u(t + 1)
+        let uProductNext = uProduct * ut1
+        let beta2Power = Foundation.pow(beta2, t)
+        let m = slots[0] + (g - slots[0]) * (1 - beta1)
+        let v = slots[1] + (g.square() - slots[1]) * (1 - beta2)
+        slots[0] = m
+        slots[1] = v
+        let mHat = m * (ut1 / (1 - uProductNext)) + g * ((1 - ut) / (1 - uProduct))
+        let vHat = v / (1 - beta2Power)
+        return value - (mHat * lr) / (vHat.sqrt() + epsilon)
+    }
+    public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
+}
+
+/// The optimizers Keras knows by name ("adam", "Adam", or a serialized config).
+public let optimizers: Registry<Optimizer> = {
+    let r = Registry<Optimizer>(kind: "optimizer")
+    @Sendable func reader(_ c: Config, _ className: String) throws -> (ConfigReader, LearningRate?, OptimizerOptions) {
+        let k = ConfigReader(c, object: className)
+        for key in ["use_ema"] where try k.bool(key, default: false) {
+            throw ConfigError(className, argument: key, "is not supported")
+        }
+        for key in ["loss_scale_factor", "gradient_accumulation_steps"] where k.has(key) {
+            throw ConfigError(className, argument: key, "is not supported")
+        }
+        var rate: LearningRate? = nil
+        switch k.value("learning_rate") {
+        case .null: rate = nil
+        case let .object(o) where o["class_name"] != nil:
+            rate = .schedule(try learningRateSchedules.make(.object(o), owner: className, argument: "learning_rate"))
+        default: rate = .constant(try k.float("learning_rate"))
+        }
+        let options = OptimizerOptions(learningRate: rate ?? 0.001, weightDecay: try k.optionalFloat("weight_decay"),
+                                       clipnorm: try k.optionalFloat("clipnorm"), clipvalue: try k.optionalFloat("clipvalue"),
+                                       globalClipnorm: try k.optionalFloat("global_clipnorm"))
+        return (k, rate, options)
+    }
+    r.register("SGD", aliases: ["sgd"]) { c in
+        let (k, lr, o) = try reader(c, "SGD")
+        return try SGD(learningRate: lr ?? 0.01, momentum: try k.float("momentum", default: 0), nesterov: try k.bool("nesterov", default: false),
+                       weightDecay: o.weightDecay, clipnorm: o.clipnorm, clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm,
+                       name: try k.string("name", default: "SGD"))
+    }
+    r.register("RMSprop", aliases: ["rmsprop"]) { c in
+        let (k, lr, o) = try reader(c, "RMSprop")
+        return try RMSprop(learningRate: lr ?? 0.001, rho: try k.float("rho", default: 0.9), momentum: try k.float("momentum", default: 0),
+                           epsilon: try k.float("epsilon", default: 1e-7), centered: try k.bool("centered", default: false),
+                           weightDecay: o.weightDecay, clipnorm: o.clipnorm, clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm,
+                           name: try k.string("name", default: "rmsprop"))
+    }
+    r.register("Adam", aliases: ["adam"]) { c in
+        let (k, lr, o) = try reader(c, "Adam")
+        return try Adam(learningRate: lr ?? 0.001, beta1: try k.float("beta_1", default: 0.9), beta2: try k.float("beta_2", default: 0.999),
+                        epsilon: try k.float("epsilon", default: 1e-7), amsgrad: try k.bool("amsgrad", default: false),
+                        weightDecay: o.weightDecay, clipnorm: o.clipnorm, clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm,
+                        name: try k.string("name", default: "adam"))
+    }
+    r.register("AdamW", aliases: ["adamw"]) { c in
+        let (k, lr, o) = try reader(c, "AdamW")
+        return try AdamW(learningRate: lr ?? 0.001, weightDecay: o.weightDecay ?? 0.004, beta1: try k.float("beta_1", default: 0.9),
+                         beta2: try k.float("beta_2", default: 0.999), epsilon: try k.float("epsilon", default: 1e-7),
+                         amsgrad: try k.bool("amsgrad", default: false), clipnorm: o.clipnorm, clipvalue: o.clipvalue,
+                         globalClipnorm: o.globalClipnorm, name: try k.string("name", default: "adamw"))
+    }
+    r.register("Adagrad", aliases: ["adagrad"]) { c in
+        let (k, lr, o) = try reader(c, "Adagrad")
+        return try Adagrad(learningRate: lr ?? 0.001, initialAccumulatorValue: try k.float("initial_accumulator_value", default: 0.1),
+                           epsilon: try k.float("epsilon", default: 1e-7), weightDecay: o.weightDecay, clipnorm: o.clipnorm,
+                           clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm, name: try k.string("name", default: "adagrad"))
+    }
+    r.register("Adadelta", aliases: ["adadelta"]) { c in
+        let (k, lr, o) = try reader(c, "Adadelta")
+        return try Adadelta(learningRate: lr ?? 0.001, rho: try k.float("rho", default: 0.95), epsilon: try k.float("epsilon", default: 1e-7),
+                            weightDecay: o.weightDecay, clipnorm: o.clipnorm, clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm,
+                            name: try k.string("name", default: "adadelta"))
+    }
+    r.register("Adamax", aliases: ["adamax"]) { c in
+        let (k, lr, o) = try reader(c, "Adamax")
+        return try Adamax(learningRate: lr ?? 0.001, beta1: try k.float("beta_1", default: 0.9), beta2: try k.float("beta_2", default: 0.999),
+                          epsilon: try k.float("epsilon", default: 1e-7), weightDecay: o.weightDecay, clipnorm: o.clipnorm,
+                          clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm, name: try k.string("name", default: "adamax"))
+    }
+    r.register("Nadam", aliases: ["nadam"]) { c in
+        let (k, lr, o) = try reader(c, "Nadam")
+        return try Nadam(learningRate: lr ?? 0.001, beta1: try k.float("beta_1", default: 0.9), beta2: try k.float("beta_2", default: 0.999),
+                         epsilon: try k.float("epsilon", default: 1e-7), weightDecay: o.weightDecay, clipnorm: o.clipnorm,
+                         clipvalue: o.clipvalue, globalClipnorm: o.globalClipnorm, name: try k.string("name", default: "nadam"))
+    }
+    return r
+}()

@@ -1,0 +1,401 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+
+/// How much fit, evaluate and predict print (Keras's verbose).
+public enum Verbosity: Sendable, Equatable {
+    /// A live bar on a terminal, one line per epoch otherwise.
+    case auto
+    /// Nothing.
+    case silent
+    /// The live progress bar (Keras's verbose=1).
+    case progressBar
+    /// One line per epoch (Keras's verbose=2).
+    case oneLinePerEpoch
+
+    /// Keras's integer levels: 0 silent, 1 bar, 2 one line per epoch.
+    public init(_ level: Int) {
+        self = level <= 0 ? .silent : level == 1 ? .progressBar : .oneLinePerEpoch
+    }
+
+    var resolved: Verbosity {
+        guard self == .auto else { return self }
+        return isatty(STDOUT_FILENO) != 0 ? .progressBar : .oneLinePerEpoch
+    }
+}
+
+/// Validation data for fit: inputs, labels and optional sample weights.
+public struct ValidationData: Sendable {
+    public let x: [Tensor], y: [Tensor], sampleWeight: Tensor?
+    public init(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil) {
+        self.x = x
+        self.y = y
+        self.sampleWeight = sampleWeight
+    }
+    public init(x: Tensor, y: Tensor, sampleWeight: Tensor? = nil) { self.init(x: [x], y: [y], sampleWeight: sampleWeight) }
+}
+
+/// Arrays with one sample per row along axis 0, checked to agree in length.
+struct ArrayData {
+    let x: [Tensor], y: [Tensor], sampleWeight: Tensor?
+    let count: Int
+
+    init(x: [Tensor], y: [Tensor], sampleWeight: Tensor?, method: String, model: String) throws {
+        guard !x.isEmpty else { throw LoomTrainingError("\(method): no input arrays given") }
+        for (i, t) in x.enumerated() where t.rank == 0 {
+            throw LoomTrainingError("\(method): input \(i) is a scalar; inputs need a batch axis")
+        }
+        let n = x[0].shape[0]
+        var lengths = x.enumerated().map { ("x[\($0.offset)]", $0.element.shape.first ?? 0) }
+        lengths += y.enumerated().map { ("y[\($0.offset)]", $0.element.shape.first ?? 0) }
+        if let w = sampleWeight { lengths.append(("sample_weight", w.shape.first ?? 0)) }
+        if lengths.contains(where: { $0.1 != n }) {
+            let described = lengths.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
+            throw LoomTrainingError("\(method): data cardinality is ambiguous: make sure all arrays contain the same number of samples (\(described))")
+        }
+        self.x = x
+        self.y = y
+        self.sampleWeight = sampleWeight
+        count = n
+    }
+
+    init(_ x: [Tensor], _ y: [Tensor], _ w: Tensor?, count: Int) {
+        self.x = x
+        self.y = y
+        sampleWeight = w
+        self.count = count
+    }
+
+    /// Rows `range` (contiguous) of every array.
+    func rows(_ range: Range<Int>) -> ArrayData {
+        func cut(_ t: Tensor) -> Tensor {
+            if range == 0..<count { return t }
+            return t.slice(lower: [range.lowerBound] + Array(repeating: 0, count: t.rank - 1),
+                           upper: [range.upperBound] + t.shape.dropFirst())
+        }
+        return ArrayData(x.map(cut), y.map(cut), sampleWeight.map(cut), count: range.count)
+    }
+
+    /// The rows at `indices` of every array.
+    func rows(_ indices: [Int]) -> ArrayData {
+        let picks = Tensor(indices.map(Float.init))
+        return ArrayData(x.map { $0.gather(picks) }, y.map { $0.gather(picks) }, sampleWeight.map { $0.gather(picks) },
+                         count: indices.count)
+    }
+}
+
+/// Throws when a batch's inputs hold NaN or infinity, naming the batch and the sample.
+func checkFinite(_ inputs: [Tensor], batch: Int, firstSample: Int, method: String) throws {
+    for (i, t) in inputs.enumerated() {
+        let bad = t.withUnsafeBufferPointer { buf -> Int? in
+            for j in 0..<buf.count where !buf[j].isFinite { return j }
+            return nil
+        }
+        if let bad {
+            let perSample = t.count / Swift.max(t.shape.first ?? 1, 1)
+            let value = t.withUnsafeBufferPointer { $0[bad] }
+            throw LoomTrainingError("\(method): batch \(batch) has \(value) in input \(i) at sample \(firstSample + bad / Swift.max(perSample, 1)); "
+                + "inputs must be finite")
+        }
+    }
+}
+
+extension Model {
+    // MARK: - fit
+
+    /// Trains on arrays (Keras's fit) and returns the per-epoch logs.
+    @discardableResult
+    public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
+                    callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
+                    shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1) throws -> History {
+        try fit(x: [x], y: [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
+                validationSplit: validationSplit, validationData: validationData, shuffle: shuffle, classWeight: classWeight,
+                sampleWeight: sampleWeight, initialEpoch: initialEpoch, stepsPerEpoch: stepsPerEpoch, validationFreq: validationFreq)
+    }
+
+    /// fit for models with several inputs or outputs: one array per input and per output.
+    @discardableResult
+    public func fit(x: [Tensor], y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
+                    callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
+                    shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1) throws -> History {
+        let compiled = try requireCompiled("fit")
+        guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
+        guard epochs >= 0, initialEpoch >= 0 else { throw ConfigError(name, argument: "epochs", "must not be negative") }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw ConfigError(name, argument: "validation_split", "must be in [0, 1), got \(validationSplit)")
+        }
+        guard validationFreq > 0 else { throw ConfigError(name, argument: "validation_freq", "must be positive, got \(validationFreq)") }
+        if let s = stepsPerEpoch, s <= 0 { throw ConfigError(name, argument: "steps_per_epoch", "must be positive, got \(s)") }
+        try checkOutputCount(y, "fit")
+        var all = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "fit", model: name)
+        if let classWeight {
+            all = ArrayData(all.x, all.y, try weighByClass(all.y[0], classWeight, sampleWeight: all.sampleWeight), count: all.count)
+        }
+        var validation: ArrayData? = nil
+        if let v = validationData {
+            validation = try ArrayData(x: v.x, y: v.y, sampleWeight: v.sampleWeight, method: "fit (validation_data)", model: name)
+            try checkOutputCount(v.y, "fit (validation_data)")
+        } else if validationSplit > 0 {
+            // Keras takes the last fraction of the samples, before any shuffling.
+            let split = Int(Float(all.count) * (1 - validationSplit))
+            guard split > 0 && split < all.count else {
+                throw ConfigError(name, argument: "validation_split", "leaves no samples for training or validation (\(all.count) samples)")
+            }
+            validation = all.rows(split..<all.count)
+            all = all.rows(0..<split)
+        }
+        guard all.count > 0 else { throw LoomTrainingError("fit: no training samples") }
+
+        let batches = (all.count + batchSize - 1) / batchSize
+        let steps = stepsPerEpoch ?? batches
+        let history = History()
+        let verbosity = verbose.resolved
+        var list: [Callback] = callbacks
+        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
+        list.append(history)
+        for c in list {
+            c.model = self
+            c.params = ["epochs": epochs, "steps": steps, "verbose": verbosity == .silent ? 0 : verbosity == .progressBar ? 1 : 2]
+        }
+        stopTraining = false
+        for c in list { try c.onTrainBegin(logs: Logs()) }
+        var cursor = 0
+        var lastLogs = Logs()
+        let generator = RandomGenerator(seed: seed)
+        var order: [Int]? = nil
+        for epoch in initialEpoch..<Swift.max(epochs, initialEpoch) {
+            compiled.resetMetrics()
+            for c in list { try c.onEpochBegin(epoch, logs: Logs()) }
+            if stepsPerEpoch == nil || order == nil {
+                order = shuffle ? permutation(all.count, generator: generator, stream: UInt64(epoch)) : nil
+            }
+            for step in 0..<steps {
+                if cursor >= all.count {
+                    cursor = 0
+                    if shuffle { order = permutation(all.count, generator: generator, stream: UInt64(epoch) &+ (1 << 32)) }
+                }
+                let end = Swift.min(cursor + batchSize, all.count)
+                let batch = order.map { all.rows(Array($0[cursor..<end])) } ?? all.rows(cursor..<end)
+                for c in list { try c.onTrainBatchBegin(step, logs: Logs()) }
+                try checkFinite(batch.x, batch: step, firstSample: cursor, method: "fit (epoch \(epoch + 1))")
+                try trainStep(batch, compiled: compiled)
+                cursor = end
+                let logs = Logs(compiled.logs())
+                for c in list { try c.onTrainBatchEnd(step, logs: logs) }
+                if stopTraining { break }
+            }
+            if stepsPerEpoch == nil { cursor = 0 }
+            var epochLogs = Logs(compiled.logs())
+            if let validation, (epoch + 1) % validationFreq == 0 {
+                let valLogs = try evaluateLogs(validation, batchSize: batchSize, callbacks: list, method: "fit (validation)")
+                for (k, v) in valLogs { epochLogs["val_" + k] = v }
+            }
+            for c in list { try c.onEpochEnd(epoch, logs: epochLogs) }
+            lastLogs = epochLogs
+            if stopTraining { break }
+        }
+        for c in list { try c.onTrainEnd(logs: lastLogs) }
+        return history
+    }
+
+    private func checkOutputCount(_ y: [Tensor], _ method: String) throws {
+        guard y.count == outputCount else {
+            throw LoomTrainingError("\(method): the model has \(outputCount) output\(outputCount == 1 ? "" : "s") but \(y.count) label array\(y.count == 1 ? " was" : "s were") given")
+        }
+    }
+
+    /// Sample weights from class weights: each sample weighs what its class does (the label,
+    /// the argmax of a one-hot row, or the rounded value of a binary label).
+    private func weighByClass(_ y: Tensor, _ classWeight: [Int: Float], sampleWeight: Tensor?) throws -> Tensor {
+        let n = y.shape.first ?? 0
+        let classes: [Int]
+        if y.rank >= 2 && y.shape.last! > 1 {
+            classes = y.reshaped([n, y.count / Swift.max(n, 1)]).argmax(axis: 1).scalars.map { Int($0) }
+        } else {
+            classes = y.scalars.map { Int($0.rounded()) }
+        }
+        var w = [Float](repeating: 1, count: n)
+        for (i, c) in classes.enumerated() {
+            guard let cw = classWeight[c] else {
+                throw ConfigError(name, argument: "class_weight", "has no weight for class \(c) (sample \(i))")
+            }
+            w[i] = cw
+        }
+        var weights = Tensor(w)
+        if let sampleWeight { weights = weights * sampleWeight.reshaped([n]) }
+        return weights
+    }
+
+    /// One optimizer step on a batch: forward in training mode, loss plus every regularization
+    /// penalty, gradients of the trainable weights, the update, then the layers' state updates.
+    func trainStep(_ batch: ArrayData, compiled: CompiledModel) throws {
+        let context = ForwardContext(training: true, seed: seed, step: trainStepsRun)
+        let yPred = try forward(batch.x, context: context)
+        try compiled.resolveMetrics(yTrue: batch.y, yPred: yPred, outputNames: outputNames)
+        let (loss, parts) = try compiled.loss(yTrue: batch.y, yPred: yPred, sampleWeight: batch.sampleWeight)
+        let parameters = trainableWeights
+        let total = try totalLoss(loss, context: context, parameters: parameters)
+        let grads = gradients(of: total, wrt: parameters)
+        compiled.optimizer.apply(grads, to: parameters)
+        context.applyStateUpdates()
+        trainStepsRun += 1
+        try compiled.record(total: total.scalar, parts: parts, batchSize: batch.count, yTrue: batch.y, yPred: yPred,
+                            sampleWeight: batch.sampleWeight)
+    }
+
+    /// The loss plus the activity penalties the pass added and the weight penalties (Keras adds
+    /// the penalties of trainable weights).
+    func totalLoss(_ loss: Tensor, context: ForwardContext, parameters: [Parameter]) throws -> Tensor {
+        var total = loss
+        for l in context.losses { total = total + l }
+        for p in parameters { if let r = p.regularizer { total = total + r.penalty(p.tracked) } }
+        return total
+    }
+
+    // MARK: - evaluate
+
+    /// The loss and metrics on arrays (Keras's evaluate), as logs: "loss" first, then metrics.
+    @discardableResult
+    public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, verbose: Verbosity = .auto, sampleWeight: Tensor? = nil,
+                         callbacks: [Callback] = []) throws -> Logs {
+        try evaluate(x: [x], y: [y], batchSize: batchSize, verbose: verbose, sampleWeight: sampleWeight, callbacks: callbacks)
+    }
+
+    /// evaluate for models with several inputs or outputs.
+    @discardableResult
+    public func evaluate(x: [Tensor], y: [Tensor], batchSize: Int = 32, verbose: Verbosity = .auto, sampleWeight: Tensor? = nil,
+                         callbacks: [Callback] = []) throws -> Logs {
+        _ = try requireCompiled("evaluate")
+        guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
+        try checkOutputCount(y, "evaluate")
+        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "evaluate", model: name)
+        var list = callbacks
+        let verbosity = verbose.resolved
+        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
+        for c in list { c.model = self }
+        return try evaluateLogs(data, batchSize: batchSize, callbacks: list, method: "evaluate")
+    }
+
+    func evaluateLogs(_ data: ArrayData, batchSize: Int, callbacks: [Callback], method: String) throws -> Logs {
+        let compiled = try requireCompiled(method)
+        compiled.resetMetrics()
+        let steps = (data.count + batchSize - 1) / batchSize
+        for c in callbacks { c.params["steps"] = steps; try c.onTestBegin(logs: Logs()) }
+        for step in 0..<steps {
+            let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
+            let batch = data.rows(range)
+            for c in callbacks { try c.onTestBatchBegin(step, logs: Logs()) }
+            try checkFinite(batch.x, batch: step, firstSample: range.lowerBound, method: method)
+            try testStep(batch, compiled: compiled)
+            let logs = Logs(compiled.logs())
+            for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
+        }
+        let logs = Logs(compiled.logs())
+        for c in callbacks { try c.onTestEnd(logs: logs) }
+        return logs
+    }
+
+    func testStep(_ batch: ArrayData, compiled: CompiledModel) throws {
+        let context = ForwardContext(training: false, seed: seed)
+        let yPred = try forward(batch.x, context: context)
+        try compiled.resolveMetrics(yTrue: batch.y, yPred: yPred, outputNames: outputNames)
+        let (loss, parts) = try compiled.loss(yTrue: batch.y, yPred: yPred, sampleWeight: batch.sampleWeight)
+        let total = try totalLoss(loss, context: context, parameters: trainableWeights)
+        try compiled.record(total: total.scalar, parts: parts, batchSize: batch.count, yTrue: batch.y, yPred: yPred,
+                            sampleWeight: batch.sampleWeight)
+    }
+
+    // MARK: - predict
+
+    /// The outputs for every sample, computed in batches with dropout off (Keras's predict).
+    public func predict(_ x: Tensor, batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = []) throws -> Tensor {
+        let ys = try predict([x], batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+        guard ys.count == 1 else { throw LoomTrainingError("predict: the model has \(ys.count) outputs; use predict(_: [Tensor])") }
+        return ys[0]
+    }
+
+    /// predict for models with several inputs or outputs: one array per output.
+    public func predict(_ x: [Tensor], batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = []) throws -> [Tensor] {
+        guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
+        let data = try ArrayData(x: x, y: [], sampleWeight: nil, method: "predict", model: name)
+        var list = callbacks
+        let verbosity = verbose.resolved
+        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
+        let steps = (data.count + batchSize - 1) / batchSize
+        for c in list { c.model = self; c.params["steps"] = steps; try c.onPredictBegin(logs: Logs()) }
+        var parts: [[Tensor]] = []
+        for step in 0..<steps {
+            let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
+            for c in list { try c.onPredictBatchBegin(step, logs: Logs()) }
+            let batch = data.rows(range)
+            try checkFinite(batch.x, batch: step, firstSample: range.lowerBound, method: "predict")
+            parts.append(try forward(batch.x, context: ForwardContext(training: false, seed: seed)).map(\.detached))
+            for c in list { try c.onPredictBatchEnd(step, logs: Logs()) }
+        }
+        for c in list { try c.onPredictEnd(logs: Logs()) }
+        guard let first = parts.first else { return [] }
+        return first.indices.map { o in parts.count == 1 ? parts[0][o] : Tensor.concatenate(parts.map { $0[o] }, axis: 0) }
+    }
+
+    // MARK: - One batch
+
+    /// One optimizer step on one batch; returns the logs after it (Keras's train_on_batch).
+    @discardableResult
+    public func trainOnBatch(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil) throws -> Logs {
+        let compiled = try requireCompiled("train_on_batch")
+        try checkOutputCount(y, "train_on_batch")
+        var data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "train_on_batch", model: name)
+        if let classWeight {
+            data = ArrayData(data.x, data.y, try weighByClass(data.y[0], classWeight, sampleWeight: data.sampleWeight), count: data.count)
+        }
+        try checkFinite(data.x, batch: 0, firstSample: 0, method: "train_on_batch")
+        compiled.resetMetrics()
+        try trainStep(data, compiled: compiled)
+        return Logs(compiled.logs())
+    }
+
+    /// train_on_batch for one input and one output.
+    @discardableResult
+    public func trainOnBatch(x: Tensor, y: Tensor, sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil) throws -> Logs {
+        try trainOnBatch(x: [x], y: [y], sampleWeight: sampleWeight, classWeight: classWeight)
+    }
+
+    /// The loss and metrics of one batch without training (Keras's test_on_batch).
+    @discardableResult
+    public func testOnBatch(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil) throws -> Logs {
+        let compiled = try requireCompiled("test_on_batch")
+        try checkOutputCount(y, "test_on_batch")
+        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "test_on_batch", model: name)
+        try checkFinite(data.x, batch: 0, firstSample: 0, method: "test_on_batch")
+        compiled.resetMetrics()
+        try testStep(data, compiled: compiled)
+        return Logs(compiled.logs())
+    }
+
+    /// test_on_batch for one input and one output.
+    @discardableResult
+    public func testOnBatch(x: Tensor, y: Tensor, sampleWeight: Tensor? = nil) throws -> Logs {
+        try testOnBatch(x: [x], y: [y], sampleWeight: sampleWeight)
+    }
+
+    /// The outputs of one batch (Keras's predict_on_batch).
+    public func predictOnBatch(_ x: [Tensor]) throws -> [Tensor] {
+        try checkFinite(x, batch: 0, firstSample: 0, method: "predict_on_batch")
+        return try forward(x, context: ForwardContext(training: false, seed: seed)).map(\.detached)
+    }
+}
+
+/// A permutation of 0..<n by Fisher-Yates, drawing from `stream` of the generator.
+func permutation(_ n: Int, generator: RandomGenerator, stream: UInt64) -> [Int] {
+    var order = Array(0..<n)
+    guard n > 1 else { return order }
+    var draws = [Float](repeating: 0, count: n)
+    draws.withUnsafeMutableBufferPointer { generator.fillUniform($0, stream: stream) }
+    for i in stride(from: n - 1, to: 0, by: -1) {
+        let j = Swift.min(i, Int(draws[i] * Float(i + 1)))
+        order.swapAt(i, j)
+    }
+    return order
+}
