@@ -103,6 +103,10 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// batch axis first.
     public var batchInputShape: TensorShape?
 
+    /// How many times the layer has been called on symbolic inputs (Keras's inbound nodes);
+    /// a model summary names connections by it ("dense[1][0]").
+    public var symbolicCallCount = 0
+
     private let buildLock = Mutex(false)
     private var weightList: [Parameter] = []
     /// The input shapes it was built for.

@@ -26,20 +26,24 @@ public final class SymbolicTensor: @unchecked Sendable, CustomStringConvertible 
 final class Node: @unchecked Sendable {
     let layer: Layer
     let inputs: [SymbolicTensor]
-    /// The output's index in creation order, for naming connections ("dense_1[0][0]").
-    let index: Int
+    /// Which call of its layer this is (0 for the first), for naming connections ("dense[1][0]").
+    let callIndex: Int
+    /// The shape of the value it makes.
+    let outputShape: TensorShape
 
-    init(layer: Layer, inputs: [SymbolicTensor], index: Int) {
+    init(layer: Layer, inputs: [SymbolicTensor], outputShape: TensorShape) {
         self.layer = layer
         self.inputs = inputs
-        self.index = index
+        self.outputShape = outputShape
+        callIndex = layer.symbolicCallCount
+        layer.symbolicCallCount += 1
     }
 }
 
 /// Keras's `keras.Input`: a symbolic input of `shape` (without the batch axis).
 public func Input(shape: TensorShape, batchSize: Int? = nil, name: String? = nil) -> SymbolicTensor {
     let layer = InputLayer(shape: shape, batchSize: batchSize, name: name)
-    return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], index: 0))
+    return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], outputShape: layer.batchShape))
 }
 
 extension Layer {
@@ -58,7 +62,7 @@ extension Layer {
         let shapes = inputs.map(\.shape)
         try buildIfNeeded(shapes)
         let shape = try computeOutputShape(shapes)
-        return SymbolicTensor(shape: shape, node: Node(layer: self, inputs: inputs, index: Model.nextNodeIndex()))
+        return SymbolicTensor(shape: shape, node: Node(layer: self, inputs: inputs, outputShape: shape))
     }
 }
 
@@ -67,9 +71,6 @@ extension Layer {
 /// layer too, so a model can be called inside another.
 open class Model: Layer, @unchecked Sendable {
     public override class var kerasClassName: String { "Functional" }
-
-    private static let nodeCounter = Atomic<Int>(1)
-    static func nextNodeIndex() -> Int { nodeCounter.add(1, ordering: .relaxed).oldValue }
 
     /// The symbolic inputs and outputs (empty for a Sequential model not yet built).
     public private(set) var inputs: [SymbolicTensor]

@@ -14,23 +14,10 @@ public enum ModelBenchmark {
         public var convolutionGFLOPS: Double { convolutionFLOPs / secondsPerStep / 1e9 }
     }
 
-    /// Conv2D(32, 3, relu) -> Conv2D(64, 3, relu) -> MaxPooling2D(2) -> Dropout(0.25) -> Flatten
-    /// -> Dense(128, relu) -> Dropout(0.5) -> Dense(10, softmax).
-    public static func mnistCNN() throws -> [Layer] {
-        [try Conv2D(filters: 32, kernelSize: [3], activation: .relu),
-         try Conv2D(filters: 64, kernelSize: [3], activation: .relu),
-         try MaxPooling2D(poolSize: [2]),
-         try Dropout(rate: 0.25),
-         Flatten(),
-         try Dense(units: 128, activation: .relu),
-         try Dropout(rate: 0.5),
-         try Dense(units: 10, activation: .softmax)]
-    }
-
     /// Times training steps (forward, cross-entropy, gradients of all weights) at `batch`,
     /// best of repeated steps over at least `minimumSeconds`.
     public static func mnistCNNStep(batch: Int, minimumSeconds: Double) throws -> Result {
-        let layers = try mnistCNN()
+        let layers = try ExampleModels.mnistCNN().layers
         let generator = RandomGenerator(seed: 3)
         let x = Tensor.randomUniform([batch, 28, 28, 1], generator: generator, stream: 1)
         let labels = Tensor((0..<batch).map { Float($0 % 10) }).oneHot(depth: 10)

@@ -29,7 +29,7 @@ public final class ProgressBar: Callback, @unchecked Sendable {
     public override func onTestBegin(logs: Logs) throws {
         // Validation inside fit is reported with the epoch; a plain evaluate gets its own bar.
         guard params["epochs"] == nil else { return }
-        target = params["steps"] ?? 0
+        target = params["test_steps"] ?? 0
         start = Date()
         previousWidth = 0
     }
@@ -99,6 +99,7 @@ public final class ProgressBar: Callback, @unchecked Sendable {
     }
 
     private func write(_ text: String) {
+        fflush(nil)  // after anything print() buffered
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 }

@@ -147,6 +147,8 @@ extension Model {
             all = all.rows(0..<split)
         }
         guard all.count > 0 else { throw LoomTrainingError("fit: no training samples") }
+        try checkSparseLabels(all.y, compiled: compiled, method: "fit")
+        if let validation { try checkSparseLabels(validation.y, compiled: compiled, method: "fit (validation)") }
 
         let batches = (all.count + batchSize - 1) / batchSize
         let steps = stepsPerEpoch ?? batches
@@ -180,7 +182,11 @@ extension Model {
                 let batch = order.map { all.rows(Array($0[cursor..<end])) } ?? all.rows(cursor..<end)
                 for c in list { try c.onTrainBatchBegin(step, logs: Logs()) }
                 try checkFinite(batch.x, batch: step, firstSample: cursor, method: "fit (epoch \(epoch + 1))")
-                try trainStep(batch, compiled: compiled)
+                do {
+                    try trainStep(batch, compiled: compiled)
+                } catch {
+                    throw LoomTrainingError("fit: epoch \(epoch + 1), batch \(step): \(error)")
+                }
                 cursor = end
                 let logs = Logs(compiled.logs())
                 for c in list { try c.onTrainBatchEnd(step, logs: logs) }
@@ -198,6 +204,20 @@ extension Model {
         }
         for c in list { try c.onTrainEnd(logs: lastLogs) }
         return history
+    }
+
+    /// Integer labels for sparse losses must be classes of the output: checked once over all
+    /// the data, so the error names the sample.
+    private func checkSparseLabels(_ y: [Tensor], compiled: CompiledModel, method: String) throws {
+        for (o, loss) in compiled.losses.enumerated() where loss?.takesSparseLabels == true {
+            guard o < outputShapes.count, let classes = outputShapes[o].last ?? nil else { continue }
+            let labels = y[o].scalars
+            if let bad = labels.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || Int($0) >= classes }) {
+                let perSample = Swift.max(1, labels.count / Swift.max(y[o].shape.first ?? 1, 1))
+                throw LoomTrainingError("\(method): label \(labels[bad]) of sample \(bad / perSample) is out of range for "
+                    + "\(loss!.name): the output '\(outputNames[o])' has \(classes) classes, so labels must be integers in [0, \(classes))")
+            }
+        }
     }
 
     private func checkOutputCount(_ y: [Tensor], _ method: String) throws {
@@ -271,6 +291,7 @@ extension Model {
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         try checkOutputCount(y, "evaluate")
         let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "evaluate", model: name)
+        try checkSparseLabels(data.y, compiled: try requireCompiled("evaluate"), method: "evaluate")
         var list = callbacks
         let verbosity = verbose.resolved
         if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
@@ -282,7 +303,7 @@ extension Model {
         let compiled = try requireCompiled(method)
         compiled.resetMetrics()
         let steps = (data.count + batchSize - 1) / batchSize
-        for c in callbacks { c.params["steps"] = steps; try c.onTestBegin(logs: Logs()) }
+        for c in callbacks { c.params["test_steps"] = steps; try c.onTestBegin(logs: Logs()) }
         for step in 0..<steps {
             let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
             let batch = data.rows(range)

@@ -9,7 +9,10 @@ public enum BLAS {
     /// The number of threads OpenBLAS uses for one call.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(Swift.max(1, newValue))) }
+        set {
+            _ = configureOnce  // so the one-thread default cannot override this later
+            openblas_set_num_threads(Int32(Swift.max(1, newValue)))
+        }
     }
 
     /// Sets OpenBLAS to one thread unless the user asked otherwise through OPENBLAS_NUM_THREADS.

@@ -14,20 +14,23 @@ struct Demo: ParsableCommand {
     struct MNIST: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "mnist",
-            abstract: "Train a 784-128-10 ReLU perceptron on MNIST and report test accuracy.")
+            abstract: "Train Keras's MNIST MLP (RMSprop) or CNN (Adam) with fit and report test accuracy.")
+
+        enum Architecture: String, ExpressibleByArgument, CaseIterable { case mlp, cnn }
 
         @Option(help: "Folder with the four MNIST IDX files (gzip or plain).") var data = "datasets/mnist"
+        @Option(help: "mlp: 784-512-512-10 with dropout, RMSprop; cnn: the Keras MNIST convnet, Adam.")
+        var model: Architecture = .mlp
         @Option(help: "Training epochs.") var epochs = 3
         @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
-        @Option(name: .customLong("hidden"), help: "Hidden units.") var hidden = 128
-        @Option(name: .customLong("learning-rate"), help: "SGD learning rate (momentum 0.9).") var learningRate: Float = 0.05
-        @Option(help: "Seed for initialization and shuffling.") var seed: UInt64 = 1
+        @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Seed for dropout masks and shuffling.") var seed: UInt64 = 1
+        @Option(help: "0 silent, 1 progress bar, 2 one line per epoch (default: bar on a terminal).") var verbose: Int?
 
         func validate() throws {
             guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-            guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
-            guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         }
 
         func load(_ stem: String) throws -> Tensor {
@@ -53,17 +56,29 @@ struct Demo: ParsableCommand {
                 printError("loom demo mnist: image and label files in \(data) do not match")
                 throw ExitCode(1)
             }
-            let features = trainImages.shape[1] * trainImages.shape[2]
-            let x = trainImages.reshaped([-1, features]) / 255
-            let xTest = testImages.reshaped([-1, features]) / 255
+            BLAS.threads = threads
+            let (h, w) = (trainImages.shape[1], trainImages.shape[2])
+            let shape = model == .mlp ? [-1, h * w] : [-1, h, w, 1]
+            let x = trainImages.reshaped(shape) / 255, xTest = testImages.reshaped(shape) / 255
             print("MNIST: \(x.shape[0]) training and \(xTest.shape[0]) test images from \(data)")
-            let model = MLPClassifier(sizes: [features, hidden, 10], seed: seed)
-            model.train(x: x, labels: trainLabels, epochs: epochs, batchSize: batchSize,
-                        learningRate: learningRate, seed: seed) { r in
-                print(String(format: "epoch %d/%d  loss %.4f  %.1f s  %.0f samples/s", r.epoch, epochs, r.meanLoss,
-                             r.seconds, Double(x.shape[0]) / r.seconds))
+            do {
+                let net = model == .mlp ? try ExampleModels.mnistMLP(features: h * w) : try ExampleModels.mnistCNN()
+                net.seed = seed
+                try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
+                                loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+                let start = Date()
+                try net.fit(x: x, y: trainLabels, batchSize: batchSize, epochs: epochs,
+                            verbose: verbose.map(Verbosity.init) ?? .auto,
+                            validationData: ValidationData(x: xTest, y: testLabels))
+                let seconds = Date().timeIntervalSince(start)
+                let result = try net.evaluate(x: xTest, y: testLabels, batchSize: 1000, verbose: .silent)
+                print(String(format: "%@: test accuracy %.4f, test loss %.4f, %d epochs in %.1f s (%.0f samples/s)",
+                             model.rawValue, result["accuracy"] ?? .nan, result["loss"] ?? .nan, epochs, seconds,
+                             Double(x.shape[0] * epochs) / seconds))
+            } catch {
+                printError("loom demo mnist: \(error)")
+                throw ExitCode(1)
             }
-            print(String(format: "test accuracy %.4f", model.accuracy(x: xTest, labels: testLabels)))
         }
     }
 }
