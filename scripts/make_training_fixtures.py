@@ -253,5 +253,40 @@ def write_functional():
     print(f"wrote {path}")
 
 
+def callback_cases():
+    """fit with callbacks that change the course of training; Loom builds the same callbacks."""
+    runs = {
+        "early_stopping": dict(epochs=30, callbacks=[keras.callbacks.EarlyStopping(
+            monitor="loss", min_delta=0.02, patience=2, restore_best_weights=True)], lr=0.05),
+        "early_stopping_val_baseline": dict(epochs=30, validation_split=0.25, callbacks=[keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=1, baseline=1.2)], lr=0.05),
+        "reduce_lr_on_plateau": dict(epochs=10, callbacks=[keras.callbacks.ReduceLROnPlateau(
+            monitor="loss", factor=0.5, patience=1, min_delta=0.03, cooldown=1, min_lr=0.02)], lr=0.2),
+        "learning_rate_scheduler": dict(epochs=5, callbacks=[keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: lr * 0.5 if epoch >= 2 else lr)], lr=0.1),
+    }
+    out = {}
+    for i, (name, run) in enumerate(runs.items()):
+        keras.utils.set_random_seed(300 + i)
+        rng = np.random.default_rng(300 + i)
+        x, y = data("regression", rng)
+        model = keras.Sequential([keras.Input((FEATURES,))] + mlp(3))
+        initial = [w.numpy().copy() for w in model.weights]
+        model.compile(optimizer=optimizers.SGD(learning_rate=run["lr"]), loss="mse")
+        history = model.fit(x, y, epochs=run["epochs"], batch_size=8, shuffle=False, verbose=0,
+                            callbacks=run["callbacks"], validation_split=run.get("validation_split", 0.0))
+        out[name] = {
+            "initial_weights": [arr(w) for w in initial], "x": arr(x), "y": arr(y), "learning_rate": run["lr"],
+            "epochs": run["epochs"], "validation_split": run.get("validation_split", 0.0),
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+            "final_weights": [arr(w.numpy()) for w in model.weights],
+        }
+    path = os.path.join(os.path.dirname(OUT), "callback_training.json")
+    with open(path, "w") as f:
+        json.dump({"keras_version": keras.__version__, **out}, f, separators=(",", ":"), allow_nan=False)
+    print(f"wrote {path}")
+
+
 if __name__ == "__main__":
     write_functional()
+    callback_cases()

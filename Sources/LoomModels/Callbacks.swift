@@ -33,6 +33,10 @@ open class Callback: @unchecked Sendable {
 
     public init() {}
 
+    /// Entries this callback adds to an epoch's logs before its onEpochEnd runs (Keras's
+    /// learning-rate callbacks log "learning_rate"); callbacks after it, History last, see them.
+    open func epochLogEntries(_ epoch: Int) -> [(String, Float)] { [] }
+
     open func onTrainBegin(logs: Logs) throws {}
     open func onTrainEnd(logs: Logs) throws {}
     open func onEpochBegin(_ epoch: Int, logs: Logs) throws {}
@@ -258,6 +262,10 @@ public final class ReduceLROnPlateau: MonitoringCallback, @unchecked Sendable {
         cooldownCounter = 0
     }
 
+    public override func epochLogEntries(_ epoch: Int) -> [(String, Float)] {
+        model?.compiled.map { [("learning_rate", $0.optimizer.learningRate)] } ?? []
+    }
+
     public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
         guard let current = monitoredValue(logs), let optimizer = model?.compiled?.optimizer else { return }
         if cooldownCounter > 0 {
@@ -293,6 +301,10 @@ public final class LearningRateScheduler: Callback, @unchecked Sendable {
         let rate = try schedule(epoch, optimizer.learningRate)
         guard rate.isFinite else { throw LoomTrainingError("LearningRateScheduler: the schedule returned \(rate) for epoch \(epoch)") }
         optimizer.setLearningRate(rate)
+    }
+
+    public override func epochLogEntries(_ epoch: Int) -> [(String, Float)] {
+        model?.compiled.map { [("learning_rate", $0.optimizer.learningRate)] } ?? []
     }
 }
 

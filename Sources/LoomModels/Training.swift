@@ -198,7 +198,10 @@ extension Model {
                 let valLogs = try evaluateLogs(validation, batchSize: batchSize, callbacks: list, method: "fit (validation)")
                 for (k, v) in valLogs { epochLogs["val_" + k] = v }
             }
-            for c in list { try c.onEpochEnd(epoch, logs: epochLogs) }
+            for c in list {
+                for (k, v) in c.epochLogEntries(epoch) { epochLogs[k] = v }
+                try c.onEpochEnd(epoch, logs: epochLogs)
+            }
             lastLogs = epochLogs
             if stopTraining { break }
         }
