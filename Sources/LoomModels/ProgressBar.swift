@@ -10,8 +10,16 @@ public final class ProgressBar: Callback, @unchecked Sendable {
     private var previousWidth = 0
     private var epochs = 0
     private let width = 20
+    private let output: @Sendable (String) -> Void
 
-    public init(verbosity: Verbosity) { self.verbosity = verbosity.resolved }
+    /// A bar at `verbosity`, written to standard output (or to `output`).
+    public init(verbosity: Verbosity, output: (@Sendable (String) -> Void)? = nil) {
+        self.verbosity = verbosity.resolved
+        self.output = output ?? { text in
+            fflush(nil)  // after anything print() buffered
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
 
     public override func onTrainBegin(logs: Logs) throws { epochs = params["epochs"] ?? 0 }
 
@@ -98,8 +106,5 @@ public final class ProgressBar: Callback, @unchecked Sendable {
         return String(format: "%.0fus/step", seconds * 1e6)
     }
 
-    private func write(_ text: String) {
-        fflush(nil)  // after anything print() buffered
-        FileHandle.standardOutput.write(Data(text.utf8))
-    }
+    private func write(_ text: String) { output(text) }
 }

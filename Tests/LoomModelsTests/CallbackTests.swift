@@ -142,3 +142,61 @@ import Testing
         #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 5)
     }
 }
+
+@Suite struct ProgressBarTests {
+    final class Sink: @unchecked Sendable {
+        var text = ""
+    }
+
+    @Test func onePlainLinePerEpoch() throws {
+        let model = try CallbackTests.smallModel()
+        let sink = Sink()
+        try model.fit(x: Tensor.ones([40, 3]), y: Tensor.zeros([40, 2]), batchSize: 8, epochs: 2, verbose: .silent,
+                      callbacks: [ProgressBar(verbosity: .oneLinePerEpoch) { sink.text += $0 }])
+        let lines = sink.text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines[0] == "Epoch 1/2" && lines[2] == "Epoch 2/2")
+        // "5/5 - 0s - 1ms/step - loss: 0.1234 - mae: 0.1234", as Keras's verbose=2 prints it.
+        let pattern = #"^5/5 - \d+s - \d+(us|ms|s)/step - loss: \d\.\d{4}(e-\d\d)? - mae: \d\.\d{4}(e-\d\d)?$"#
+        #expect(lines[1].range(of: pattern, options: .regularExpression) != nil, "\(lines[1])")
+        #expect(!sink.text.contains("\r"))
+    }
+
+    @Test func liveBarRedrawsInPlace() throws {
+        let model = try CallbackTests.smallModel()
+        let sink = Sink()
+        try model.fit(x: Tensor.ones([16, 3]), y: Tensor.zeros([16, 2]), batchSize: 8, epochs: 1, verbose: .silent,
+                      callbacks: [ProgressBar(verbosity: .progressBar) { sink.text += $0 }])
+        // Redrawn with carriage returns, ending with the full bar and a newline.
+        #expect(sink.text.hasPrefix("Epoch 1/1\n\r1/2 "))
+        #expect(sink.text.contains("\r2/2 \u{1B}[32m━━━━━━━━━━━━━━━━━━━━\u{1B}[0m"))
+        #expect(sink.text.hasSuffix("\n") && sink.text.contains(" - loss: "))
+    }
+
+    @Test func numberFormats() {
+        #expect(ProgressBar.format(0.25) == "0.2500")
+        #expect(ProgressBar.format(0.0001234) == "1.2340e-04")
+        #expect(ProgressBar.eta(75) == "1:15" && ProgressBar.eta(3725) == "1:02:05" && ProgressBar.eta(9) == "9s")
+        #expect(ProgressBar.stepTime(0.0042) == "4ms/step" && ProgressBar.stepTime(2) == "2s/step")
+    }
+}
+
+@Suite struct UserDefinedTests {
+    @Test func userLossAndMetricTrainLikeTheBuiltIns() throws {
+        func run(_ loss: Loss, _ metric: MetricSpec) throws -> History {
+            let model = try Sequential([try Dense(units: 2, kernelInitializer: Constant(value: 0.1))])
+            try model.build(inputShape: [nil, 3])
+            try model.compile(optimizer: try Adam(learningRate: 0.01), loss: loss, metrics: [metric])
+            let x = Tensor.randomNormal([24, 3], generator: RandomGenerator(seed: 4))
+            let y = Tensor.randomNormal([24, 2], generator: RandomGenerator(seed: 5))
+            return try model.fit(x: x, y: y, batchSize: 8, epochs: 3, verbose: .silent, shuffle: false)
+        }
+        let mine = Loss(name: "my_package>squared") { t, p in (t - p).square().mean(axes: [1]) }
+        let absolute = MeanMetricWrapper(name: "my_mae") { t, p in (t - p).abs().mean(axes: [1]) }
+        let custom = try run(mine, .metric(absolute))
+        let builtIn = try run(MeanSquaredError(), "mae")
+        expectClose(custom.history["loss"]!, builtIn.history["loss"]!, relative: 1e-6)
+        expectClose(custom.history["my_mae"]!, builtIn.history["mae"]!, relative: 1e-6)
+        #expect(mine.serialized.description.contains("\"registered_name\": \"my_package>squared\""))
+    }
+}
