@@ -21,10 +21,11 @@ test-release:
 	$(SWIFT) test $(RELEASE) -Xswiftc -enable-testing
 
 # The concurrency tests under ThreadSanitizer: forward and backward on two threads over shared
-# parameters, and random streams split across threads.
+# parameters, random streams split across threads, and the data-parallel trainer (1-8 workers,
+# synchronized BatchNormalization, a failing worker).
 test-thread-sanitizer:
 	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
-		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit'
+		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests'
 
 bench: build
 	.build/release/loom bench gemm

@@ -12,15 +12,36 @@ public final class ForwardContext {
     public let seed: UInt64
     public let step: UInt64
     public let sampleOffset: Int
-    /// Losses added during the pass, each already divided by the pass's batch size where
-    /// Keras normalizes it.
+    /// The workers sharing this step when the batch is split across threads (nil for a
+    /// whole batch), and which of them this pass is: layers that need whole-batch statistics
+    /// sum across them.
+    public let shardGroup: ShardGroup?
+    public let worker: Int
+    /// The number of samples in the whole batch (this pass's when not sharded); Keras divides
+    /// activity penalties by it.
+    public let batchSize: Int?
+    /// Losses added during the pass, each already divided by the batch size where Keras
+    /// normalizes it.
     public private(set) var losses: [Tensor] = []
 
-    public init(training: Bool = false, seed: UInt64 = 0, step: UInt64 = 0, sampleOffset: Int = 0) {
+    public init(training: Bool = false, seed: UInt64 = 0, step: UInt64 = 0, sampleOffset: Int = 0,
+                shardGroup: ShardGroup? = nil, worker: Int = 0, batchSize: Int? = nil) {
         self.training = training
         self.seed = seed
         self.step = step
         self.sampleOffset = sampleOffset
+        self.shardGroup = shardGroup
+        self.worker = worker
+        self.batchSize = batchSize
+    }
+
+    /// Whether the batch is split across several workers.
+    public var isSharded: Bool { (shardGroup?.workers ?? 1) > 1 }
+
+    /// The sum of `value` over the workers of the step (itself when not sharded).
+    public func sumAcrossShards(_ value: Tensor) throws -> Tensor {
+        guard let shardGroup, shardGroup.workers > 1 else { return value }
+        return try value.summedAcrossShards(shardGroup, worker: worker)
     }
 
     /// Adds a scalar loss.
@@ -231,8 +252,9 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         let m = masks ?? Array(repeating: nil, count: inputs.count)
         let y = try call(inputs, masks: m, context: context)
         if let regularizer = activityRegularizer {
-            // Keras 3 divides the activity penalty by the batch size.
-            let batch = y.rank > 0 ? Float(max(1, y.shape[0])) : 1
+            // Keras 3 divides the activity penalty by the batch size (the whole batch's, so the
+            // shards' penalties add up to Keras's).
+            let batch = Float(max(1, context.batchSize ?? (y.rank > 0 ? y.shape[0] : 1)))
             context.addLoss(regularizer.penalty(y) / batch)
         }
         return (y, try computeMask(inputs, masks: m))

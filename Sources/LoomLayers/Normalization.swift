@@ -121,7 +121,14 @@ public final class BatchNormalization: Layer, KerasLayer {
         let broadcast = (0..<x.rank).map { $0 == a ? x.shape[a] : 1 }
         let mean: Tensor, variance: Tensor
         if context.training && trainable {
-            if let mask = masks.first ?? nil {
+            if context.isSharded {
+                // Whole-batch statistics: sums over this shard, added across the workers.
+                let m = (masks.first ?? nil).map { $0.reshaped($0.shape + [1]) } ?? Tensor.ones(broadcast.map { _ in 1 })
+                let ones = m * Tensor.ones(x.shape)
+                let count = try context.sumAcrossShards(ones.sum(axes: reduce, keepDims: true))
+                mean = try context.sumAcrossShards((x * m).sum(axes: reduce, keepDims: true)) / count
+                variance = try context.sumAcrossShards(((x - mean).square() * m).sum(axes: reduce, keepDims: true)) / count
+            } else if let mask = masks.first ?? nil {
                 let m = mask.reshaped(mask.shape + [1])
                 let count = (m * Tensor.ones(x.shape)).sum(axes: reduce, keepDims: true)
                 mean = (x * m).sum(axes: reduce, keepDims: true) / count

@@ -138,9 +138,9 @@ extension CompiledModel {
     }
 
     /// Adds a batch to the trackers and metrics.
-    func record(total: Float, parts: [Tensor], batchSize: Int, yTrue: [Tensor], yPred: [Tensor], sampleWeight: Tensor?) throws {
+    func record(total: Float, parts: [Float], batchSize: Int, yTrue: [Tensor], yPred: [Tensor], sampleWeight: Tensor?) throws {
         lossTracker.add(total, weight: Double(batchSize))
-        for (tracker, part) in zip(outputLossTrackers, parts) { tracker.add(part.scalar, weight: Double(batchSize)) }
+        for (tracker, part) in zip(outputLossTrackers, parts) { tracker.add(part, weight: Double(batchSize)) }
         for (o, list) in (metrics ?? []).enumerated() {
             for m in list {
                 try m.update(yTrue[o], yPred[o].detached, sampleWeight: weighted.contains(ObjectIdentifier(m)) ? sampleWeight : nil)

@@ -86,6 +86,10 @@ open class Model: Layer, @unchecked Sendable {
     public internal(set) var trainStepsRun: UInt64 = 0
     /// The seed of the model's randomness (dropout masks, shuffling); fixed per model.
     public var seed: UInt64 = 1337
+    /// The worker threads fit splits each batch across (nil: $LOOM_WORKERS, else the cores).
+    public var workers: Int?
+    /// The worker threads of data-parallel steps, kept between steps.
+    var pool: WorkerPool?
 
     /// A functional model from symbolic inputs to symbolic outputs.
     public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String? = nil, trainable: Bool = true) throws {

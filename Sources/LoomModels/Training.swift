@@ -108,19 +108,23 @@ extension Model {
     public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
                     callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
                     shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1) throws -> History {
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil) throws -> History {
         try fit(x: [x], y: [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
                 validationSplit: validationSplit, validationData: validationData, shuffle: shuffle, classWeight: classWeight,
-                sampleWeight: sampleWeight, initialEpoch: initialEpoch, stepsPerEpoch: stepsPerEpoch, validationFreq: validationFreq)
+                sampleWeight: sampleWeight, initialEpoch: initialEpoch, stepsPerEpoch: stepsPerEpoch, validationFreq: validationFreq,
+                workers: workers)
     }
 
     /// fit for models with several inputs or outputs: one array per input and per output.
+    /// `workers` threads share each batch (default: the model's `workers`, else $LOOM_WORKERS,
+    /// else the number of cores); the result does not depend on how many.
     @discardableResult
     public func fit(x: [Tensor], y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
                     callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
                     shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1) throws -> History {
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil) throws -> History {
         let compiled = try requireCompiled("fit")
+        let workers = try resolveWorkers(workers)
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         guard epochs >= 0, initialEpoch >= 0 else { throw ConfigError(name, argument: "epochs", "must not be negative") }
         guard validationSplit >= 0 && validationSplit < 1 else {
@@ -183,7 +187,7 @@ extension Model {
                 for c in list { try c.onTrainBatchBegin(step, logs: Logs()) }
                 try checkFinite(batch.x, batch: step, firstSample: cursor, method: "fit (epoch \(epoch + 1))")
                 do {
-                    try trainStep(batch, compiled: compiled)
+                    try trainStep(batch, compiled: compiled, workers: workers)
                 } catch {
                     throw LoomTrainingError("fit: epoch \(epoch + 1), batch \(step): \(error)")
                 }
@@ -195,7 +199,8 @@ extension Model {
             if stepsPerEpoch == nil { cursor = 0 }
             var epochLogs = Logs(compiled.logs())
             if let validation, (epoch + 1) % validationFreq == 0 {
-                let valLogs = try evaluateLogs(validation, batchSize: batchSize, callbacks: list, method: "fit (validation)")
+                let valLogs = try evaluateLogs(validation, batchSize: batchSize, callbacks: list, method: "fit (validation)",
+                                               workers: workers)
                 for (k, v) in valLogs { epochLogs["val_" + k] = v }
             }
             for c in list {
@@ -221,6 +226,13 @@ extension Model {
                     + "\(loss!.name): the output '\(outputNames[o])' has \(classes) classes, so labels must be integers in [0, \(classes))")
             }
         }
+    }
+
+    /// The worker count to use: the argument, the model's, $LOOM_WORKERS, the cores.
+    func resolveWorkers(_ requested: Int?) throws -> Int {
+        let n = requested ?? workers ?? defaultWorkerCount()
+        guard n >= 1 else { throw ConfigError(name, argument: "workers", "must be at least 1, got \(n)") }
+        return n
     }
 
     private func checkOutputCount(_ y: [Tensor], _ method: String) throws {
@@ -251,30 +263,17 @@ extension Model {
         return weights
     }
 
-    /// One optimizer step on a batch: forward in training mode, loss plus every regularization
-    /// penalty, gradients of the trainable weights, the update, then the layers' state updates.
-    func trainStep(_ batch: ArrayData, compiled: CompiledModel) throws {
-        let context = ForwardContext(training: true, seed: seed, step: trainStepsRun)
-        let yPred = try forward(batch.x, context: context)
-        try compiled.resolveMetrics(yTrue: batch.y, yPred: yPred, outputNames: outputNames)
-        let (loss, parts) = try compiled.loss(yTrue: batch.y, yPred: yPred, sampleWeight: batch.sampleWeight)
-        let parameters = trainableWeights
-        let total = try totalLoss(loss, context: context, parameters: parameters)
-        let grads = gradients(of: total, wrt: parameters)
-        compiled.optimizer.apply(grads, to: parameters)
-        context.applyStateUpdates()
+    /// One optimizer step on a batch, split across `workers`: forward in training mode, loss
+    /// plus every regularization penalty, gradients of the trainable weights, the update (then
+    /// the constraints), then the layers' state updates.
+    func trainStep(_ batch: ArrayData, compiled: CompiledModel, workers: Int) throws {
+        let result = try shardedStep(batch, compiled: compiled, workers: workers, training: true)
+        try compiled.resolveMetrics(yTrue: batch.y, yPred: result.yPred, outputNames: outputNames)
+        compiled.optimizer.apply(result.gradients, to: trainableWeights)
+        result.stateUpdates.applyStateUpdates()
         trainStepsRun += 1
-        try compiled.record(total: total.scalar, parts: parts, batchSize: batch.count, yTrue: batch.y, yPred: yPred,
-                            sampleWeight: batch.sampleWeight)
-    }
-
-    /// The loss plus the activity penalties the pass added and the weight penalties (Keras adds
-    /// the penalties of trainable weights).
-    func totalLoss(_ loss: Tensor, context: ForwardContext, parameters: [Parameter]) throws -> Tensor {
-        var total = loss
-        for l in context.losses { total = total + l }
-        for p in parameters { if let r = p.regularizer { total = total + r.penalty(p.tracked) } }
-        return total
+        try compiled.record(total: result.total, parts: result.parts, batchSize: batch.count, yTrue: batch.y,
+                            yPred: result.yPred, sampleWeight: batch.sampleWeight)
     }
 
     // MARK: - evaluate
@@ -282,14 +281,15 @@ extension Model {
     /// The loss and metrics on arrays (Keras's evaluate), as logs: "loss" first, then metrics.
     @discardableResult
     public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, verbose: Verbosity = .auto, sampleWeight: Tensor? = nil,
-                         callbacks: [Callback] = []) throws -> Logs {
-        try evaluate(x: [x], y: [y], batchSize: batchSize, verbose: verbose, sampleWeight: sampleWeight, callbacks: callbacks)
+                         callbacks: [Callback] = [], workers: Int? = nil) throws -> Logs {
+        try evaluate(x: [x], y: [y], batchSize: batchSize, verbose: verbose, sampleWeight: sampleWeight, callbacks: callbacks,
+                     workers: workers)
     }
 
     /// evaluate for models with several inputs or outputs.
     @discardableResult
     public func evaluate(x: [Tensor], y: [Tensor], batchSize: Int = 32, verbose: Verbosity = .auto, sampleWeight: Tensor? = nil,
-                         callbacks: [Callback] = []) throws -> Logs {
+                         callbacks: [Callback] = [], workers: Int? = nil) throws -> Logs {
         _ = try requireCompiled("evaluate")
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         try checkOutputCount(y, "evaluate")
@@ -299,10 +299,10 @@ extension Model {
         let verbosity = verbose.resolved
         if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
         for c in list { c.model = self }
-        return try evaluateLogs(data, batchSize: batchSize, callbacks: list, method: "evaluate")
+        return try evaluateLogs(data, batchSize: batchSize, callbacks: list, method: "evaluate", workers: try resolveWorkers(workers))
     }
 
-    func evaluateLogs(_ data: ArrayData, batchSize: Int, callbacks: [Callback], method: String) throws -> Logs {
+    func evaluateLogs(_ data: ArrayData, batchSize: Int, callbacks: [Callback], method: String, workers: Int) throws -> Logs {
         let compiled = try requireCompiled(method)
         compiled.resetMetrics()
         let steps = (data.count + batchSize - 1) / batchSize
@@ -312,7 +312,7 @@ extension Model {
             let batch = data.rows(range)
             for c in callbacks { try c.onTestBatchBegin(step, logs: Logs()) }
             try checkFinite(batch.x, batch: step, firstSample: range.lowerBound, method: method)
-            try testStep(batch, compiled: compiled)
+            try testStep(batch, compiled: compiled, workers: workers)
             let logs = Logs(compiled.logs())
             for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
         }
@@ -321,14 +321,11 @@ extension Model {
         return logs
     }
 
-    func testStep(_ batch: ArrayData, compiled: CompiledModel) throws {
-        let context = ForwardContext(training: false, seed: seed)
-        let yPred = try forward(batch.x, context: context)
-        try compiled.resolveMetrics(yTrue: batch.y, yPred: yPred, outputNames: outputNames)
-        let (loss, parts) = try compiled.loss(yTrue: batch.y, yPred: yPred, sampleWeight: batch.sampleWeight)
-        let total = try totalLoss(loss, context: context, parameters: trainableWeights)
-        try compiled.record(total: total.scalar, parts: parts, batchSize: batch.count, yTrue: batch.y, yPred: yPred,
-                            sampleWeight: batch.sampleWeight)
+    func testStep(_ batch: ArrayData, compiled: CompiledModel, workers: Int) throws {
+        let result = try shardedStep(batch, compiled: compiled, workers: workers, training: false)
+        try compiled.resolveMetrics(yTrue: batch.y, yPred: result.yPred, outputNames: outputNames)
+        try compiled.record(total: result.total, parts: result.parts, batchSize: batch.count, yTrue: batch.y,
+                            yPred: result.yPred, sampleWeight: batch.sampleWeight)
     }
 
     // MARK: - predict
@@ -376,7 +373,7 @@ extension Model {
         }
         try checkFinite(data.x, batch: 0, firstSample: 0, method: "train_on_batch")
         compiled.resetMetrics()
-        try trainStep(data, compiled: compiled)
+        try trainStep(data, compiled: compiled, workers: try resolveWorkers(nil))
         return Logs(compiled.logs())
     }
 
@@ -394,7 +391,7 @@ extension Model {
         let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "test_on_batch", model: name)
         try checkFinite(data.x, batch: 0, firstSample: 0, method: "test_on_batch")
         compiled.resetMetrics()
-        try testStep(data, compiled: compiled)
+        try testStep(data, compiled: compiled, workers: try resolveWorkers(nil))
         return Logs(compiled.logs())
     }
 

@@ -28,11 +28,16 @@ import Testing
         // Integer labels with a one-hot loss: the message names the loss, both shapes and the fix.
         expectError("categorical_crossentropy: y_true of shape [32] does not match the model output of shape [32, 10] "
                     + "(integer class labels go with sparse_categorical_crossentropy)") {
-            try model.fit(x: Self.x, y: Self.labels, verbose: .silent)
+            try model.fit(x: Self.x, y: Self.labels, verbose: .silent, workers: 1)
+        }
+        // Split across workers, the message says which samples the shard held.
+        expectError("y_true of shape [16] does not match the model output of shape [16, 10] "
+                    + "(integer class labels go with sparse_categorical_crossentropy) (in samples 0..<16 of the batch, split across 2 workers)") {
+            try model.fit(x: Self.x, y: Self.labels, verbose: .silent, workers: 2)
         }
         try model.compile(optimizer: try SGD(), loss: MeanSquaredError())
         expectError("mean_squared_error: y_true of shape [32, 3] does not match the model output of shape [32, 10]") {
-            try model.fit(x: Self.x, y: Tensor.zeros([40, 3]), verbose: .silent)
+            try model.fit(x: Self.x, y: Tensor.zeros([40, 3]), verbose: .silent, workers: 1)
         }
         expectError("epoch 1, batch 0") { try model.fit(x: Self.x, y: Tensor.zeros([40, 3]), verbose: .silent) }
     }

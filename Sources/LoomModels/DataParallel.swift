@@ -1,0 +1,157 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+
+/// Long-lived worker threads: `run` hands one job to every worker, worker 0 being the calling
+/// thread, and returns when all are done. Threads are kept from step to step.
+final class WorkerPool: @unchecked Sendable {
+    let count: Int
+    private var job: (@Sendable (Int) -> Void)?
+    private let starts: [DispatchSemaphore]
+    private let finished = DispatchSemaphore(value: 0)
+    private var threads: [Thread] = []
+    private var stopping = false
+
+    init(count: Int) {
+        self.count = count
+        starts = (0..<Swift.max(0, count - 1)).map { _ in DispatchSemaphore(value: 0) }
+        for k in 1..<Swift.max(count, 1) {
+            let thread = Thread { [unowned self] in self.loop(worker: k) }
+            thread.name = "loom-worker-\(k)"
+            thread.stackSize = 16 << 20  // backward passes through deep graphs recurse
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    private func loop(worker k: Int) {
+        while true {
+            starts[k - 1].wait()
+            if stopping { return }
+            job?(k)
+            finished.signal()
+        }
+    }
+
+    /// Runs `body(k)` for k in 0..<count, each on its own thread, and waits for all.
+    func run(_ body: @escaping @Sendable (Int) -> Void) {
+        job = body
+        for s in starts { s.signal() }
+        body(0)
+        for _ in starts { finished.wait() }
+        job = nil
+    }
+
+    deinit {
+        stopping = true
+        for s in starts { s.signal() }
+    }
+}
+
+/// The number of workers fit uses by default: $LOOM_WORKERS, else the number of cores.
+public func defaultWorkerCount() -> Int {
+    if let text = ProcessInfo.processInfo.environment["LOOM_WORKERS"], let n = Int(text), n >= 1 { return n }
+    return ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// What one data-parallel step computed.
+struct StepResult {
+    /// The loss Keras reports for the batch: mean loss plus every penalty.
+    let total: Float
+    /// Each output's own loss, for models with several outputs.
+    let parts: [Float]
+    /// The outputs for the whole batch, shards joined in order.
+    let yPred: [Tensor]
+    let gradients: Gradients
+    /// The layers' new state (BatchNormalization's moving statistics).
+    let stateUpdates: ForwardContext
+}
+
+extension Model {
+    /// The workers this model's fit splits batches across (set once per fit).
+    func workerPool(_ workers: Int) -> WorkerPool {
+        if let pool = pool, pool.count == workers { return pool }
+        let pool = WorkerPool(count: workers)
+        self.pool = pool
+        return pool
+    }
+
+    /// Forward and backward of one batch split into contiguous shards, one per worker: each
+    /// worker's loss is weighted by its share of the batch so the gradients add up to the
+    /// gradient of the whole batch's mean loss; the weight penalties are added once, after.
+    func shardedStep(_ batch: ArrayData, compiled: CompiledModel, workers requested: Int, training: Bool) throws -> StepResult {
+        let n = batch.count
+        let workers = Swift.max(1, Swift.min(requested, n))
+        let bounds = (0...workers).map { $0 * n / workers }
+        let group = ShardGroup(workers: workers)
+        let parameters = trainableWeights
+        let step = trainStepsRun
+        let seed = self.seed
+
+        final class Slot: @unchecked Sendable {
+            var loss: Float = 0
+            var parts: [Float] = []
+            var yPred: [Tensor] = []
+            var gradients = Gradients()
+            var context: ForwardContext?
+            var error: (any Error)?
+        }
+        let slots = (0..<workers).map { _ in Slot() }
+        let pool = workerPool(workers)
+        pool.run { [self] k in
+            guard k < workers else { return }
+            let slot = slots[k]
+            do {
+                let shard = batch.rows(bounds[k]..<bounds[k + 1])
+                let weight = Float(shard.count) / Float(n)
+                let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: bounds[k],
+                                             shardGroup: group, worker: k, batchSize: n)
+                let yPred = try forward(shard.x, context: context)
+                let (loss, parts) = try compiled.loss(yTrue: shard.y, yPred: yPred, sampleWeight: shard.sampleWeight)
+                // The loss is this shard's mean, so it is weighted by the shard's share; activity
+                // penalties are already divided by the whole batch's size.
+                var weighted = workers == 1 ? loss : loss * weight
+                for l in context.losses { weighted = weighted + l }
+                slot.loss = weighted.scalar
+                slot.parts = parts.map { $0.scalar * weight }
+                slot.yPred = yPred.map(\.detached)
+                slot.context = context
+                if training { slot.gradients = gradients(of: weighted, wrt: parameters) }
+            } catch let error as ShardGroupAborted {
+                slot.error = error
+                group.abort()
+            } catch {
+                // Shapes in the message are the shard's; say which samples it held.
+                slot.error = workers == 1 ? error
+                    : LoomTrainingError("\(error) (in samples \(bounds[k])..<\(bounds[k + 1]) of the batch, split across \(workers) workers)")
+                group.abort()
+            }
+        }
+        if let failure = slots.compactMap(\.error).first(where: { !($0 is ShardGroupAborted) }) ?? slots.compactMap(\.error).first {
+            throw failure
+        }
+
+        // Merge in worker order, so the result does not depend on which thread finished first.
+        var merged: [Parameter: Tensor] = [:]
+        for slot in slots {
+            for (p, g) in slot.gradients.values { merged[p] = merged[p].map { $0 + g } ?? g }
+        }
+        var penalty: Tensor? = nil
+        for p in parameters {
+            if let r = p.regularizer {
+                let term = r.penalty(p.tracked)
+                penalty = penalty.map { $0 + term } ?? term
+            }
+        }
+        if let penalty, training {
+            for (p, g) in gradients(of: penalty, wrt: parameters).values { merged[p] = merged[p].map { $0 + g } ?? g }
+        }
+        let total = slots.reduce(Float(0)) { $0 + $1.loss } + (penalty?.scalar ?? 0)
+        let parts = (0..<(slots.first?.parts.count ?? 0)).map { i in slots.reduce(Float(0)) { $0 + $1.parts[i] } }
+        let yPred = slots[0].yPred.indices.map { o in
+            workers == 1 ? slots[0].yPred[o] : Tensor.concatenate(slots.map { $0.yPred[o] }, axis: 0)
+        }
+        return StepResult(total: total, parts: parts, yPred: yPred, gradients: Gradients(merged),
+                          stateUpdates: slots[0].context!)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+import LoomTestSupport
+import Testing
+@testable import LoomModels
+
+/// The trainer's result does not depend on how many workers share a batch.
+@Suite struct DataParallelTests {
+    static func mlp() throws -> Sequential {
+        let model = try Sequential([try Dense(units: 16, activation: .relu, kernelRegularizer: try L2(l2: 0.01),
+                                              activityRegularizer: try L1(l1: 0.001)),
+                                    try Dropout(rate: 0.3, seed: 5),
+                                    try Dense(units: 4, activation: .softmax, biasRegularizer: try L1(l1: 0.01))])
+        try model.build(inputShape: [nil, 6])
+        return model
+    }
+
+    static func cnn() throws -> Sequential {
+        // No bias before BatchNormalization: its gradient is zero up to rounding, which Adam
+        // would turn into steps of rounding noise that differ with the summation order.
+        let model = try Sequential([try Conv2D(filters: 4, kernelSize: [3], activation: .linear, useBias: false),
+                                    try BatchNormalization(momentum: 0.9), try Activation(.relu),
+                                    try MaxPooling2D(poolSize: [2]), try Dropout(rate: 0.25, seed: 6), Flatten(),
+                                    try Dense(units: 3, activation: .softmax)])
+        try model.build(inputShape: [nil, 8, 8, 2])
+        return model
+    }
+
+    /// One epoch with `workers` from `initial` weights: the running loss after every step and
+    /// the final weights. (Seeds are explicit: tests run in parallel and share the default ones.)
+    static func run(_ make: () throws -> Sequential, initial: [Tensor], x: Tensor, y: Tensor, workers: Int,
+                    batch: Int) throws -> ([Float], [[Float]]) {
+        let model = try make()
+        try model.setWeights(initial)
+        try model.compile(optimizer: try Adam(learningRate: 0.01), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+        var losses: [Float] = []
+        let record = LambdaCallback(onTrainBatchEnd: { _, logs in losses.append(logs["loss"]!) })
+        try model.fit(x: x, y: y, batchSize: batch, epochs: 1, verbose: .silent, callbacks: [record], shuffle: true, workers: workers)
+        return (losses, model.weights.map(\.value.scalars))
+    }
+
+    static func check(_ make: () throws -> Sequential, x: Tensor, y: Tensor, batch: Int) throws {
+        let initial = try make().weights.map(\.value)
+        let (oneLosses, oneWeights) = try run(make, initial: initial, x: x, y: y, workers: 1, batch: batch)
+        #expect(oneLosses.count == (x.shape[0] + batch - 1) / batch)
+        for workers in 2...4 {
+            let (losses, weights) = try run(make, initial: initial, x: x, y: y, workers: workers, batch: batch)
+            expectClose(losses, oneLosses, relative: 1e-5, absolute: 1e-6, "\(workers) workers: losses")
+            for (i, (w, w1)) in zip(weights, oneWeights).enumerated() {
+                expectClose(w, w1, relative: 1e-5, absolute: 1e-6, "\(workers) workers: weight \(i)")
+            }
+        }
+    }
+
+    @Test func mlpIsTheSameWithAnyWorkerCount() throws {
+        let g = RandomGenerator(seed: 21)
+        let x = Tensor.randomNormal([75, 6], generator: g, stream: 1)
+        let y = Tensor((0..<75).map { Float(($0 * 7) % 4) })
+        // 75 samples in batches of 16: the last batch (11) splits unevenly.
+        try Self.check(Self.mlp, x: x, y: y, batch: 16)
+    }
+
+    @Test func cnnWithBatchNormalizationIsTheSameWithAnyWorkerCount() throws {
+        let g = RandomGenerator(seed: 22)
+        let x = Tensor.randomNormal([30, 8, 8, 2], generator: g, stream: 1)
+        let y = Tensor((0..<30).map { Float($0 % 3) })
+        try Self.check(Self.cnn, x: x, y: y, batch: 12)
+    }
+
+    @Test func moreWorkersThanSamples() throws {
+        let g = RandomGenerator(seed: 23)
+        let x = Tensor.randomNormal([3, 6], generator: g, stream: 1)
+        let y = Tensor([0, 1, 2])
+        let initial = try Self.mlp().weights.map(\.value)
+        let (one, w1) = try Self.run(Self.mlp, initial: initial, x: x, y: y, workers: 1, batch: 3)
+        let (many, w8) = try Self.run(Self.mlp, initial: initial, x: x, y: y, workers: 8, batch: 3)
+        expectClose(many, one, relative: 1e-5)
+        expectClose(w8[0], w1[0], relative: 1e-5, absolute: 1e-6)
+    }
+
+    @Test func aFailingWorkerDoesNotHangTheOthers() throws {
+        let model = try Self.cnn()
+        try model.compile(optimizer: try SGD(), loss: SparseCategoricalCrossentropy())
+        let x = Tensor.zeros([8, 8, 8, 2])
+        var labels = [Float](repeating: 0, count: 8)
+        labels[6] = 1.5  // only the last shard's loss fails, after every shard took part in the BatchNormalization sums
+        model.workers = 4
+        let before = model.weights.map(\.value.scalars)
+        expectError("label 1.5 of sample 0 is out of range") { try model.trainOnBatch(x: x, y: Tensor(labels)) }
+        #expect(model.weights.map(\.value.scalars) == before)
+        // The model still trains afterwards.
+        try model.trainOnBatch(x: x, y: Tensor.zeros([8]))
+        #expect(model.weights.map(\.value.scalars) != before)
+    }
+}
