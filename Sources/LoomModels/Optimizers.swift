@@ -146,6 +146,39 @@ open class Optimizer: @unchecked Sendable {
     }
 }
 
+/// One pass over a weight, its gradient and its slot variables: `body` gets the element count,
+/// the new value's buffer, the current value, the gradient and the slots (updated in place),
+/// and runs the optimizer's loop over them, so an update reads and writes each array once.
+func fusedUpdate(_ value: Tensor, _ gradient: Tensor, _ slots: inout [Tensor],
+                 _ body: (Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                          [UnsafeMutablePointer<Float>]) -> Void) -> Tensor {
+    precondition(value.count == gradient.count, "optimizer: gradient of \(gradient.shape) for a weight of \(value.shape)")
+    // Each slot is made uniquely owned, then its buffer is written through a pointer that stays
+    // valid while `slots` holds the storage (a class with a fixed allocation).
+    let slotPointers = slots.indices.map { i in slots[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+    var out = Tensor(uninitializedShape: value.shape)
+    out.withUnsafeMutableBufferPointer { o in
+        value.withUnsafeBufferPointer { w in
+            gradient.withUnsafeBufferPointer { g in
+                body(value.count, o.baseAddress!, w.baseAddress!, g.baseAddress!, slotPointers)
+            }
+        }
+    }
+    return out
+}
+
+typealias Lanes = SIMD8<Float>
+
+/// 8 floats at p + i.
+@inline(__always) func lanes(_ p: UnsafePointer<Float>, _ i: Int) -> Lanes {
+    UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self)
+}
+
+/// Stores 8 floats at p + i.
+@inline(__always) func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Lanes.self)
+}
+
 /// Gradient descent, with momentum and Nesterov momentum.
 public final class SGD: Optimizer, @unchecked Sendable {
     public override class var kerasClassName: String { "SGD" }
@@ -160,11 +193,22 @@ public final class SGD: Optimizer, @unchecked Sendable {
                                                              clipvalue: clipvalue, globalClipnorm: globalClipnorm))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { momentum != 0 ? [Tensor.zeros(value.shape)] : [] }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
-        guard momentum != 0 else { return value - g * lr }
-        let m = slots[0] * momentum - g * lr
-        slots[0] = m
-        return nesterov ? value + (m * momentum - g * lr) : value + m
+    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let (momentum, nesterov) = (self.momentum, self.nesterov)
+        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
+            guard momentum != 0 else {
+                let vector = n & ~7
+                for i in stride(from: 0, to: vector, by: 8) { store(lanes(w, i) - lanes(g, i) * lr, out, i) }
+                for i in vector..<n { out[i] = w[i] - g[i] * lr }
+                return
+            }
+            let m = s[0]
+            for i in 0..<n {
+                let step = g[i] * lr
+                m[i] = m[i] * momentum - step
+                out[i] = nesterov ? w[i] + (m[i] * momentum - step) : w[i] + m[i]
+            }
+        }
     }
     public override var optimizerConfig: Config { ["momentum": .from(momentum), "nesterov": .bool(nesterov)] }
 }
@@ -187,21 +231,46 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     public override func makeSlots(for value: Tensor) -> [Tensor] {
         Array(repeating: Tensor.zeros(value.shape), count: 1 + (momentum > 0 ? 1 : 0) + (centered ? 1 : 0))
     }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
-        let velocity = slots[0] * rho + g.square() * (1 - rho)
-        slots[0] = velocity
-        var denominator = velocity + epsilon
-        if centered {
-            let i = slots.count - 1
-            let average = slots[i] * rho + g * (1 - rho)
-            slots[i] = average
-            denominator = velocity - average.square() + epsilon
+    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        let (rho, momentum, epsilon, centered) = (self.rho, self.momentum, self.epsilon, self.centered)
+        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
+            let velocity = s[0]
+            if !centered && momentum <= 0 {
+                // The common case, 8 lanes at a time (the same operations in the same order).
+                let vector = n & ~7
+                for i in stride(from: 0, to: vector, by: 8) {
+                    let gi = lanes(g, i)
+                    let v = rho * lanes(velocity, i) + (1 - rho) * (gi * gi)
+                    store(v, velocity, i)
+                    store(lanes(w, i) - (lr * gi) / (v + epsilon).squareRoot(), out, i)
+                }
+                for i in vector..<n {
+                    let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
+                    velocity[i] = v
+                    out[i] = w[i] - (lr * g[i]) / (v + epsilon).squareRoot()
+                }
+                return
+            }
+            let average = centered ? s[s.count - 1] : nil
+            let m = momentum > 0 ? s[1] : nil
+            for i in 0..<n {
+                let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
+                velocity[i] = v
+                var denominator = v + epsilon
+                if let average {
+                    let a = rho * average[i] + (1 - rho) * g[i]
+                    average[i] = a
+                    denominator = v - a * a + epsilon
+                }
+                let increment = (lr * g[i]) / denominator.squareRoot()
+                if let m {
+                    m[i] = momentum * m[i] + increment
+                    out[i] = w[i] - m[i]
+                } else {
+                    out[i] = w[i] - increment
+                }
+            }
         }
-        let increment = g * lr / denominator.sqrt()
-        guard momentum > 0 else { return value - increment }
-        let m = slots[1] * momentum + increment
-        slots[1] = m
-        return value - m
     }
     public override var optimizerConfig: Config {
         ["rho": .from(rho), "momentum": .from(momentum), "epsilon": .from(epsilon), "centered": .bool(centered)]
@@ -225,18 +294,42 @@ public class Adam: Optimizer, @unchecked Sendable {
     public override func makeSlots(for value: Tensor) -> [Tensor] {
         Array(repeating: Tensor.zeros(value.shape), count: amsgrad ? 3 : 2)
     }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
         let t = Float(iterations + 1)
         let alpha = lr * (1 - Foundation.pow(beta2, t)).squareRoot() / (1 - Foundation.pow(beta1, t))
-        let m = slots[0] + (g - slots[0]) * (1 - beta1)
-        var v = slots[1] + (g.square() - slots[1]) * (1 - beta2)
-        slots[0] = m
-        slots[1] = v
-        if amsgrad {
-            v = Tensor.maximum(slots[2], v)
-            slots[2] = v
+        let (beta1, beta2, epsilon, amsgrad) = (self.beta1, self.beta2, self.epsilon, self.amsgrad)
+        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
+            let (m, v) = (s[0], s[1])
+            if !amsgrad {
+                let vector = n & ~7
+                for i in stride(from: 0, to: vector, by: 8) {
+                    let gi = lanes(g, i), m0 = lanes(m, i), v0 = lanes(v, i)
+                    let mi = m0 + (gi - m0) * (1 - beta1)
+                    let vi = v0 + (gi * gi - v0) * (1 - beta2)
+                    store(mi, m, i)
+                    store(vi, v, i)
+                    store(lanes(w, i) - (mi * alpha) / (vi.squareRoot() + epsilon), out, i)
+                }
+                for i in vector..<n {
+                    let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+                    let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
+                    m[i] = mi
+                    v[i] = vi
+                    out[i] = w[i] - (mi * alpha) / (vi.squareRoot() + epsilon)
+                }
+                return
+            }
+            let vHat = s[2]
+            for i in 0..<n {
+                let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+                let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
+                m[i] = mi
+                v[i] = vi
+                let vh = Swift.max(vHat[i], vi)
+                vHat[i] = vh
+                out[i] = w[i] - (mi * alpha) / (vh.squareRoot() + epsilon)
+            }
         }
-        return value - (m * alpha) / (v.sqrt() + epsilon)
     }
     public override var optimizerConfig: Config {
         ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon), "amsgrad": .bool(amsgrad)]

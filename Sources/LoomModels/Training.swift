@@ -229,7 +229,7 @@ extension Model {
     }
 
     /// The worker count to use: the argument, the model's, $LOOM_WORKERS, the cores.
-    func resolveWorkers(_ requested: Int?) throws -> Int {
+    public func resolveWorkers(_ requested: Int?) throws -> Int {
         let n = requested ?? workers ?? defaultWorkerCount()
         guard n >= 1 else { throw ConfigError(name, argument: "workers", "must be at least 1, got \(n)") }
         return n

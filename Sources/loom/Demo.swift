@@ -23,14 +23,14 @@ struct Demo: ParsableCommand {
         var model: Architecture = .mlp
         @Option(help: "Training epochs.") var epochs = 3
         @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
-        @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Worker threads sharing each batch (default: $LOOM_WORKERS, else the cores).") var workers: Int?
         @Option(help: "Seed for dropout masks and shuffling.") var seed: UInt64 = 1
         @Option(help: "0 silent, 1 progress bar, 2 one line per epoch (default: bar on a terminal).") var verbose: Int?
 
         func validate() throws {
             guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+            if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
         }
 
         func load(_ stem: String) throws -> Tensor {
@@ -56,7 +56,6 @@ struct Demo: ParsableCommand {
                 printError("loom demo mnist: image and label files in \(data) do not match")
                 throw ExitCode(1)
             }
-            BLAS.threads = threads
             let (h, w) = (trainImages.shape[1], trainImages.shape[2])
             let shape = model == .mlp ? [-1, h * w] : [-1, h, w, 1]
             let x = trainImages.reshaped(shape) / 255, xTest = testImages.reshaped(shape) / 255
@@ -64,6 +63,7 @@ struct Demo: ParsableCommand {
             do {
                 let net = model == .mlp ? try ExampleModels.mnistMLP(features: h * w) : try ExampleModels.mnistCNN()
                 net.seed = seed
+                net.workers = workers
                 try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
                                 loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
                 let start = Date()
@@ -72,9 +72,9 @@ struct Demo: ParsableCommand {
                             validationData: ValidationData(x: xTest, y: testLabels))
                 let seconds = Date().timeIntervalSince(start)
                 let result = try net.evaluate(x: xTest, y: testLabels, batchSize: 1000, verbose: .silent)
-                print(String(format: "%@: test accuracy %.4f, test loss %.4f, %d epochs in %.1f s (%.0f samples/s)",
+                print(String(format: "%@: test accuracy %.4f, test loss %.4f, %d epochs in %.1f s (%.0f samples/s with validation), %d workers",
                              model.rawValue, result["accuracy"] ?? .nan, result["loss"] ?? .nan, epochs, seconds,
-                             Double(x.shape[0] * epochs) / seconds))
+                             Double(x.shape[0] * epochs) / seconds, try net.resolveWorkers(workers)))
             } catch {
                 printError("loom demo mnist: \(error)")
                 throw ExitCode(1)
