@@ -3,48 +3,55 @@ import LoomLayers
 import LoomTensor
 
 /// Long-lived worker threads: `run` hands one job to every worker, worker 0 being the calling
-/// thread, and returns when all are done. Threads are kept from step to step.
+/// thread, and returns when all are done. Threads are kept from step to step and end when the
+/// pool is released.
 final class WorkerPool: @unchecked Sendable {
-    let count: Int
-    private var job: (@Sendable (Int) -> Void)?
-    private let starts: [DispatchSemaphore]
-    private let finished = DispatchSemaphore(value: 0)
-    private var threads: [Thread] = []
-    private var stopping = false
+    /// What the threads share; they hold it, not the pool, so releasing the pool stops them
+    /// without leaving them a dangling reference.
+    private final class Control: @unchecked Sendable {
+        var job: (@Sendable (Int) -> Void)?
+        var stopping = false
+        let starts: [DispatchSemaphore]
+        let finished = DispatchSemaphore(value: 0)
 
-    init(count: Int) {
-        self.count = count
-        starts = (0..<Swift.max(0, count - 1)).map { _ in DispatchSemaphore(value: 0) }
-        for k in 1..<Swift.max(count, 1) {
-            let thread = Thread { [unowned self] in self.loop(worker: k) }
-            thread.name = "loom-worker-\(k)"
-            thread.stackSize = 16 << 20  // backward passes through deep graphs recurse
-            threads.append(thread)
-            thread.start()
+        init(threads: Int) { starts = (0..<threads).map { _ in DispatchSemaphore(value: 0) } }
+
+        func loop(worker k: Int) {
+            while true {
+                starts[k - 1].wait()
+                if stopping { return }
+                job?(k)
+                finished.signal()
+            }
         }
     }
 
-    private func loop(worker k: Int) {
-        while true {
-            starts[k - 1].wait()
-            if stopping { return }
-            job?(k)
-            finished.signal()
+    let count: Int
+    private let control: Control
+
+    init(count: Int) {
+        self.count = count
+        control = Control(threads: Swift.max(0, count - 1))
+        for k in 1..<Swift.max(count, 1) {
+            let thread = Thread { [control] in control.loop(worker: k) }
+            thread.name = "loom-worker-\(k)"
+            thread.stackSize = 16 << 20  // backward passes through deep graphs recurse
+            thread.start()
         }
     }
 
     /// Runs `body(k)` for k in 0..<count, each on its own thread, and waits for all.
     func run(_ body: @escaping @Sendable (Int) -> Void) {
-        job = body
-        for s in starts { s.signal() }
+        control.job = body
+        for s in control.starts { s.signal() }
         body(0)
-        for _ in starts { finished.wait() }
-        job = nil
+        for _ in control.starts { control.finished.wait() }
+        control.job = nil
     }
 
     deinit {
-        stopping = true
-        for s in starts { s.signal() }
+        control.stopping = true
+        for s in control.starts { s.signal() }
     }
 }
 
