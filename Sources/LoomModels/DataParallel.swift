@@ -69,7 +69,9 @@ struct StepResult {
     let parts: [Float]
     /// The outputs for the whole batch, shards joined in order.
     let yPred: [Tensor]
-    let gradients: Gradients
+    /// The gradients in parts, summed in order by the optimizer: one per worker, then the
+    /// weight penalties'.
+    let gradients: [Gradients]
     /// The layers' new state (BatchNormalization's moving statistics).
     let stateUpdates: ForwardContext
 }
@@ -138,11 +140,9 @@ extension Model {
             throw failure
         }
 
-        // Merge in worker order, so the result does not depend on which thread finished first.
-        var merged: [Parameter: Tensor] = [:]
-        for slot in slots {
-            for (p, g) in slot.gradients.values { merged[p] = merged[p].map { $0 + g } ?? g }
-        }
+        // Summed in worker order by the optimizer, so the result does not depend on which
+        // thread finished first.
+        var parts = slots.map(\.gradients)
         var penalty: Tensor? = nil
         for p in parameters {
             if let r = p.regularizer {
@@ -150,15 +150,13 @@ extension Model {
                 penalty = penalty.map { $0 + term } ?? term
             }
         }
-        if let penalty, training {
-            for (p, g) in gradients(of: penalty, wrt: parameters).values { merged[p] = merged[p].map { $0 + g } ?? g }
-        }
+        if let penalty, training { parts.append(gradients(of: penalty, wrt: parameters)) }
         let total = slots.reduce(Float(0)) { $0 + $1.loss } + (penalty?.scalar ?? 0)
-        let parts = (0..<(slots.first?.parts.count ?? 0)).map { i in slots.reduce(Float(0)) { $0 + $1.parts[i] } }
+        let outputLosses = (0..<(slots.first?.parts.count ?? 0)).map { i in slots.reduce(Float(0)) { $0 + $1.parts[i] } }
         let yPred = slots[0].yPred.indices.map { o in
             workers == 1 ? slots[0].yPred[o] : Tensor.concatenate(slots.map { $0.yPred[o] }, axis: 0)
         }
-        return StepResult(total: total, parts: parts, yPred: yPred, gradients: Gradients(merged),
+        return StepResult(total: total, parts: outputLosses, yPred: yPred, gradients: parts,
                           stateUpdates: slots[0].context!)
     }
 }

@@ -83,8 +83,19 @@ open class Optimizer: @unchecked Sendable {
     /// Called once per step before the weights are updated (Nadam's running product).
     open func beginStep() {}
 
+    /// The update rule on `n` consecutive elements of a weight: reads the weight `w` and the
+    /// gradient `g`, updates the slots `s` in place and writes the new weight to `out` (which
+    /// may be `w`). Elements are independent, so a weight can be updated in parts on several
+    /// threads.
+    open func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                             _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
+        for i in 0..<n { out[i] = w[i] }
+    }
+
     /// The new value of one weight from its gradient; `slots` are updated in place.
-    open func update(_ value: Tensor, gradient: Tensor, learningRate: Float, slots: inout [Tensor]) -> Tensor { value }
+    public func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+        fusedUpdate(value, gradient, &slots) { n, out, w, g, s in updateElements(n, out, w, g, s, learningRate: lr) }
+    }
 
     /// The class-specific config entries.
     open var optimizerConfig: Config { [:] }
@@ -92,21 +103,95 @@ open class Optimizer: @unchecked Sendable {
     /// One step: clips the gradients, decays the weights, updates each parameter that has a
     /// gradient, applies constraints, then counts the step.
     public func apply(_ gradients: Gradients, to parameters: [Parameter]) {
-        let updated = parameters.filter { gradients[$0] != nil }
-        var grads = updated.map { gradients[$0]! }
-        grads = clip(grads)
+        apply([gradients], to: parameters, pool: nil)
+    }
+
+    /// One step from gradients in parts (one per worker, summed in order): the sum, the
+    /// decay and the update run on the pool's threads, each over its share of every weight's
+    /// elements; clipping, which needs whole norms, runs between.
+    func apply(_ parts: [Gradients], to parameters: [Parameter], pool: WorkerPool?) {
+        let updated = parameters.filter { p in parts.contains { $0[p] != nil } }
         let lr = learningRate
-        if let wd = options.weightDecay, wd != 0 {
-            for p in updated { p.assign(p.value - p.value * (wd * lr)) }
-        }
+        let decay = (options.weightDecay ?? 0) * lr
         beginStep()
-        for (p, g) in zip(updated, grads) {
-            let id = ObjectIdentifier(p)
-            var s = slots[id] ?? makeSlots(for: p.value)
-            p.assign(update(p.value, gradient: g, learningRate: lr, slots: &s))
-            slots[id] = s
+        // Everything the threads touch is made here: merged gradients, new values, slots.
+        var merged = updated.map { _ in Tensor?.none }
+        let needsClip = [options.clipnorm, options.clipvalue, options.globalClipnorm].contains { ($0 ?? 0) > 0 }
+        let sources = updated.map { p in parts.compactMap { $0[p] } }
+        let mergedBuffers: [UnsafeMutablePointer<Float>] = updated.indices.map { i in
+            var t = Tensor(uninitializedShape: updated[i].shape)
+            let base = t.withUnsafeMutableBufferPointer { $0.baseAddress! }
+            merged[i] = t
+            return base
         }
-        for p in updated { if let c = p.constraint { p.assign(c.project(p.value)) } }
+        var outputs = updated.map { Tensor(uninitializedShape: $0.shape) }
+        let outBuffers = outputs.indices.map { i in outputs[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+        // Taken out of the table, so the slots are uniquely owned and updated without a copy.
+        var slotTensors = updated.map { slots.removeValue(forKey: ObjectIdentifier($0)) ?? makeSlots(for: $0.value) }
+        let slotBuffers = slotTensors.indices.map { i in
+            slotTensors[i].indices.map { j in slotTensors[i][j].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+        }
+        let values = updated.map(\.value)
+        let workers = pool?.count ?? 1
+
+        // Worker k's share of a weight of n elements: a contiguous part of large weights, all
+        // of small ones for one worker.
+        func share(_ n: Int, _ index: Int, _ k: Int) -> Range<Int> {
+            if n < 32_768 { return index % workers == k ? 0..<n : 0..<0 }
+            return (k * n / workers)..<((k + 1) * n / workers)
+        }
+        func sum(_ k: Int) {
+            for i in sources.indices {
+                let r = share(values[i].count, i, k)
+                guard !r.isEmpty else { continue }
+                let out = mergedBuffers[i] + r.lowerBound
+                sources[i][0].withUnsafeBufferPointer { g in (out).update(from: g.baseAddress! + r.lowerBound, count: r.count) }
+                for source in sources[i].dropFirst() {
+                    source.withUnsafeBufferPointer { g in
+                        let src = g.baseAddress! + r.lowerBound
+                        for e in 0..<r.count { out[e] += src[e] }
+                    }
+                }
+            }
+        }
+        func step(_ k: Int) {
+            for i in values.indices {
+                let r = share(values[i].count, i, k)
+                guard !r.isEmpty else { continue }
+                let out = outBuffers[i] + r.lowerBound
+                let g = UnsafePointer(mergedBuffers[i] + r.lowerBound)
+                let s = slotBuffers[i].map { $0 + r.lowerBound }
+                values[i].withUnsafeBufferPointer { wb in
+                    var w = wb.baseAddress! + r.lowerBound
+                    if decay != 0 {
+                        // Keras decays the weight before the update reads it.
+                        for e in 0..<r.count { out[e] = w[e] - w[e] * decay }
+                        w = UnsafePointer(out)
+                    }
+                    updateElements(r.count, out, w, g, s, learningRate: lr)
+                }
+            }
+        }
+        let run: (@escaping @Sendable (Int) -> Void) -> Void = { body in
+            if let pool { pool.run(body) } else { body(0) }
+        }
+        nonisolated(unsafe) let sumJob = sum, stepJob = step
+        if needsClip {
+            run { k in sumJob(k) }
+            let clipped = clip(merged.map { $0! })
+            for (i, c) in clipped.enumerated() {
+                c.withUnsafeBufferPointer { mergedBuffers[i].update(from: $0.baseAddress!, count: $0.count) }
+            }
+            run { k in stepJob(k) }
+        } else {
+            run { k in sumJob(k); stepJob(k) }
+        }
+        withExtendedLifetime((merged, slotTensors)) {}
+        for (i, p) in updated.enumerated() {
+            slots[ObjectIdentifier(p)] = slotTensors[i]
+            p.assign(outputs[i])
+            if let c = p.constraint { p.assign(c.project(p.value)) }
+        }
         iterations += 1
     }
 
@@ -193,21 +278,20 @@ public final class SGD: Optimizer, @unchecked Sendable {
                                                              clipvalue: clipvalue, globalClipnorm: globalClipnorm))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { momentum != 0 ? [Tensor.zeros(value.shape)] : [] }
-    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
         let (momentum, nesterov) = (self.momentum, self.nesterov)
-        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
-            guard momentum != 0 else {
-                let vector = n & ~7
-                for i in stride(from: 0, to: vector, by: 8) { store(lanes(w, i) - lanes(g, i) * lr, out, i) }
-                for i in vector..<n { out[i] = w[i] - g[i] * lr }
-                return
-            }
-            let m = s[0]
-            for i in 0..<n {
-                let step = g[i] * lr
-                m[i] = m[i] * momentum - step
-                out[i] = nesterov ? w[i] + (m[i] * momentum - step) : w[i] + m[i]
-            }
+        guard momentum != 0 else {
+            let vector = n & ~7
+            for i in stride(from: 0, to: vector, by: 8) { store(lanes(w, i) - lanes(g, i) * lr, out, i) }
+            for i in vector..<n { out[i] = w[i] - g[i] * lr }
+            return
+        }
+        let m = s[0]
+        for i in 0..<n {
+            let step = g[i] * lr
+            m[i] = m[i] * momentum - step
+            out[i] = nesterov ? w[i] + (m[i] * momentum - step) : w[i] + m[i]
         }
     }
     public override var optimizerConfig: Config { ["momentum": .from(momentum), "nesterov": .bool(nesterov)] }
@@ -231,44 +315,43 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     public override func makeSlots(for value: Tensor) -> [Tensor] {
         Array(repeating: Tensor.zeros(value.shape), count: 1 + (momentum > 0 ? 1 : 0) + (centered ? 1 : 0))
     }
-    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
         let (rho, momentum, epsilon, centered) = (self.rho, self.momentum, self.epsilon, self.centered)
-        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
-            let velocity = s[0]
-            if !centered && momentum <= 0 {
-                // The common case, 8 lanes at a time (the same operations in the same order).
-                let vector = n & ~7
-                for i in stride(from: 0, to: vector, by: 8) {
-                    let gi = lanes(g, i)
-                    let v = rho * lanes(velocity, i) + (1 - rho) * (gi * gi)
-                    store(v, velocity, i)
-                    store(lanes(w, i) - (lr * gi) / (v + epsilon).squareRoot(), out, i)
-                }
-                for i in vector..<n {
-                    let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
-                    velocity[i] = v
-                    out[i] = w[i] - (lr * g[i]) / (v + epsilon).squareRoot()
-                }
-                return
+        let velocity = s[0]
+        if !centered && momentum <= 0 {
+            // The common case, 8 lanes at a time (the same operations in the same order).
+            let vector = n & ~7
+            for i in stride(from: 0, to: vector, by: 8) {
+                let gi = lanes(g, i)
+                let v = rho * lanes(velocity, i) + (1 - rho) * (gi * gi)
+                store(v, velocity, i)
+                store(lanes(w, i) - (lr * gi) / (v + epsilon).squareRoot(), out, i)
             }
-            let average = centered ? s[s.count - 1] : nil
-            let m = momentum > 0 ? s[1] : nil
-            for i in 0..<n {
+            for i in vector..<n {
                 let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
                 velocity[i] = v
-                var denominator = v + epsilon
-                if let average {
-                    let a = rho * average[i] + (1 - rho) * g[i]
-                    average[i] = a
-                    denominator = v - a * a + epsilon
-                }
-                let increment = (lr * g[i]) / denominator.squareRoot()
-                if let m {
-                    m[i] = momentum * m[i] + increment
-                    out[i] = w[i] - m[i]
-                } else {
-                    out[i] = w[i] - increment
-                }
+                out[i] = w[i] - (lr * g[i]) / (v + epsilon).squareRoot()
+            }
+            return
+        }
+        let average = centered ? s[s.count - 1] : nil
+        let m = momentum > 0 ? s[1] : nil
+        for i in 0..<n {
+            let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
+            velocity[i] = v
+            var denominator = v + epsilon
+            if let average {
+                let a = rho * average[i] + (1 - rho) * g[i]
+                average[i] = a
+                denominator = v - a * a + epsilon
+            }
+            let increment = (lr * g[i]) / denominator.squareRoot()
+            if let m {
+                m[i] = momentum * m[i] + increment
+                out[i] = w[i] - m[i]
+            } else {
+                out[i] = w[i] - increment
             }
         }
     }
@@ -294,41 +377,40 @@ public class Adam: Optimizer, @unchecked Sendable {
     public override func makeSlots(for value: Tensor) -> [Tensor] {
         Array(repeating: Tensor.zeros(value.shape), count: amsgrad ? 3 : 2)
     }
-    public override func update(_ value: Tensor, gradient: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
         let t = Float(iterations + 1)
         let alpha = lr * (1 - Foundation.pow(beta2, t)).squareRoot() / (1 - Foundation.pow(beta1, t))
         let (beta1, beta2, epsilon, amsgrad) = (self.beta1, self.beta2, self.epsilon, self.amsgrad)
-        return fusedUpdate(value, gradient, &slots) { n, out, w, g, s in
-            let (m, v) = (s[0], s[1])
-            if !amsgrad {
-                let vector = n & ~7
-                for i in stride(from: 0, to: vector, by: 8) {
-                    let gi = lanes(g, i), m0 = lanes(m, i), v0 = lanes(v, i)
-                    let mi = m0 + (gi - m0) * (1 - beta1)
-                    let vi = v0 + (gi * gi - v0) * (1 - beta2)
-                    store(mi, m, i)
-                    store(vi, v, i)
-                    store(lanes(w, i) - (mi * alpha) / (vi.squareRoot() + epsilon), out, i)
-                }
-                for i in vector..<n {
-                    let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
-                    let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
-                    m[i] = mi
-                    v[i] = vi
-                    out[i] = w[i] - (mi * alpha) / (vi.squareRoot() + epsilon)
-                }
-                return
+        let (m, v) = (s[0], s[1])
+        if !amsgrad {
+            let vector = n & ~7
+            for i in stride(from: 0, to: vector, by: 8) {
+                let gi = lanes(g, i), m0 = lanes(m, i), v0 = lanes(v, i)
+                let mi = m0 + (gi - m0) * (1 - beta1)
+                let vi = v0 + (gi * gi - v0) * (1 - beta2)
+                store(mi, m, i)
+                store(vi, v, i)
+                store(lanes(w, i) - (mi * alpha) / (vi.squareRoot() + epsilon), out, i)
             }
-            let vHat = s[2]
-            for i in 0..<n {
+            for i in vector..<n {
                 let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
                 let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
                 m[i] = mi
                 v[i] = vi
-                let vh = Swift.max(vHat[i], vi)
-                vHat[i] = vh
-                out[i] = w[i] - (mi * alpha) / (vh.squareRoot() + epsilon)
+                out[i] = w[i] - (mi * alpha) / (vi.squareRoot() + epsilon)
             }
+            return
+        }
+        let vHat = s[2]
+        for i in 0..<n {
+            let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+            let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
+            m[i] = mi
+            v[i] = vi
+            let vh = Swift.max(vHat[i], vi)
+            vHat[i] = vh
+            out[i] = w[i] - (mi * alpha) / (vh.squareRoot() + epsilon)
         }
     }
     public override var optimizerConfig: Config {
@@ -360,10 +442,13 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
                                                              clipvalue: clipvalue, globalClipnorm: globalClipnorm))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.full(value.shape, initialAccumulatorValue)] }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
-        let accumulator = slots[0] + g.square()
-        slots[0] = accumulator
-        return value - g * lr / (accumulator + epsilon).sqrt()
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
+        let accumulator = s[0]
+        for i in 0..<n {
+            accumulator[i] += g[i] * g[i]
+            out[i] = w[i] - (lr * g[i]) / (accumulator[i] + epsilon).squareRoot()
+        }
     }
     public override var optimizerConfig: Config {
         ["initial_accumulator_value": .from(initialAccumulatorValue), "epsilon": .from(epsilon)]
@@ -383,12 +468,16 @@ public final class Adadelta: Optimizer, @unchecked Sendable {
                                                              clipvalue: clipvalue, globalClipnorm: globalClipnorm))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
-        let accumulatedGrad = slots[0] * rho + g.square() * (1 - rho)
-        let delta = -((slots[1] + epsilon).sqrt() * g) / (accumulatedGrad + epsilon).sqrt()
-        slots[0] = accumulatedGrad
-        slots[1] = slots[1] * rho + delta.square() * (1 - rho)
-        return value + delta * lr
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
+        let (accumulatedGrad, accumulatedDelta) = (s[0], s[1])
+        for i in 0..<n {
+            let a = rho * accumulatedGrad[i] + (1 - rho) * (g[i] * g[i])
+            accumulatedGrad[i] = a
+            let delta = -((accumulatedDelta[i] + epsilon).squareRoot() * g[i]) / (a + epsilon).squareRoot()
+            accumulatedDelta[i] = rho * accumulatedDelta[i] + (1 - rho) * (delta * delta)
+            out[i] = w[i] + lr * delta
+        }
     }
     public override var optimizerConfig: Config { ["rho": .from(rho), "epsilon": .from(epsilon)] }
 }
@@ -407,13 +496,17 @@ public final class Adamax: Optimizer, @unchecked Sendable {
                                                              clipvalue: clipvalue, globalClipnorm: globalClipnorm))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
         let beta1Power = Foundation.pow(beta1, Float(iterations + 1))
-        let m = slots[0] + (g - slots[0]) * (1 - beta1)
-        let u = Tensor.maximum(slots[1] * beta2, g.abs())
-        slots[0] = m
-        slots[1] = u
-        return value - (m * lr) / ((u + epsilon) * (1 - beta1Power))
+        let (m, u) = (s[0], s[1])
+        for i in 0..<n {
+            let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+            let ui = Swift.max(beta2 * u[i], Swift.abs(g[i]))
+            m[i] = mi
+            u[i] = ui
+            out[i] = w[i] - (lr * mi) / ((1 - beta1Power) * (ui + epsilon))
+        }
     }
     public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
 }
@@ -423,7 +516,6 @@ public final class Nadam: Optimizer, @unchecked Sendable {
     public override class var kerasClassName: String { "Nadam" }
     public let beta1: Float, beta2: Float, epsilon: Float
     private var uProduct: Float = 1
-    private var previousUProduct: Float = 1
     public init(learningRate: LearningRate = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
                 weightDecay: Float? = nil, clipnorm: Float? = nil, clipvalue: Float? = nil,
                 globalClipnorm: Float? = nil, name: String = "nadam") throws(ConfigError) {
@@ -440,18 +532,22 @@ public final class Nadam: Optimizer, @unchecked Sendable {
         uProduct *= u(Float(iterations + 1))
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
-    public override func update(_ value: Tensor, gradient g: Tensor, learningRate lr: Float, slots: inout [Tensor]) -> Tensor {
+    public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], learningRate lr: Float) {
         let t = Float(iterations + 1)
         let ut = u(t), ut1 = u(t + 1)
         let uProductNext = uProduct * ut1
         let beta2Power = Foundation.pow(beta2, t)
-        let m = slots[0] + (g - slots[0]) * (1 - beta1)
-        let v = slots[1] + (g.square() - slots[1]) * (1 - beta2)
-        slots[0] = m
-        slots[1] = v
-        let mHat = m * (ut1 / (1 - uProductNext)) + g * ((1 - ut) / (1 - uProduct))
-        let vHat = v / (1 - beta2Power)
-        return value - (mHat * lr) / (vHat.sqrt() + epsilon)
+        let (m, v) = (s[0], s[1])
+        for i in 0..<n {
+            let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+            let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
+            m[i] = mi
+            v[i] = vi
+            let mHat = (ut1 * mi) / (1 - uProductNext) + ((1 - ut) * g[i]) / (1 - uProduct)
+            let vHat = vi / (1 - beta2Power)
+            out[i] = w[i] - (mHat * lr) / (vHat.squareRoot() + epsilon)
+        }
     }
     public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
 }
