@@ -33,11 +33,13 @@ let package = Package(
         // C shims: libpng / libjpeg decode and encode (libjpeg needs setjmp), HDF5's macros.
         .target(name: "CLoomImage", dependencies: ["CPNG", "CJPEG", "CZlib"]),
         .target(name: "CLoomHDF5", dependencies: ["CHDF5"]),
+        // AVX intrinsics Swift's SIMD types do not lower to (a vector square root).
+        .target(name: "CLoomSIMD", cSettings: [.unsafeFlags(["-march=native"])]),
 
-        .target(name: "LoomTensor", dependencies: ["COpenBLAS"], swiftSettings: native),
+        .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
         .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers"], swiftSettings: native),
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD"], swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

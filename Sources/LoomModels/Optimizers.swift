@@ -1,3 +1,4 @@
+import CLoomSIMD
 import Foundation
 import LoomLayers
 import LoomTensor
@@ -326,7 +327,7 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
                 let gi = lanes(g, i)
                 let v = rho * lanes(velocity, i) + (1 - rho) * (gi * gi)
                 store(v, velocity, i)
-                store(lanes(w, i) - (lr * gi) / (v + epsilon).squareRoot(), out, i)
+                store(lanes(w, i) - (lr * gi) / loom_sqrt8(v + epsilon), out, i)
             }
             for i in vector..<n {
                 let v = rho * velocity[i] + (1 - rho) * (g[i] * g[i])
@@ -391,7 +392,7 @@ public class Adam: Optimizer, @unchecked Sendable {
                 let vi = v0 + (gi * gi - v0) * (1 - beta2)
                 store(mi, m, i)
                 store(vi, v, i)
-                store(lanes(w, i) - (mi * alpha) / (vi.squareRoot() + epsilon), out, i)
+                store(lanes(w, i) - (mi * alpha) / (loom_sqrt8(vi) + epsilon), out, i)
             }
             for i in vector..<n {
                 let mi = m[i] + (g[i] - m[i]) * (1 - beta1)

@@ -1,3 +1,4 @@
+import CLoomSIMD
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -113,8 +114,8 @@ extension Tensor {
     public func log() -> Tensor { unary("log", vlog) { x, _ in 1 / x } }
     public func log1p() -> Tensor { unary("log1p", vlog1p) { x, _ in 1 / (x + 1) } }
     public func expm1() -> Tensor { unary("expm1", vexpm1) { _, y in y + 1 } }
-    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }) { _, y in 0.5 / y } }
-    public func rsqrt() -> Tensor { unary("rsqrt", { 1 / $0.squareRoot() }) { x, y in -0.5 * y / x } }
+    public func sqrt() -> Tensor { unary("sqrt", { loom_sqrt8($0) }) { _, y in 0.5 / y } }
+    public func rsqrt() -> Tensor { unary("rsqrt", { 1 / loom_sqrt8($0) }) { x, y in -0.5 * y / x } }
     public func square() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
     public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }) { _, y in -(y * y) } }
     /// |x|; its derivative at 0 is 1, as JAX (Keras's reference backend) takes it, so an L1
