@@ -159,4 +159,30 @@ extension Model {
         return StepResult(total: total, parts: outputLosses, yPred: yPred, gradients: parts,
                           stateUpdates: slots[0].context!)
     }
+
+    /// Inference on a batch split across `workers` threads: the outputs, shards joined in order.
+    func shardedPredict(_ x: [Tensor], workers requested: Int) throws -> [Tensor] {
+        let n = x.first?.shape.first ?? 0
+        let workers = Swift.max(1, Swift.min(requested, n))
+        if workers == 1 { return try forward(x, context: ForwardContext(training: false, seed: seed)).map(\.detached) }
+        let bounds = (0...workers).map { $0 * n / workers }
+        final class Slot: @unchecked Sendable {
+            var outputs: [Tensor] = []
+            var error: (any Error)?
+        }
+        let slots = (0..<workers).map { _ in Slot() }
+        let data = ArrayData(x, [], nil, count: n)
+        let seed = self.seed
+        workerPool(workers).run { [self] k in
+            do {
+                let shard = data.rows(bounds[k]..<bounds[k + 1])
+                let context = ForwardContext(training: false, seed: seed, sampleOffset: bounds[k], batchSize: n)
+                slots[k].outputs = try forward(shard.x, context: context).map(\.detached)
+            } catch {
+                slots[k].error = error
+            }
+        }
+        if let error = slots.compactMap(\.error).first { throw error }
+        return slots[0].outputs.indices.map { o in Tensor.concatenate(slots.map { $0.outputs[o] }, axis: 0) }
+    }
 }

@@ -331,14 +331,17 @@ extension Model {
     // MARK: - predict
 
     /// The outputs for every sample, computed in batches with dropout off (Keras's predict).
-    public func predict(_ x: Tensor, batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = []) throws -> Tensor {
-        let ys = try predict([x], batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+    public func predict(_ x: Tensor, batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = [],
+                        workers: Int? = nil) throws -> Tensor {
+        let ys = try predict([x], batchSize: batchSize, verbose: verbose, callbacks: callbacks, workers: workers)
         guard ys.count == 1 else { throw LoomTrainingError("predict: the model has \(ys.count) outputs; use predict(_: [Tensor])") }
         return ys[0]
     }
 
     /// predict for models with several inputs or outputs: one array per output.
-    public func predict(_ x: [Tensor], batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = []) throws -> [Tensor] {
+    public func predict(_ x: [Tensor], batchSize: Int = 32, verbose: Verbosity = .auto, callbacks: [Callback] = [],
+                        workers: Int? = nil) throws -> [Tensor] {
+        let workers = try resolveWorkers(workers)
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         let data = try ArrayData(x: x, y: [], sampleWeight: nil, method: "predict", model: name)
         var list = callbacks
@@ -352,7 +355,7 @@ extension Model {
             for c in list { try c.onPredictBatchBegin(step, logs: Logs()) }
             let batch = data.rows(range)
             try checkFinite(batch.x, batch: step, firstSample: range.lowerBound, method: "predict")
-            parts.append(try forward(batch.x, context: ForwardContext(training: false, seed: seed)).map(\.detached))
+            parts.append(try shardedPredict(batch.x, workers: workers))
             for c in list { try c.onPredictBatchEnd(step, logs: Logs()) }
         }
         for c in list { try c.onPredictEnd(logs: Logs()) }

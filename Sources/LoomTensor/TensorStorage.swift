@@ -35,12 +35,14 @@ public final class TensorStorage: @unchecked Sendable {
 ///
 /// A training step allocates the same sizes every step; fresh large allocations come from
 /// mmap and pay a page fault per 4 KiB on first touch, which costs more than the arithmetic
-/// of an elementwise op. Buffers under `minimumBytes` go straight to malloc; the cache holds
-/// at most `limitBytes` in all, so memory stays bounded.
+/// of an elementwise op. Buffers under `minimumBytes` or over `maximumBytes` go straight to
+/// the system; the cache holds at most `limitBytes` in all, so memory stays bounded.
 public final class BufferCache: Sendable {
     public static let shared = BufferCache()
 
     static let minimumBytes = 256 * 1024
+    /// Larger buffers (whole datasets, not a step's tensors) go back to the system at once.
+    static let maximumBytes = 32 * 1024 * 1024
     /// A released buffer: owned by the cache alone until handed out again.
     private struct Released: @unchecked Sendable { let raw: UnsafeMutableRawPointer }
     private struct State {
@@ -71,7 +73,7 @@ public final class BufferCache: Sendable {
 
     func take(_ count: Int) -> UnsafeMutablePointer<Float> {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        if bytes >= Self.minimumBytes {
+        if bytes >= Self.minimumBytes && bytes <= Self.maximumBytes {
             let reused: Released? = state.withLock { s in
                 guard let p = s.free[count]?.popLast() else { return nil }
                 s.heldBytes -= bytes
@@ -86,7 +88,7 @@ public final class BufferCache: Sendable {
     func give(_ pointer: UnsafeMutablePointer<Float>, _ count: Int) {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer(pointer)
-        if bytes >= Self.minimumBytes {
+        if bytes >= Self.minimumBytes && bytes <= Self.maximumBytes {
             let released = Released(raw: raw)
             let kept: Bool = state.withLock { s in
                 guard s.heldBytes + bytes <= s.limitBytes else { return false }

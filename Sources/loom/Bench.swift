@@ -7,7 +7,7 @@ import LoomTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Ops.self, CNN.self]
+        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self]
     )
 
     struct Gemm: ParsableCommand {
@@ -32,6 +32,60 @@ struct Bench: ParsableCommand {
                     print("sgemm \(result.label.padding(toLength: 26, withPad: " ", startingAt: 0)) \(result.m)x\(result.n)x\(result.k)".padding(toLength: 50, withPad: " ", startingAt: 0)
                           + String(format: "%8.1f GFLOP/s", result.gflops))
                 }
+            }
+        }
+    }
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train Keras's MNIST MLP or CNN with fit and report training and inference samples/s, peak RSS and test accuracy.")
+
+        @Option(help: "mlp (RMSprop) or cnn (Adam).") var model: Demo.MNIST.Architecture = .mlp
+        @Option(help: "Folder with the MNIST IDX files.") var data = "datasets/mnist"
+        @Option(help: "Epochs.") var epochs = 1
+        @Option(help: "Steps per epoch (default: the whole training set).") var steps: Int?
+        @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
+        @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+        @Flag(help: "One JSON object.") var json = false
+
+        func validate() throws {
+            guard epochs >= 1, batchSize >= 1 else { throw ValidationError("--epochs and --batch-size must be at least 1") }
+            if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+            if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
+        }
+
+        func run() throws {
+            do {
+                let mnist = try MNISTData(folder: data, flatten: model == .mlp)
+                let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
+                net.workers = workers
+                try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
+                                loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+                // Timed from the end of the first step to the end of the last, as the peers are
+                // (their first step compiles).
+                var stamps: [Date] = []
+                let clock = LambdaCallback(onTrainBatchEnd: { _, _ in stamps.append(Date()) })
+                try net.fit(x: mnist.x, y: mnist.labels, batchSize: batchSize, epochs: epochs, verbose: .silent,
+                            callbacks: [clock], shuffle: true, stepsPerEpoch: steps)
+                let trainSeconds = stamps.last!.timeIntervalSince(stamps.first!)
+                let trained = (stamps.count - 1) * batchSize
+                let inferStart = Date()
+                let predictions = try net.predict(mnist.xTest, batchSize: batchSize, verbose: .silent)
+                let inferSeconds = Date().timeIntervalSince(inferStart)
+                let accuracy = zip(predictions.argmax(axis: 1).scalars, mnist.testLabels.scalars).filter { $0 == $1 }.count
+                let workerCount = try net.resolveWorkers(workers)
+                let peak = peakResidentMiB()
+                let train = Double(trained) / trainSeconds, infer = Double(mnist.xTest.shape[0]) / inferSeconds
+                let testAccuracy = Double(accuracy) / Double(mnist.xTest.shape[0])
+                if json {
+                    print(#"{"tool": "loom", "model": "\#(model.rawValue)", "workers": \#(workerCount), "train_samples_per_second": \#(rounded(train)), "inference_samples_per_second": \#(rounded(infer)), "peak_rss_mib": \#(rounded(peak)), "test_accuracy": \#(testAccuracy), "epochs": \#(epochs), "train_seconds": \#(rounded(trainSeconds))}"#)
+                } else {
+                    print(String(format: "%@ with %d workers: train %.0f samples/s, inference %.0f samples/s, peak RSS %.0f MiB, test accuracy %.4f",
+                                 model.rawValue, workerCount, train, infer, peak, testAccuracy))
+                }
+            } catch {
+                printError("loom bench train: \(error)")
+                throw ExitCode(1)
             }
         }
     }
@@ -89,3 +143,10 @@ extension Bench {
 }
 
 private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+
+/// The process's peak resident set size in MiB (getrusage's ru_maxrss, KiB on Linux).
+func peakResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
+}

@@ -16,6 +16,7 @@ struct Demo: ParsableCommand {
             commandName: "mnist",
             abstract: "Train Keras's MNIST MLP (RMSprop) or CNN (Adam) with fit and report test accuracy.")
 
+        /// Which of the two Keras MNIST models.
         enum Architecture: String, ExpressibleByArgument, CaseIterable { case mlp, cnn }
 
         @Option(help: "Folder with the four MNIST IDX files (gzip or plain).") var data = "datasets/mnist"
@@ -33,35 +34,18 @@ struct Demo: ParsableCommand {
             if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
         }
 
-        func load(_ stem: String) throws -> Tensor {
-            for name in [stem + ".gz", stem] where FileManager.default.fileExists(atPath: data + "/" + name) {
-                return try IDX.read(data + "/" + name)
-            }
-            throw DataFileError(path: data + "/" + stem + ".gz", message: "no such file")
-        }
-
         func run() throws {
-            let trainImages: Tensor, trainLabels: Tensor, testImages: Tensor, testLabels: Tensor
+            let mnist: MNISTData
             do {
-                trainImages = try load("train-images-idx3-ubyte")
-                trainLabels = try load("train-labels-idx1-ubyte")
-                testImages = try load("t10k-images-idx3-ubyte")
-                testLabels = try load("t10k-labels-idx1-ubyte")
+                mnist = try MNISTData(folder: data, flatten: model == .mlp)
             } catch {
                 printError("loom demo mnist: \(error)")
                 throw ExitCode(1)
             }
-            guard trainImages.shape.count == 3, trainImages.shape[0] == trainLabels.shape[0],
-                  testImages.shape.count == 3, testImages.shape[0] == testLabels.shape[0] else {
-                printError("loom demo mnist: image and label files in \(data) do not match")
-                throw ExitCode(1)
-            }
-            let (h, w) = (trainImages.shape[1], trainImages.shape[2])
-            let shape = model == .mlp ? [-1, h * w] : [-1, h, w, 1]
-            let x = trainImages.reshaped(shape) / 255, xTest = testImages.reshaped(shape) / 255
+            let (x, trainLabels, xTest, testLabels) = (mnist.x, mnist.labels, mnist.xTest, mnist.testLabels)
             print("MNIST: \(x.shape[0]) training and \(xTest.shape[0]) test images from \(data)")
             do {
-                let net = model == .mlp ? try ExampleModels.mnistMLP(features: h * w) : try ExampleModels.mnistCNN()
+                let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
                 net.seed = seed
                 net.workers = workers
                 try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
@@ -80,6 +64,40 @@ struct Demo: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+/// The four MNIST IDX files of a folder, scaled to [0, 1]: images flattened to 784 features,
+/// or kept as 28x28x1.
+struct MNISTData {
+    let x: Tensor, labels: Tensor, xTest: Tensor, testLabels: Tensor
+
+    init(folder: String, flatten: Bool) throws {
+        func load(_ stem: String) throws -> Tensor {
+            for name in [stem + ".gz", stem] where FileManager.default.fileExists(atPath: folder + "/" + name) {
+                return try IDX.read(folder + "/" + name)
+            }
+            throw DataFileError(path: folder + "/" + stem + ".gz", message: "no such file")
+        }
+        // Scaled in place (each array has one owner here): the images are the largest arrays
+        // the process holds.
+        func scaled(_ stem: String) throws -> Tensor {
+            var t = try load(stem)
+            t.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= 1 / 255 } }
+            return t
+        }
+        let trainImages = try scaled("train-images-idx3-ubyte"), trainLabels = try load("train-labels-idx1-ubyte")
+        let testImages = try scaled("t10k-images-idx3-ubyte"), testLabels = try load("t10k-labels-idx1-ubyte")
+        guard trainImages.shape.count == 3, trainImages.shape[0] == trainLabels.shape[0],
+              testImages.shape.count == 3, testImages.shape[0] == testLabels.shape[0] else {
+            throw DataFileError(path: folder, message: "image and label files do not match")
+        }
+        let (h, w) = (trainImages.shape[1], trainImages.shape[2])
+        let shape = flatten ? [-1, h * w] : [-1, h, w, 1]
+        x = trainImages.reshaped(shape)
+        xTest = testImages.reshaped(shape)
+        labels = trainLabels
+        self.testLabels = testLabels
     }
 }
 
