@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
         .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD"], swiftSettings: native),
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5"],
+                swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

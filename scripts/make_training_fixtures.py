@@ -287,6 +287,29 @@ def callback_cases():
     print(f"wrote {path}")
 
 
+def weights_files():
+    """Keras-written .weights.h5 files and the values they hold, for Loom's loadWeights."""
+    keras.utils.set_random_seed(500)
+    folder = os.path.dirname(OUT)
+    mlp = keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="relu"), layers.BatchNormalization(),
+                            layers.Dropout(0.2), layers.Dense(3)])
+    a = keras.Input((4,), name="a")
+    inner = keras.Sequential([layers.Dense(2, name="inner_dense")], name="inner")
+    nested = keras.Model(a, inner(layers.Dense(3, name="outer_dense")(a)), name="nested")
+    inner.layers[0].kernel.assign(np.arange(6, dtype=np.float32).reshape(3, 2))
+    out = {"keras_version": keras.__version__}
+    for name, model in [("mlp", mlp), ("nested", nested)]:
+        for w in model.weights:  # values Loom can check: not the initializers' defaults
+            w.assign(np.random.default_rng(len(out)).normal(size=w.shape).astype(np.float32) + (1.5 if "variance" in w.path else 0))
+        path = os.path.join(folder, f"keras_{name}.weights.h5")
+        model.save_weights(path)
+        out[name] = {"weight_paths": [w.path for w in model.weights], "weights": [arr(w.numpy()) for w in model.weights]}
+    with open(os.path.join(folder, "weights_files.json"), "w") as f:
+        json.dump(out, f, separators=(",", ":"), allow_nan=False)
+    print("wrote keras_mlp.weights.h5, keras_nested.weights.h5, weights_files.json")
+
+
 if __name__ == "__main__":
     write_functional()
     callback_cases()
+    weights_files()

@@ -364,3 +364,86 @@ public struct LoomTrainingError: Error, CustomStringConvertible, Equatable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// Saves the model's weights after each epoch, or only when a monitored quantity improves
+/// (Keras's ModelCheckpoint). The path may hold Keras's placeholders: `{epoch:02d}`,
+/// `{val_loss:.2f}`, any logged name with a `d` or `.Nf` format.
+public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
+    public let filepath: String, saveBestOnly: Bool, saveWeightsOnly: Bool
+    public let initialValueThreshold: Float?
+    /// The files written, in order.
+    public private(set) var saved: [String] = []
+
+    public init(_ filepath: String, monitor: String = "val_loss", saveBestOnly: Bool = false, saveWeightsOnly: Bool = false,
+                mode: MonitorMode = .auto, initialValueThreshold: Float? = nil) throws {
+        guard saveWeightsOnly else {
+            throw LoomTrainingError("ModelCheckpoint: saving whole models (.keras files) is not available yet; "
+                + "pass saveWeightsOnly: true with a path ending in .weights.h5")
+        }
+        guard filepath.hasSuffix(".weights.h5") else {
+            throw LoomTrainingError("ModelCheckpoint: with saveWeightsOnly the path must end in .weights.h5, got '\(filepath)'")
+        }
+        self.filepath = filepath
+        self.saveBestOnly = saveBestOnly
+        self.saveWeightsOnly = saveWeightsOnly
+        self.initialValueThreshold = initialValueThreshold
+        super.init(monitor: monitor, mode: mode, minDelta: 0)
+    }
+
+    public override func onTrainBegin(logs: Logs) throws {
+        try super.onTrainBegin(logs: logs)
+        saved = []
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+        guard let model else { return }
+        if saveBestOnly {
+            let firstCheck = monitor == nil
+            guard let current = monitoredValue(logs) else { return }
+            if firstCheck, let threshold = initialValueThreshold { monitor!.record(threshold) }
+            guard monitor!.improves(current) else { return }
+            monitor!.record(current)
+        }
+        let path = try Self.format(filepath, epoch: epoch + 1, logs: logs)
+        try model.saveWeights(path)
+        saved.append(path)
+    }
+
+    /// The path with `{name}` / `{name:fmt}` replaced by the epoch (1-based) or a logged value.
+    static func format(_ template: String, epoch: Int, logs: Logs) throws -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            guard let close = rest[open...].firstIndex(of: "}") else {
+                throw LoomTrainingError("ModelCheckpoint: unclosed '{' in path '\(template)'")
+            }
+            let field = rest[rest.index(after: open)..<close]
+            let parts = field.split(separator: ":", maxSplits: 1).map(String.init)
+            let key = parts.first ?? ""
+            let value: Double
+            if key == "epoch" {
+                value = Double(epoch)
+            } else if let v = logs[key] {
+                value = Double(v)
+            } else {
+                throw LoomTrainingError("ModelCheckpoint: path '\(template)' names '\(key)', which is not logged "
+                    + "(logged: \(["epoch"] + logs.keys))")
+            }
+            let spec = parts.count > 1 ? parts[1] : ""
+            if spec.hasSuffix("d") {
+                let width = Int(spec.dropLast().trimmingCharacters(in: CharacterSet(charactersIn: "0"))) ?? 0
+                let digits = String(Int(value))
+                out += (spec.hasPrefix("0") ? String(repeating: "0", count: max(0, width - digits.count)) : "") + digits
+            } else if spec.hasPrefix("."), spec.hasSuffix("f"), let places = Int(spec.dropFirst().dropLast()) {
+                out += String(format: "%.\(places)f", value)
+            } else if spec.isEmpty {
+                out += key == "epoch" ? String(Int(value)) : String(value)
+            } else {
+                throw LoomTrainingError("ModelCheckpoint: unsupported format '{\(field)}' in path '\(template)'")
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+}

@@ -80,8 +80,12 @@ struct TrainingCase: Sendable, CustomStringConvertible {
         }
         let final = c.tensors("final_weights")
         #expect(model.weights.count == final.count, "\(c): \(model.weights.count) weights, Keras has \(final.count)")
+        // Split across workers, the gradient is summed in another order; where an element's
+        // gradient is zero up to rounding (MAE's signs cancelling), Adam scales that rounding
+        // to a learning-rate-sized step, so final weights get a looser bound than 1 worker's.
+        let (relative, absolute): (Float, Float) = workers == 1 ? (1e-4, 1e-5) : (1e-3, 1e-4)
         for (p, w) in zip(model.weights, final) {
-            expectClose(p.value.scalars, w.scalars, relative: 1e-4, absolute: 1e-5, "\(c) final \(p.name)")
+            expectClose(p.value.scalars, w.scalars, relative: relative, absolute: absolute, "\(c) final \(p.name)")
         }
         let evaluation = try model.evaluate(x: x, y: y, batchSize: c.int("batch_size"), verbose: .silent)
         for (key, value) in c.evaluation {

@@ -1,0 +1,206 @@
+import CHDF5
+import CLoomHDF5
+import Foundation
+import LoomLayers
+import LoomTensor
+
+/// A failure reading or writing a weights file, naming the file and what was wrong.
+public struct WeightsFileError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Keras 3's `.weights.h5` layout: for each layer of a model, in the model's layer order, a
+/// group `layers/<snake_case class name>[_n]` holding `vars/0`, `vars/1`, ... (the layer's own
+/// weights in creation order), nested models holding `layers/...` of their own, and each level's
+/// `vars` group carrying the object's name as an attribute.
+enum KerasWeightsLayout {
+    /// The group name of each layer in a container: its class name in snake case, with _1, _2,
+    /// ... for repeats, as Keras's saving code names them.
+    static func groupNames(_ layers: [Layer]) -> [String] {
+        var counts: [String: Int] = [:]
+        return layers.map { layer in
+            let base = LayerNames.snakeCase(type(of: layer).kerasClassName)
+            let n = counts[base, default: 0]
+            counts[base] = n + 1
+            return n == 0 ? base : "\(base)_\(n)"
+        }
+    }
+
+    /// The layers Keras saves for a model (a Sequential model's InputLayer is not one of them).
+    static func children(_ layer: Layer) -> [Layer] {
+        (layer as? Model)?.layers ?? []
+    }
+}
+
+/// One open HDF5 file; every handle opened through it is closed when it is released.
+final class HDF5File {
+    let path: String
+    let id: hid_t
+
+    init(path: String, create: Bool) throws {
+        loom_h5_silence_errors()
+        self.path = path
+        id = create ? H5Fcreate(path, loom_h5f_acc_trunc(), loom_h5p_default(), loom_h5p_default())
+                    : H5Fopen(path, loom_h5f_acc_rdonly(), loom_h5p_default())
+        guard id >= 0 else {
+            loom_h5_clear_errors()
+            throw WeightsFileError(path: path, message: create ? "cannot create the file" : "not a readable HDF5 file")
+        }
+    }
+
+    deinit { H5Fclose(id) }
+
+    func fail(_ message: String) -> WeightsFileError {
+        loom_h5_clear_errors()
+        return WeightsFileError(path: path, message: message)
+    }
+
+    /// Creates group `name` under `parent` and returns it (closed by the caller).
+    func makeGroup(_ parent: hid_t, _ name: String) throws -> hid_t {
+        let g = H5Gcreate2(parent, name, loom_h5p_default(), loom_h5p_default(), loom_h5p_default())
+        guard g >= 0 else { throw fail("cannot create group \(name)") }
+        return g
+    }
+
+    /// Writes a string attribute `name` = `value` on an object.
+    func writeStringAttribute(_ object: hid_t, _ name: String, _ value: String) throws {
+        let type = H5Tcopy(loom_h5t_c_s1())
+        defer { H5Tclose(type) }
+        let bytes = Array(value.utf8)
+        H5Tset_size(type, max(bytes.count, 1))
+        let space = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(space) }
+        let attribute = H5Acreate2(object, name, type, space, loom_h5p_default(), loom_h5p_default())
+        guard attribute >= 0 else { throw fail("cannot write attribute \(name)") }
+        defer { H5Aclose(attribute) }
+        let padded = bytes.isEmpty ? [UInt8(0)] : bytes
+        guard H5Awrite(attribute, type, padded) >= 0 else { throw fail("cannot write attribute \(name)") }
+    }
+
+    /// Writes a float32 dataset `name` under `parent`.
+    func writeTensor(_ parent: hid_t, _ name: String, _ tensor: Tensor) throws {
+        var dims = tensor.shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        defer { H5Sclose(space) }
+        let dataset = H5Dcreate2(parent, name, loom_h5t_native_float(), space, loom_h5p_default(), loom_h5p_default(),
+                                 loom_h5p_default())
+        guard dataset >= 0 else { throw fail("cannot create dataset \(name)") }
+        defer { H5Dclose(dataset) }
+        let status = tensor.withUnsafeBufferPointer {
+            H5Dwrite(dataset, loom_h5t_native_float(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), $0.baseAddress)
+        }
+        guard status >= 0 else { throw fail("cannot write dataset \(name)") }
+    }
+
+    /// Whether `path` (relative to the file's root) exists.
+    func exists(_ path: String) -> Bool {
+        var prefix = ""
+        for part in path.split(separator: "/") {
+            prefix += (prefix.isEmpty ? "" : "/") + part
+            guard H5Lexists(id, prefix, loom_h5p_default()) > 0 else { loom_h5_clear_errors(); return false }
+        }
+        return true
+    }
+
+    /// The number of links (datasets, groups) in the group at `path`.
+    func count(_ path: String) throws -> Int {
+        let g = H5Gopen2(id, path, loom_h5p_default())
+        guard g >= 0 else { throw fail("no group \(path)") }
+        defer { H5Gclose(g) }
+        var info = H5G_info_t()
+        guard H5Gget_info(g, &info) >= 0 else { throw fail("cannot read group \(path)") }
+        return Int(info.nlinks)
+    }
+
+    /// Reads the float dataset at `path`.
+    func readTensor(_ path: String) throws -> Tensor {
+        let dataset = H5Dopen2(id, path, loom_h5p_default())
+        guard dataset >= 0 else { throw fail("no dataset \(path)") }
+        defer { H5Dclose(dataset) }
+        let space = H5Dget_space(dataset)
+        defer { H5Sclose(space) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0 else { throw fail("cannot read the shape of \(path)") }
+        var dims = [hsize_t](repeating: 0, count: rank)
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        var tensor = Tensor(uninitializedShape: dims.map { Int($0) })
+        let status = tensor.withUnsafeMutableBufferPointer {
+            H5Dread(dataset, loom_h5t_native_float(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), $0.baseAddress)
+        }
+        guard status >= 0 else { throw fail("cannot read \(path) as float32") }
+        return tensor
+    }
+}
+
+extension Model {
+    /// Writes the model's weights as Keras 3's `model.save_weights` does (a `.weights.h5`
+    /// file Keras loads with `load_weights`). The file is written beside `path` and renamed
+    /// into place, so an interrupted save never leaves a half-written file under that name.
+    public func saveWeights(_ path: String) throws {
+        guard path.hasSuffix(".weights.h5") else {
+            throw WeightsFileError(path: path, message: "the file name must end in .weights.h5, as Keras requires")
+        }
+        let temporary = path + ".partial-\(getpid())"
+        do {
+            let file = try HDF5File(path: temporary, create: true)
+            try write(self, to: file, at: file.id)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw WeightsFileError(path: path, message: "cannot move the new file into place: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func write(_ layer: Layer, to file: HDF5File, at group: hid_t) throws {
+        let children = KerasWeightsLayout.children(layer)
+        if layer is Model {
+            let layersGroup = try file.makeGroup(group, "layers")
+            defer { H5Gclose(layersGroup) }
+            for (child, name) in zip(children, KerasWeightsLayout.groupNames(children)) {
+                let childGroup = try file.makeGroup(layersGroup, name)
+                defer { H5Gclose(childGroup) }
+                try write(child, to: file, at: childGroup)
+            }
+        }
+        let vars = try file.makeGroup(group, "vars")
+        defer { H5Gclose(vars) }
+        try file.writeStringAttribute(vars, "name", layer.name)
+        for (i, weight) in layer.ownWeights.enumerated() { try file.writeTensor(vars, String(i), weight.value) }
+    }
+
+    /// Loads weights written by Keras's `save_weights` (or `saveWeights`): every layer's
+    /// weights must be there with the shapes the model has; nothing is assigned unless all are.
+    public func loadWeights(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw WeightsFileError(path: path, message: "no such file") }
+        let file = try HDF5File(path: path, create: false)
+        var assignments: [(Parameter, Tensor)] = []
+        try read(self, from: file, at: "", into: &assignments)
+        for (p, v) in assignments { p.assign(v) }
+    }
+
+    private func read(_ layer: Layer, from file: HDF5File, at prefix: String, into assignments: inout [(Parameter, Tensor)]) throws {
+        let children = KerasWeightsLayout.children(layer)
+        for (child, name) in zip(children, KerasWeightsLayout.groupNames(children)) {
+            try read(child, from: file, at: prefix + "layers/" + name + "/", into: &assignments)
+        }
+        let weights = layer.ownWeights
+        let vars = prefix + "vars"
+        let stored = file.exists(vars) ? try file.count(vars) : 0
+        guard stored == weights.count else {
+            throw WeightsFileError(path: file.path, message: "layer '\(layer.name)' (\(vars)) has \(weights.count) weights "
+                                   + "but the file holds \(stored)")
+        }
+        for (i, p) in weights.enumerated() {
+            let value = try file.readTensor("\(vars)/\(i)")
+            guard value.shape == p.shape else {
+                throw WeightsFileError(path: file.path, message: "weight \(p.name) has shape \(p.shape) but \(vars)/\(i) has shape \(value.shape)")
+            }
+            assignments.append((p, value))
+        }
+    }
+}
