@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5"],
                 swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
-            "LoomTensor", "LoomData", "LoomModels",
+            "LoomTensor", "LoomLayers", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

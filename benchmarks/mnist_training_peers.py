@@ -42,6 +42,7 @@ def peak_rss_mib():
 def keras_run(args, x, y, xt, yt):
     import keras
     from keras import layers
+    keras.utils.set_random_seed(args.seed)
     if args.model == "mlp":
         model = keras.Sequential([keras.Input((784,)), layers.Dense(512, activation="relu"), layers.Dropout(0.2),
                                   layers.Dense(512, activation="relu"), layers.Dropout(0.2),
@@ -73,7 +74,7 @@ def torch_run(args, x, y, xt, yt):
     import torch
     from torch import nn
     torch.set_num_threads(os.cpu_count())
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     if args.model == "mlp":
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 512), nn.ReLU(),
                               nn.Dropout(0.2), nn.Linear(512, 10))
@@ -116,6 +117,7 @@ def main():
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--data", default="datasets/mnist")
+    p.add_argument("--seed", type=int, default=0, help="initialization, dropout and shuffling seed")
     args = p.parse_args()
     if args.tool.startswith("keras"):
         os.environ["KERAS_BACKEND"] = args.tool.split("-")[1]

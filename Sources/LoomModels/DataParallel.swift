@@ -93,6 +93,7 @@ extension Model {
         let workers = Swift.max(1, Swift.min(requested, n))
         let bounds = (0...workers).map { $0 * n / workers }
         let group = ShardGroup(workers: workers)
+        try prepare(for: batch.x)
         let parameters = trainableWeights
         let step = trainStepsRun
         let seed = self.seed
@@ -166,6 +167,7 @@ extension Model {
         let workers = Swift.max(1, Swift.min(requested, n))
         if workers == 1 { return try forward(x, context: ForwardContext(training: false, seed: seed)).map(\.detached) }
         let bounds = (0...workers).map { $0 * n / workers }
+        try prepare(for: x)
         final class Slot: @unchecked Sendable {
             var outputs: [Tensor] = []
             var error: (any Error)?

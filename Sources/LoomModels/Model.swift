@@ -203,6 +203,10 @@ open class Model: Layer, @unchecked Sendable {
         return outputs.map { computed[ObjectIdentifier($0.node)]!.0 }
     }
 
+    /// Builds whatever the first call would build, for inputs like `values`: called once on
+    /// the caller's thread before a batch is split across workers, so they never build.
+    func prepare(for values: [Tensor]) throws {}
+
     /// As a layer inside another model: its single output.
     open override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let ys = try forward(inputs, masks: masks, context: context)
@@ -301,12 +305,16 @@ public final class Sequential: Model, @unchecked Sendable {
     public override var outputNames: [String] { [stack.last?.name ?? name] }
     public override var takesMultipleInputs: Bool { false }
 
-    public override func forward(_ values: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext) throws -> [Tensor] {
+    override func prepare(for values: [Tensor]) throws {
         guard values.count == 1 else { throw ConfigError(name, "expects 1 input, got \(values.count)") }
         guard !stack.isEmpty else { throw ConfigError(name, "has no layers") }
         if builtShapes == nil {
             try buildStack(batchInputShape ?? [nil] + values[0].shape.dropFirst().map(Optional.some))
         }
+    }
+
+    public override func forward(_ values: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext) throws -> [Tensor] {
+        try prepare(for: values)
         var x = values[0]
         if let inputLayer { x = try inputLayer(x, context: context) }
         var mask = masks?.first ?? nil

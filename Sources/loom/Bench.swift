@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoomLayers
 import LoomModels
 import LoomTensor
 
@@ -46,6 +47,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Steps per epoch (default: the whole training set).") var steps: Int?
         @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
         @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+        @Option(help: "Seed for initialization, dropout masks and shuffling.") var seed: UInt64 = 1337
         @Flag(help: "One JSON object.") var json = false
 
         func validate() throws {
@@ -57,8 +59,10 @@ struct Bench: ParsableCommand {
         func run() throws {
             do {
                 let mnist = try MNISTData(folder: data, flatten: model == .mlp)
+                RandomSeeds.set(seed)
                 let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
                 net.workers = workers
+                net.seed = seed
                 try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
                                 loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
                 // Timed from the end of the first step to the end of the last, as the peers are

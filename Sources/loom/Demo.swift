@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomData
+import LoomLayers
 import LoomModels
 import LoomTensor
 
@@ -25,7 +26,7 @@ struct Demo: ParsableCommand {
         @Option(help: "Training epochs.") var epochs = 3
         @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
         @Option(help: "Worker threads sharing each batch (default: $LOOM_WORKERS, else the cores).") var workers: Int?
-        @Option(help: "Seed for dropout masks and shuffling.") var seed: UInt64 = 1
+        @Option(help: "Seed for initialization, dropout masks and shuffling.") var seed: UInt64 = 1
         @Option(help: "0 silent, 1 progress bar, 2 one line per epoch (default: bar on a terminal).") var verbose: Int?
 
         func validate() throws {
@@ -45,6 +46,7 @@ struct Demo: ParsableCommand {
             let (x, trainLabels, xTest, testLabels) = (mnist.x, mnist.labels, mnist.xTest, mnist.testLabels)
             print("MNIST: \(x.shape[0]) training and \(xTest.shape[0]) test images from \(data)")
             do {
+                RandomSeeds.set(seed)
                 let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
                 net.seed = seed
                 net.workers = workers

@@ -108,4 +108,14 @@ import Testing
         try model.trainOnBatch(x: x, y: Tensor.zeros([8]))
         #expect(model.weights.map(\.value.scalars) != before)
     }
+
+    @Test func anUnbuiltModelIsBuiltBeforeTheBatchIsSplit() throws {
+        // No input shape: the first batch builds the layers, once, before the workers start.
+        let model = try Sequential([try Dense(units: 4, activation: .relu), try Dense(units: 2)])
+        try model.compile(optimizer: try SGD(), loss: MeanSquaredError())
+        try model.fit(x: Tensor.ones([16, 3]), y: Tensor.zeros([16, 2]), batchSize: 16, verbose: .silent, workers: 4)
+        #expect(model.weights.map(\.shape) == [[3, 4], [4], [4, 2], [2]])
+        let unbuilt = try Sequential([try Dense(units: 2)])
+        #expect(try unbuilt.predict(Tensor.ones([9, 5]), verbose: .silent, workers: 3).shape == [9, 2])
+    }
 }
