@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "LoomTestSupport", dependencies: ["LoomTensor", "LoomLayers"], path: "Tests/LoomTestSupport"),
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),
         .testTarget(name: "LoomLayersTests", dependencies: ["LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LoomDataTests", dependencies: ["LoomData"]),
+        .testTarget(name: "LoomDataTests", dependencies: ["LoomData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemLibraryTests",

@@ -9,11 +9,22 @@ public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     /// The number of elements.
     public let count: Int
+    /// For storage Loom did not allocate (a memory-mapped file): how to give it back.
+    private let release: (@Sendable () -> Void)?
 
     /// Uninitialized storage for `count` elements.
     init(uninitializedCount count: Int) {
         self.count = count
         base = BufferCache.shared.take(count)
+        release = nil
+    }
+
+    /// Storage over memory owned elsewhere (a private, writable file mapping): `release` runs
+    /// when the last tensor using it is gone. The memory must stay valid and writable until then.
+    public init(external base: UnsafeMutablePointer<Float>, count: Int, release: @escaping @Sendable () -> Void) {
+        self.base = base
+        self.count = count
+        self.release = release
     }
 
     /// Storage filled with `value`.
@@ -28,7 +39,9 @@ public final class TensorStorage: @unchecked Sendable {
         base.initialize(from: source, count: count)
     }
 
-    deinit { BufferCache.shared.give(base, count) }
+    deinit {
+        if let release { release() } else { BufferCache.shared.give(base, count) }
+    }
 }
 
 /// Keeps released large buffers for reuse by the next tensor of the same size.
