@@ -143,6 +143,8 @@ public final class PReLU: Layer, KerasLayer {
 /// Softmax along `axis`; masked positions get -1e9 before and 0 after, as in Keras.
 public final class Softmax: Layer, KerasLayer {
     public override class var kerasClassName: String { "Softmax" }
+    /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
+    public override var callTakesMask: Bool { true }
     public let axis: [Int]
 
     public init(axis: [Int] = [-1], name: String? = nil) {

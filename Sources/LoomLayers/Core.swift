@@ -226,6 +226,8 @@ public final class Embedding: Layer, KerasLayer {
 public final class Lambda: Layer, KerasLayer {
     public typealias Function = @Sendable ([Tensor], Config) throws -> Tensor
     public override class var kerasClassName: String { "Lambda" }
+    /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
+    public override var callTakesMask: Bool { true }
     public let functionName: String
     public let function: Function
     public let outputShape: TensorShape?

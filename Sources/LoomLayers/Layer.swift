@@ -157,6 +157,10 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// Whether the layer takes several inputs (merge layers) rather than one.
     open var takesMultipleInputs: Bool { false }
 
+    /// Whether Keras's call method of this class takes a `mask` argument (a functional config
+    /// records it as a call keyword).
+    open var callTakesMask: Bool { false }
+
     /// Whether an input mask passes through unchanged (Keras's supports_masking).
     open var supportsMasking: Bool { false }
 
@@ -274,7 +278,7 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// The serialized form: module, class_name, config, registered_name, and build_config once built.
-    public var serialized: JSONValue {
+    open var serialized: JSONValue {
         let className = Self.kerasClassName
         var s: Config = ["module": "keras.layers", "class_name": .string(className),
                          "config": .object(config), "registered_name": nil]

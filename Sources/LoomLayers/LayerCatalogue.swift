@@ -30,7 +30,9 @@ extension Layer {
     /// A layer from its serialized form ({"class_name", "config", ...}) or a bare class name.
     public static func deserialize(_ value: JSONValue) throws -> Layer {
         let layer = try layers.make(value, owner: "layer", argument: "class_name")
-        if case let .object(dict) = value, case let .object(build)? = dict["build_config"], let shape = build["input_shape"] {
+        // A functional model writes input_shape null: its graph already fixes the shapes.
+        if case let .object(dict) = value, case let .object(build)? = dict["build_config"], let shape = build["input_shape"],
+           shape != .null {
             try layer.buildIfNeeded(try buildShapes(shape, layer: layer.name))
         }
         return layer

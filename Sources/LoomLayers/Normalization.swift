@@ -70,6 +70,8 @@ func featureAxes(_ axes: [Int], rank: Int, layer: String) throws(ConfigError) ->
 /// `momentum`) and with the moving statistics in inference or when frozen, as Keras 3 does.
 public final class BatchNormalization: Layer, KerasLayer {
     public override class var kerasClassName: String { "BatchNormalization" }
+    /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
+    public override var callTakesMask: Bool { true }
     public let axis: Int
     public let momentum: Float, epsilon: Float
     let affine: AffineOptions

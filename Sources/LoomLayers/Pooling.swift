@@ -141,6 +141,8 @@ public final class GlobalMaxPooling3D: GlobalPooling, KerasLayer {
 }
 public final class GlobalAveragePooling1D: GlobalPooling, KerasLayer {
     public override class var kerasClassName: String { "GlobalAveragePooling1D" }
+    /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
+    public override var callTakesMask: Bool { true }
     public override class var rank: Int { 1 }
     public override class var isMax: Bool { false }
     public override var supportsMasking: Bool { true }

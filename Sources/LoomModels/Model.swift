@@ -40,6 +40,13 @@ final class Node: @unchecked Sendable {
     }
 }
 
+extension SymbolicTensor {
+    /// The value an existing input layer makes.
+    convenience init(inputLayer: InputLayer) {
+        self.init(shape: inputLayer.batchShape, node: Node(layer: inputLayer, inputs: [], outputShape: inputLayer.batchShape))
+    }
+}
+
 /// Keras's `keras.Input`: a symbolic input of `shape` (without the batch axis).
 public func Input(shape: TensorShape, batchSize: Int? = nil, name: String? = nil) -> SymbolicTensor {
     let layer = InputLayer(shape: shape, batchSize: batchSize, name: name)
@@ -207,6 +214,12 @@ open class Model: Layer, @unchecked Sendable {
     /// the caller's thread before a batch is split across workers, so they never build.
     func prepare(for values: [Tensor]) throws {}
 
+    /// The Keras config (Functional's form; Sequential overrides it).
+    open override var serialized: JSONValue { functionalSerialized() }
+
+    /// Keras's Model.call takes a mask.
+    open override var callTakesMask: Bool { true }
+
     /// As a layer inside another model: its single output.
     open override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let ys = try forward(inputs, masks: masks, context: context)
@@ -233,6 +246,8 @@ public final class Sequential: Model, @unchecked Sendable {
     public override class var kerasClassName: String { "Sequential" }
     private var stack: [Layer] = []
     private var inputLayer: InputLayer?
+    /// The input layer's name, when the model has one.
+    var inputName: String? { inputLayer?.name }
     private var builtShapes: [TensorShape]?
 
     /// A stack of `layers`; when the first has an input shape (or is an InputLayer), the
@@ -304,6 +319,8 @@ public final class Sequential: Model, @unchecked Sendable {
     public override var outputShapes: [TensorShape] { [builtShapes?.last ?? []] }
     public override var outputNames: [String] { [stack.last?.name ?? name] }
     public override var takesMultipleInputs: Bool { false }
+
+    public override var serialized: JSONValue { sequentialSerialized() }
 
     override func prepare(for values: [Tensor]) throws {
         guard values.count == 1 else { throw ConfigError(name, "expects 1 input, got \(values.count)") }

@@ -1,0 +1,179 @@
+import LoomLayers
+import LoomTensor
+
+/// Keras 3's model configs (what `keras.saving.serialize_keras_object(model)` writes and a
+/// `.keras` file's config.json holds): Sequential's list of layers, and Functional's layers
+/// with their inbound nodes and the input and output layers.
+extension Model {
+    /// Builds a model from its Keras config: "Sequential" or "Functional" (also "Model"),
+    /// nested models included.
+    public static func fromKerasConfig(_ value: JSONValue) throws -> Model {
+        _ = modelClassesRegistered
+        guard let model = try Layer.deserialize(value) as? Model else {
+            throw ConfigError("model config", "is a layer config, not a Sequential or Functional model")
+        }
+        return model
+    }
+
+    /// Keras writes a model's compile settings with it; an empty one for a model not compiled.
+    /// (A compiled model's optimizer, loss and metrics are written with .keras files.)
+    var compileConfig: JSONValue { [:] }
+
+    /// The functional form: each layer with its inbound nodes, then the input and output layers.
+    func functionalSerialized() -> JSONValue {
+        // Node indices are counted within this model, as Keras's get_config re-indexes them.
+        var localIndex: [ObjectIdentifier: Int] = [:]
+        var perLayer: [ObjectIdentifier: Int] = [:]
+        for node in nodes {
+            let layerID = ObjectIdentifier(node.layer)
+            localIndex[ObjectIdentifier(node)] = perLayer[layerID, default: 0]
+            perLayer[layerID, default: 0] += 1
+        }
+        func history(_ t: SymbolicTensor) -> JSONValue {
+            [.string(t.node.layer.name), .int(localIndex[ObjectIdentifier(t.node)] ?? 0), 0]
+        }
+        func tensor(_ t: SymbolicTensor) -> JSONValue {
+            ["class_name": "__keras_tensor__",
+             "config": ["shape": .array(t.shape.map { JSONValue.from($0) }), "dtype": "float32", "keras_history": history(t)]]
+        }
+        var layerEntries: [JSONValue] = []
+        for layer in layers {
+            guard case var .object(entry) = layer.serialized else { continue }
+            entry["name"] = .string(layer.name)
+            let calls = nodes.filter { $0.layer === layer && !$0.inputs.isEmpty }
+            entry["inbound_nodes"] = .array(calls.map { node in
+                let arg: JSONValue = node.inputs.count == 1 ? tensor(node.inputs[0]) : .array(node.inputs.map(tensor))
+                return ["args": [arg], "kwargs": layer.callTakesMask ? ["mask": nil] : [:]]
+            })
+            layerEntries.append(.object(entry))
+        }
+        func ends(_ ts: [SymbolicTensor]) -> JSONValue { ts.count == 1 ? history(ts[0]) : .array(ts.map(history)) }
+        let config: Config = ["name": .string(name), "trainable": .bool(trainable), "layers": .array(layerEntries),
+                              "input_layers": ends(inputs), "output_layers": ends(outputs)]
+        return ["module": "keras.src.models.functional", "class_name": "Functional", "config": .object(config),
+                "registered_name": "Functional", "build_config": ["input_shape": nil], "compile_config": compileConfig]
+    }
+
+    /// A functional model from its config: layers made first, then their calls replayed in
+    /// order, each once the values it reads exist.
+    static func functional(from config: Config) throws -> Model {
+        let reader = ConfigReader(config, object: "Functional")
+        let name = try reader.string("name", default: "functional")
+        guard case let .array(entries) = reader.value("layers") else {
+            throw ConfigError(name, argument: "layers", "must be a list of layer configs")
+        }
+        struct Pending { let layer: Layer; let calls: [JSONValue]; var done = 0 }
+        var pending: [Pending] = []
+        var byName: [String: Int] = [:]
+        var outputs: [String: [SymbolicTensor]] = [:]
+        for entry in entries {
+            guard case let .object(o) = entry else { throw ConfigError(name, argument: "layers", "holds a non-object entry") }
+            let layer = try Layer.deserialize(entry)
+            guard byName[layer.name] == nil else { throw ConfigError(name, "two layers are named '\(layer.name)'") }
+            byName[layer.name] = pending.count
+            var calls: [JSONValue] = []
+            if case let .array(c)? = o["inbound_nodes"] { calls = c }
+            if let input = layer as? InputLayer {
+                outputs[layer.name] = [SymbolicTensor(inputLayer: input)]
+            }
+            pending.append(Pending(layer: layer, calls: calls))
+        }
+        func resolve(_ value: JSONValue) throws -> SymbolicTensor? {
+            guard case let .object(t) = value, case let .object(tc)? = t["config"],
+                  case let .array(h)? = tc["keras_history"], h.count >= 2,
+                  case let .string(producer) = h[0], let index = h[1].numberValue.map({ Int($0) }) else {
+                throw ConfigError(name, "an inbound node holds something other than a Keras tensor: \(value)")
+            }
+            guard byName[producer] != nil else { throw ConfigError(name, "a node reads layer '\(producer)', which is not in the model") }
+            guard let made = outputs[producer], index < made.count else { return nil }
+            return made[index]
+        }
+        var progress = true
+        while progress {
+            progress = false
+            for i in pending.indices {
+                while pending[i].done < pending[i].calls.count {
+                    let call = pending[i].calls[pending[i].done]
+                    guard case let .object(c) = call, case let .array(args)? = c["args"], let first = args.first else {
+                        throw ConfigError(pending[i].layer.name, "an inbound node has no args")
+                    }
+                    if case let .object(kwargs)? = c["kwargs"], let key = kwargs.keys.sorted().first(where: { $0 != "training" && $0 != "mask" }) {
+                        throw ConfigError(pending[i].layer.name, "call argument '\(key)' is not supported")
+                    }
+                    let values: [JSONValue]
+                    if case let .array(list) = first { values = list } else { values = [first] }
+                    let tensors = try values.map(resolve)
+                    guard tensors.allSatisfy({ $0 != nil }) else { break }
+                    let layer = pending[i].layer
+                    let y = tensors.count == 1 && !layer.takesMultipleInputs ? try layer(tensors[0]!) : try layer(tensors.map { $0! })
+                    outputs[layer.name, default: []].append(y)
+                    pending[i].done += 1
+                    progress = true
+                }
+            }
+        }
+        if let stuck = pending.first(where: { $0.done < $0.calls.count }) {
+            throw ConfigError(name, "the inputs of layer '\(stuck.layer.name)' are never computed")
+        }
+        func ends(_ key: String) throws -> [SymbolicTensor] {
+            let value = reader.value(key)
+            guard case let .array(list) = value, !list.isEmpty else { throw ConfigError(name, argument: key, "must list layers") }
+            let items: [JSONValue]
+            if case .string = list[0] { items = [value] } else { items = list }
+            return try items.map { item in
+                guard case let .array(h) = item, h.count >= 2, case let .string(layer) = h[0],
+                      let index = h[1].numberValue.map({ Int($0) }), let made = outputs[layer], index < made.count else {
+                    throw ConfigError(name, argument: key, "names a value that is not in the model: \(item)")
+                }
+                return made[index]
+            }
+        }
+        let model = try Model(inputs: try ends("input_layers"), outputs: try ends("output_layers"), name: name)
+        model.trainable = try reader.bool("trainable", default: true)
+        return model
+    }
+}
+
+extension Sequential {
+    /// Keras's Sequential form: the layers (an InputLayer first when the input shape is
+    /// known) and the build input shape.
+    func sequentialSerialized() -> JSONValue {
+        var layerEntries: [JSONValue] = []
+        let inputShape = isGraphBuilt ? inputShapes[0] : batchInputShape
+        if let inputShape {
+            layerEntries.append(InputLayer(shape: Array(inputShape.dropFirst()), batchSize: inputShape.first ?? nil,
+                                           name: inputName ?? "input_layer").serialized)
+        }
+        layerEntries += layers.map(\.serialized)
+        var config: Config = ["name": .string(name), "trainable": .bool(trainable), "dtype": dtypePolicy,
+                              "layers": .array(layerEntries)]
+        var out: Config = ["module": "keras", "class_name": "Sequential", "registered_name": nil]
+        if let inputShape {
+            let shape = JSONValue.array(inputShape.map { JSONValue.from($0) })
+            config["build_input_shape"] = shape
+            out["build_config"] = ["input_shape": shape]
+        }
+        out["config"] = .object(config)
+        out["compile_config"] = compileConfig
+        return .object(out)
+    }
+
+    static func sequential(from config: Config) throws -> Sequential {
+        let reader = ConfigReader(config, object: "Sequential")
+        guard case let .array(entries) = reader.value("layers") else {
+            throw ConfigError("Sequential", argument: "layers", "must be a list of layer configs")
+        }
+        let model = try Sequential(try entries.map { try Layer.deserialize($0) }, name: try reader.optionalString("name"))
+        model.trainable = try reader.bool("trainable", default: true)
+        if !model.isGraphBuilt, case let .array(dims) = reader.value("build_input_shape") {
+            try model.build(inputShape: dims.map { $0.numberValue.map { Int($0) } })
+        }
+        return model
+    }
+}
+
+/// Registers Sequential and Functional in the layer registry, once.
+let modelClassesRegistered: Void = {
+    layers.register("Sequential") { config in try Sequential.sequential(from: config) }
+    layers.register("Functional", aliases: ["Model"]) { config in try Model.functional(from: config) }
+}()
