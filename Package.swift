@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries: the only places C is touched.
@@ -24,22 +25,23 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+        .systemLibrary(name: "CLoomZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
         // C shims: libpng / libjpeg decode and encode (libjpeg needs setjmp), HDF5's macros.
-        .target(name: "CLoomImage", dependencies: ["CPNG", "CJPEG", "CZlib"]),
+        .target(name: "CLoomImage", dependencies: ["CPNG", "CJPEG", "CLoomZlib"]),
         .target(name: "CLoomHDF5", dependencies: ["CHDF5"]),
         // AVX intrinsics Swift's SIMD types do not lower to (a vector square root).
         .target(name: "CLoomSIMD", cSettings: [.unsafeFlags(["-march=native"])]),
 
         .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
-        .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CZlib"], swiftSettings: native),
+        .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CLoomZlib"], swiftSettings: native),
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5"],
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5",
+                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomLayers", "LoomData", "LoomModels",
@@ -54,6 +56,6 @@ let package = Package(
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemLibraryTests",
-                    dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CZlib", "CLoomImage"]),
+                    dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CLoomZlib", "CLoomImage"]),
     ]
 )

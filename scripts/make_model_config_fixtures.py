@@ -5,7 +5,7 @@ rebuilds the model from the config, writes the same config back, loads the weigh
 predict the same.
 
 Run: KERAS_BACKEND=jax ../keras-ref/bin/python scripts/make_model_config_fixtures.py
-Writes Tests/LoomModelsTests/Fixtures/model_configs.json and model_<name>.weights.h5
+Writes Tests/LoomModelsTests/Fixtures/model_configs.json, model_<name>.weights.h5 and model_<name>.keras
 """
 import json
 import os
@@ -58,6 +58,7 @@ def main():
             ys = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
             ys = ys if isinstance(ys, list) else [ys]
             model.save_weights(os.path.join(OUT, f"model_{name}.weights.h5"))
+            model.save(os.path.join(OUT, f"model_{name}.keras"))
             entry.update({"inputs": [arr(x) for x in xs], "outputs": [arr(y) for y in ys]})
         out[name] = entry
     with open(os.path.join(OUT, "model_configs.json"), "w") as f:

@@ -1,4 +1,4 @@
-import CZlib
+import CLoomZlib
 import Foundation
 import LoomTensor
 

@@ -59,3 +59,39 @@ import Testing
         expectError("unknown layer 'Warp'") { _ = try Model.fromKerasConfig(unknown) }
     }
 }
+
+/// `.keras` archives both ways.
+@Suite struct KerasFileTests {
+    @Test(arguments: ["mlp", "two_heads", "cnn"])
+    func loadsKerasArchivesAndPredictsAsKeras(_ name: String) throws {
+        let e = ModelConfigTests.entry(name)
+        let model = try KerasFile.load(WeightsFileTests.fixturePath("model_\(name).keras"))
+        let ys = try model.predict(FixtureFiles.tensors(e["inputs"]).map { $0! }, verbose: .silent)
+        for (y, want) in zip(ys, FixtureFiles.tensors(e["outputs"]).map { $0! }) {
+            expectClose(y.scalars, want.scalars, relative: 1e-5, absolute: 1e-6, "\(name) prediction")
+        }
+    }
+
+    @Test func savesArchivesItLoadsBack() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-\(getpid()).keras").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try KerasFile.load(WeightsFileTests.fixturePath("model_two_heads.keras"))
+        try model.save(path)
+        let again = try KerasFile.load(path)
+        #expect(again.serialized.isEquivalent(to: model.serialized))
+        let x = [Tensor.ones([3, 6]), Tensor.full([3, 6], -0.5)]
+        for (a, b) in zip(try again(x), try model(x)) { #expect(a.scalars == b.scalars) }
+    }
+
+    @Test func badArchivesAreReported() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-bad-\(getpid()).keras").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        expectError("no such file") { _ = try KerasFile.load("/nonexistent/m.keras") }
+        try "not a zip".write(toFile: path, atomically: true, encoding: .utf8)
+        expectError("not a .keras archive (not a readable zip file)") { _ = try KerasFile.load(path) }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: WeightsFileTests.fixturePath("model_mlp.keras")))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: path))
+        #expect(throws: (any Error).self) { _ = try KerasFile.load(path) }
+        expectError("must end in .keras") { try Sequential().save("/tmp/x.h5") }
+    }
+}

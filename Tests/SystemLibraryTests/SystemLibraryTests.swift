@@ -1,7 +1,7 @@
 import CHDF5
 import CLoomHDF5
 import COpenBLAS
-import CZlib
+import CLoomZlib
 import Foundation
 import Testing
 

@@ -1,0 +1,101 @@
+import Foundation
+import LoomLayers
+import ZIPFoundation
+
+/// Keras 3 `.keras` archives: a zip holding config.json (the model's config), metadata.json
+/// and model.weights.h5 (the weights in Keras's layout).
+public enum KerasFile {
+    /// The largest config.json read: a model config is kilobytes; this bounds a crafted file.
+    static let maximumConfigBytes: Int64 = 64 << 20
+
+    /// Reads a `.keras` archive: the model from its config, with its weights. (A compiled
+    /// model's optimizer, loss and metrics are not restored yet: the model comes back uncompiled.)
+    public static func load(_ path: String) throws -> Model {
+        func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
+        guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        } catch {
+            throw fail("not a .keras archive (not a readable zip file)")
+        }
+        guard let configEntry = archive["config.json"] else { throw fail("not a .keras archive: no config.json") }
+        guard let weightsEntry = archive["model.weights.h5"] else { throw fail("not a .keras archive: no model.weights.h5") }
+        guard configEntry.uncompressedSize <= maximumConfigBytes else {
+            throw fail("config.json is \(configEntry.uncompressedSize) bytes, more than a model config can be")
+        }
+        var configData = Data()
+        do {
+            _ = try archive.extract(configEntry, skipCRC32: false) { configData.append($0) }
+        } catch {
+            throw fail("config.json cannot be read: \(error)")
+        }
+        let config: JSONValue
+        do {
+            config = try JSONDecoder().decode(JSONValue.self, from: configData)
+        } catch {
+            throw fail("config.json is not valid JSON")
+        }
+        let model: Model
+        do {
+            model = try Model.fromKerasConfig(config)
+        } catch {
+            throw fail("\(error)")
+        }
+        // HDF5 reads files: the weights are copied beside the system's temporary files first.
+        let temporary = FileManager.default.temporaryDirectory
+            .appendingPathComponent("loom-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).weights.h5")
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        do {
+            _ = try archive.extract(weightsEntry, to: temporary, skipCRC32: false)
+        } catch {
+            throw fail("model.weights.h5 cannot be read: \(error)")
+        }
+        do {
+            try model.loadWeights(temporary.path)
+        } catch let error as WeightsFileError {
+            throw fail("model.weights.h5: \(error.message)")
+        }
+        return model
+    }
+
+    /// Writes `model` as a `.keras` archive Keras 3's `keras.saving.load_model` opens. The file
+    /// is written beside `path` and renamed into place.
+    public static func save(_ model: Model, to path: String, kerasVersion: String = "3.15.1") throws {
+        func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
+        guard path.hasSuffix(".keras") else { throw fail("the file name must end in .keras, as Keras requires") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-save-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let weights = folder.appendingPathComponent("model.weights.h5")
+        try model.saveWeights(weights.path)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
+        let metadata: JSONValue = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
+        let temporary = path + ".partial-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        do {
+            let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
+            for (name, data) in [("metadata.json", Data(metadata.description.utf8)),
+                                 ("config.json", Data(model.serialized.description.utf8))] {
+                try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) {
+                    position, size in data.subdata(in: Int(position)..<(Int(position) + size))
+                }
+            }
+            try archive.addEntry(with: "model.weights.h5", fileURL: weights, compressionMethod: .none)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw fail("cannot write the archive: \(error)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw fail("cannot move the new file into place: \(reason)")
+        }
+    }
+}
+
+extension Model {
+    /// Writes the model as a Keras 3 `.keras` file (see `KerasFile.save`).
+    public func save(_ path: String) throws { try KerasFile.save(self, to: path) }
+}
