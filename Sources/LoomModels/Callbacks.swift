@@ -365,8 +365,9 @@ public struct LoomTrainingError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// Saves the model's weights after each epoch, or only when a monitored quantity improves
-/// (Keras's ModelCheckpoint). The path may hold Keras's placeholders: `{epoch:02d}`,
+/// Saves the model (a .keras file; its weights alone with saveWeightsOnly) after each epoch,
+/// or only when a monitored quantity improves (Keras's ModelCheckpoint). A .keras checkpoint
+/// holds the config and weights; the optimizer's state is not in it yet. The path may hold Keras's placeholders: `{epoch:02d}`,
 /// `{val_loss:.2f}`, any logged name with a `d` or `.Nf` format.
 public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
     public let filepath: String, saveBestOnly: Bool, saveWeightsOnly: Bool
@@ -376,12 +377,14 @@ public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
 
     public init(_ filepath: String, monitor: String = "val_loss", saveBestOnly: Bool = false, saveWeightsOnly: Bool = false,
                 mode: MonitorMode = .auto, initialValueThreshold: Float? = nil) throws {
-        guard saveWeightsOnly else {
-            throw LoomTrainingError("ModelCheckpoint: saving whole models (.keras files) is not available yet; "
-                + "pass saveWeightsOnly: true with a path ending in .weights.h5")
-        }
-        guard filepath.hasSuffix(".weights.h5") else {
-            throw LoomTrainingError("ModelCheckpoint: with saveWeightsOnly the path must end in .weights.h5, got '\(filepath)'")
+        if saveWeightsOnly {
+            guard filepath.hasSuffix(".weights.h5") else {
+                throw LoomTrainingError("ModelCheckpoint: with saveWeightsOnly the path must end in .weights.h5, got '\(filepath)'")
+            }
+        } else {
+            guard filepath.hasSuffix(".keras") else {
+                throw LoomTrainingError("ModelCheckpoint: a whole-model checkpoint path must end in .keras, got '\(filepath)'")
+            }
         }
         self.filepath = filepath
         self.saveBestOnly = saveBestOnly
@@ -405,7 +408,7 @@ public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
             monitor!.record(current)
         }
         let path = try Self.format(filepath, epoch: epoch + 1, logs: logs)
-        try model.saveWeights(path)
+        if saveWeightsOnly { try model.saveWeights(path) } else { try model.save(path) }
         saved.append(path)
     }
 

@@ -103,6 +103,12 @@ import Testing
         try reloaded.build(inputShape: [nil, 3])
         try reloaded.loadWeights(folder + "/best.weights.h5")
         #expect(reloaded.weights.flatMap(\.value.scalars) == weightsAfter[bestEpoch])
-        expectError("not available yet") { _ = try ModelCheckpoint(folder + "/m.keras") }
+        expectError("must end in .keras") { _ = try ModelCheckpoint(folder + "/m.h5") }
+        // Whole-model checkpoints are .keras files that load back.
+        let whole = try ModelCheckpoint(folder + "/m{epoch}.keras", monitor: "loss")
+        try model.fit(x: Tensor.ones([8, 3]), y: Tensor.zeros([8, 2]), batchSize: 8, epochs: 2, verbose: .silent, callbacks: [whole])
+        #expect(whole.saved == [folder + "/m1.keras", folder + "/m2.keras"])
+        let restored = try KerasFile.load(folder + "/m2.keras")
+        #expect(restored.weights.flatMap(\.value.scalars) == model.weights.flatMap(\.value.scalars))
     }
 }
