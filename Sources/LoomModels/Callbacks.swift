@@ -367,7 +367,7 @@ public struct LoomTrainingError: Error, CustomStringConvertible, Equatable {
 
 /// Saves the model (a .keras file; its weights alone with saveWeightsOnly) after each epoch,
 /// or only when a monitored quantity improves (Keras's ModelCheckpoint). A .keras checkpoint
-/// holds the config and the weights, without the optimizer's state. The path may hold Keras's placeholders: `{epoch:02d}`,
+/// holds the model's config and weights. The path may hold Keras's placeholders: `{epoch:02d}`,
 /// `{val_loss:.2f}`, any logged name with a `d` or `.Nf` format.
 public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
     public let filepath: String, saveBestOnly: Bool, saveWeightsOnly: Bool
