@@ -367,7 +367,7 @@ public struct LoomTrainingError: Error, CustomStringConvertible, Equatable {
 
 /// Saves the model (a .keras file; its weights alone with saveWeightsOnly) after each epoch,
 /// or only when a monitored quantity improves (Keras's ModelCheckpoint). A .keras checkpoint
-/// holds the model's config and weights. The path may hold Keras's placeholders: `{epoch:02d}`,
+/// holds the model's config and weights. The path may hold Keras's format fields: `{epoch:02d}`,
 /// `{val_loss:.2f}`, any logged name with a `d` or `.Nf` format.
 public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
     public let filepath: String, saveBestOnly: Bool, saveWeightsOnly: Bool
@@ -412,7 +412,7 @@ public final class ModelCheckpoint: MonitoringCallback, @unchecked Sendable {
         saved.append(path)
     }
 
-    /// The path with `{name}` / `{name:fmt}` replaced by the epoch (1-based) or a logged value.
+    /// The path with each `{name}` / `{name:fmt}` field filled with the epoch (1-based) or a logged value.
     static func format(_ template: String, epoch: Int, logs: Logs) throws -> String {
         var out = ""
         var rest = Substring(template)
