@@ -61,6 +61,18 @@ def main():
             model.save(os.path.join(OUT, f"model_{name}.keras"))
             entry.update({"inputs": [arr(x) for x in xs], "outputs": [arr(y) for y in ys]})
         out[name] = entry
+    # A compiled model: Loom compiles it from compile_config and evaluates as Keras does.
+    compiled = keras.Sequential([keras.Input((6,)), layers.Dense(8, activation="relu", name="h"),
+                                 layers.Dense(3, activation="softmax", name="p")], name="compiled")
+    compiled.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                     loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    x = rng.normal(size=(20, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=(20,)).astype(np.float32)
+    compiled.fit(x, y, epochs=1, batch_size=10, shuffle=False, verbose=0)
+    compiled.save(os.path.join(OUT, "model_compiled.keras"))
+    out["compiled"] = {"config": keras.saving.serialize_keras_object(compiled), "x": arr(x), "y": arr(y),
+                       "evaluate": {k: float(v) for k, v in compiled.evaluate(x, y, batch_size=10, verbose=0,
+                                                                             return_dict=True).items()}}
     with open(os.path.join(OUT, "model_configs.json"), "w") as f:
         json.dump(out, f, separators=(",", ":"), allow_nan=False)
     print("wrote model_configs.json and", [n for n in out if n != "keras_version"])

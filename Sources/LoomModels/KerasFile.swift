@@ -8,8 +8,8 @@ public enum KerasFile {
     /// The largest config.json read: a model config is kilobytes; this bounds a crafted file.
     static let maximumConfigBytes: Int64 = 64 << 20
 
-    /// Reads a `.keras` archive: the model from its config, with its weights. (A compiled
-    /// model's optimizer, loss and metrics are not restored yet: the model comes back uncompiled.)
+    /// Reads a `.keras` archive: the model from its config, with its weights, compiled as its
+    /// compile_config says (the optimizer starts from fresh slots).
     public static func load(_ path: String) throws -> Model {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }
@@ -39,6 +39,9 @@ public enum KerasFile {
         let model: Model
         do {
             model = try Model.fromKerasConfig(config)
+            if case let .object(top) = config, let compileConfig = top["compile_config"] {
+                try model.compile(fromKerasConfig: compileConfig)
+            }
         } catch {
             throw fail("\(error)")
         }

@@ -15,9 +15,70 @@ extension Model {
         return model
     }
 
-    /// Keras writes a model's compile settings with it; an empty one for a model not compiled.
-    /// (A compiled model's optimizer, loss and metrics are written with .keras files.)
-    var compileConfig: JSONValue { [:] }
+    /// Keras's compile_config: the optimizer, loss(es), metrics and loss weights compile was
+    /// given; empty for a model not compiled.
+    var compileConfig: JSONValue {
+        guard let compiled else { return [:] }
+        func spec(_ m: MetricSpec) -> JSONValue {
+            switch m {
+            case let .name(n): return .string(n)
+            case let .metric(metric): return .string(metric.name)
+            }
+        }
+        func perOutput(_ specs: [[MetricSpec]]) -> JSONValue {
+            if specs.allSatisfy(\.isEmpty) { return nil }
+            return specs.count == 1 ? .array(specs[0].map(spec)) : .array(specs.map { .array($0.map(spec)) })
+        }
+        let losses = compiled.losses.map { $0?.serialized ?? nil }
+        let weights = compiled.lossWeights.allSatisfy { $0 == 1 } ? JSONValue.null : .array(compiled.lossWeights.map { .from($0) })
+        return ["optimizer": compiled.optimizer.serialized, "loss": losses.count == 1 ? losses[0] : .array(losses),
+                "loss_weights": weights, "metrics": perOutput(compiled.metricSpecs),
+                "weighted_metrics": perOutput(compiled.weightedMetricSpecs), "run_eagerly": false,
+                "steps_per_execution": 1, "jit_compile": false]
+    }
+
+    /// Compiles the model as a compile_config says (what Keras's compile_from_config does).
+    public func compile(fromKerasConfig config: JSONValue) throws {
+        guard case let .object(c) = config, !c.isEmpty else { return }
+        guard let optimizerValue = c["optimizer"], optimizerValue != .null else {
+            throw ConfigError(name, argument: "compile_config", "has no optimizer")
+        }
+        let optimizer = try optimizers.make(optimizerValue, owner: "compile_config", argument: "optimizer")
+        let n = outputCount
+        func loss(_ v: JSONValue) throws -> Loss? {
+            v == .null ? nil : try losses.make(v, owner: "compile_config", argument: "loss")
+        }
+        var lossList: [Loss?]
+        switch c["loss"] ?? .null {
+        case let .array(items): lossList = try items.map(loss)
+        case let .object(o) where o["class_name"] == nil:
+            lossList = try outputNames.map { try loss(o[$0] ?? .null) }
+        case let v: lossList = Array(repeating: try loss(v), count: n)
+        }
+        func metricLists(_ v: JSONValue?) throws -> [[MetricSpec]] {
+            func one(_ x: JSONValue) throws -> MetricSpec {
+                switch x {
+                case let .string(s): return .name(s)
+                case let .object(o):
+                    if case let .string(s)? = o["class_name"] { return .name(s) }
+                    throw ConfigError(name, argument: "compile_config", "cannot read metric \(x)")
+                default: throw ConfigError(name, argument: "compile_config", "cannot read metric \(x)")
+                }
+            }
+            guard let v, case let .array(items) = v else { return [] }
+            if items.contains(where: { if case .array = $0 { return true } else { return false } }) {
+                return try items.map { item in
+                    guard case let .array(list) = item else { return [try one(item)] }
+                    return try list.map(one)
+                }
+            }
+            return Array(repeating: try items.map(one), count: n)
+        }
+        var weights: [Float]? = nil
+        if case let .array(ws)? = c["loss_weights"] { weights = ws.map { Float($0.numberValue ?? 1) } }
+        try compile(optimizer: optimizer, losses: lossList, metrics: try metricLists(c["metrics"]),
+                    weightedMetrics: try metricLists(c["weighted_metrics"]), lossWeights: weights)
+    }
 
     /// The functional form: each layer with its inbound nodes, then the input and output layers.
     func functionalSerialized() -> JSONValue {

@@ -95,3 +95,44 @@ import Testing
         expectError("must end in .keras") { try Sequential().save("/tmp/x.h5") }
     }
 }
+
+@Suite struct CompileConfigTests {
+    @Test func kerasCompiledArchivesComeBackCompiled() throws {
+        let e = ModelConfigTests.entry("compiled")
+        let model = try KerasFile.load(WeightsFileTests.fixturePath("model_compiled.keras"))
+        let compiled = try #require(model.compiled)
+        #expect(compiled.optimizer is Adam && abs(compiled.optimizer.learningRate - 0.01) < 1e-7)
+        let logs = try model.evaluate(x: FixtureFiles.tensor(e["x"])!, y: FixtureFiles.tensor(e["y"])!, batchSize: 10, verbose: .silent)
+        guard case let .object(expected)? = e["evaluate"] else { Issue.record("no evaluate"); return }
+        for (key, value) in expected {
+            expectClose([logs[key] ?? .nan], [Float(value.numberValue!)], relative: 1e-5, absolute: 1e-6, "evaluate \(key)")
+        }
+        // Loom writes the compile settings Keras wrote (Keras's own run flags aside).
+        guard case let .object(config)? = e["config"], case let .object(keras)? = config["compile_config"],
+              case let .object(loom) = model.serialized, case let .object(written)? = loom["compile_config"] else {
+            Issue.record("no compile_config")
+            return
+        }
+        for key in ["optimizer", "loss", "loss_weights", "metrics", "weighted_metrics"] {
+            #expect((written[key] ?? .null).isEquivalent(to: keras[key] ?? .null), "\(key): \(written[key] ?? .null) vs \(keras[key] ?? .null)")
+        }
+    }
+
+    @Test func compileConfigRoundTripsThroughKerasFiles() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-compiled-\(getpid()).keras").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try ModelTests.twoHeadedModel()
+        try model.compile(optimizer: try RMSprop(learningRate: 0.005, centered: true), losses: [MeanSquaredError(), BinaryCrossentropy()],
+                          metrics: [["mae"], ["accuracy"]], lossWeights: [1, 0.5])
+        try model.save(path)
+        let again = try KerasFile.load(path)
+        let compiled = try #require(again.compiled)
+        #expect((compiled.optimizer as? RMSprop)?.centered == true)
+        #expect(compiled.losses.map { $0?.className } == ["MeanSquaredError", "BinaryCrossentropy"])
+        #expect(compiled.lossWeights == [1, 0.5])
+        let x = [Tensor.ones([4, 4]), Tensor.zeros([4, 4])], y = [Tensor.zeros([4, 3]), Tensor.ones([4, 1])]
+        let a = try again.evaluate(x: x, y: y, verbose: .silent), b = try model.evaluate(x: x, y: y, verbose: .silent)
+        #expect(a.keys == b.keys)
+        for (k, v) in b { expectClose([a[k] ?? .nan], [v], relative: 1e-6, absolute: 1e-7, k) }
+    }
+}
