@@ -40,7 +40,7 @@ struct ArrayData {
     let x: [Tensor], y: [Tensor], sampleWeight: Tensor?
     let count: Int
 
-    init(x: [Tensor], y: [Tensor], sampleWeight: Tensor?, method: String, model: String) throws {
+    init(x: [Tensor], y: [Tensor], sampleWeight: Tensor?, method: String) throws {
         guard !x.isEmpty else { throw LoomTrainingError("\(method): no input arrays given") }
         for (i, t) in x.enumerated() where t.rank == 0 {
             throw LoomTrainingError("\(method): input \(i) is a scalar; inputs need a batch axis")
@@ -133,13 +133,13 @@ extension Model {
         guard validationFreq > 0 else { throw ConfigError(name, argument: "validation_freq", "must be positive, got \(validationFreq)") }
         if let s = stepsPerEpoch, s <= 0 { throw ConfigError(name, argument: "steps_per_epoch", "must be positive, got \(s)") }
         try checkOutputCount(y, "fit")
-        var all = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "fit", model: name)
+        var all = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "fit")
         if let classWeight {
             all = ArrayData(all.x, all.y, try weighByClass(all.y[0], classWeight, sampleWeight: all.sampleWeight), count: all.count)
         }
         var validation: ArrayData? = nil
         if let v = validationData {
-            validation = try ArrayData(x: v.x, y: v.y, sampleWeight: v.sampleWeight, method: "fit (validation_data)", model: name)
+            validation = try ArrayData(x: v.x, y: v.y, sampleWeight: v.sampleWeight, method: "fit (validation_data)")
             try checkOutputCount(v.y, "fit (validation_data)")
         } else if validationSplit > 0 {
             // Keras takes the last fraction of the samples, before any shuffling.
@@ -293,7 +293,7 @@ extension Model {
         _ = try requireCompiled("evaluate")
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         try checkOutputCount(y, "evaluate")
-        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "evaluate", model: name)
+        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "evaluate")
         try checkSparseLabels(data.y, compiled: try requireCompiled("evaluate"), method: "evaluate")
         var list = callbacks
         let verbosity = verbose.resolved
@@ -343,7 +343,7 @@ extension Model {
                         workers: Int? = nil) throws -> [Tensor] {
         let workers = try resolveWorkers(workers)
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
-        let data = try ArrayData(x: x, y: [], sampleWeight: nil, method: "predict", model: name)
+        let data = try ArrayData(x: x, y: [], sampleWeight: nil, method: "predict")
         var list = callbacks
         let verbosity = verbose.resolved
         if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
@@ -370,7 +370,7 @@ extension Model {
     public func trainOnBatch(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil) throws -> Logs {
         let compiled = try requireCompiled("train_on_batch")
         try checkOutputCount(y, "train_on_batch")
-        var data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "train_on_batch", model: name)
+        var data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "train_on_batch")
         if let classWeight {
             data = ArrayData(data.x, data.y, try weighByClass(data.y[0], classWeight, sampleWeight: data.sampleWeight), count: data.count)
         }
@@ -391,7 +391,7 @@ extension Model {
     public func testOnBatch(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil) throws -> Logs {
         let compiled = try requireCompiled("test_on_batch")
         try checkOutputCount(y, "test_on_batch")
-        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "test_on_batch", model: name)
+        let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "test_on_batch")
         try checkFinite(data.x, batch: 0, firstSample: 0, method: "test_on_batch")
         compiled.resetMetrics()
         try testStep(data, compiled: compiled, workers: try resolveWorkers(nil))
