@@ -60,6 +60,40 @@ struct Predict: ParsableCommand {
     }
 }
 
+/// `loom evaluate MODEL.keras --x X.npy ... --y Y.npy ...`.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a compiled .keras model on .npy arrays and print its loss and metrics.")
+
+    @Argument(help: "The model, a Keras 3 .keras file saved from a compiled model.") var model: String
+    @Option(name: .customLong("x"), help: "One .npy per model input.") var xs: [String] = []
+    @Option(name: .customLong("y"), help: "One .npy per model output.") var ys: [String] = []
+    @Option(name: .customLong("batch-size"), help: "Samples per batch.") var batchSize = 32
+    @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+    @Flag(help: "One JSON object instead of name: value lines.") var json = false
+
+    func validate() throws {
+        guard !xs.isEmpty, !ys.isEmpty else { throw ValidationError("give at least one --x and one --y") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    }
+
+    func run() throws {
+        try reporting("loom evaluate") {
+            let net = try KerasFile.load(model)
+            guard net.compiled != nil else {
+                throw LoomTrainingError("\(model) was saved from a model that was not compiled: it has no loss to evaluate")
+            }
+            let x = try xs.map { try NPY.read($0) }, y = try ys.map { try NPY.read($0) }
+            let logs = try net.evaluate(x: x, y: y, batchSize: batchSize, verbose: .silent, workers: workers)
+            if json {
+                print("{" + logs.map { "\"\($0.key)\": \(Double($0.value))" }.joined(separator: ", ") + "}")
+            } else {
+                for (key, value) in logs { print("\(key): \(value)") }
+            }
+        }
+    }
+}
+
 /// `loom summary MODEL.keras`.
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a .keras model's summary as Keras prints it.")
