@@ -76,8 +76,24 @@ struct StepResult {
     let stateUpdates: ForwardContext
 }
 
+/// One shard's result or failure, written by its worker thread and read after the pool joins.
+private final class ShardSlot<R>: @unchecked Sendable {
+    var result: R?
+    var error: (any Error)?
+    init() {}
+}
+
+/// What one worker computed for its shard of a training or test step.
+private struct ShardResult {
+    var loss: Float
+    var parts: [Float]
+    var yPred: [Tensor]
+    var gradients: Gradients
+    var context: ForwardContext
+}
+
 extension Model {
-    /// The workers this model's fit splits batches across (set once per fit).
+    /// The pool of `workers` threads, kept between steps while the count stays the same.
     func workerPool(_ workers: Int) -> WorkerPool {
         if let pool = pool, pool.count == workers { return pool }
         let pool = WorkerPool(count: workers)
@@ -85,65 +101,69 @@ extension Model {
         return pool
     }
 
+    /// The workers a batch of `samples` is split across: never more than one per sample.
+    static func effectiveWorkers(_ requested: Int, samples: Int) -> Int { Swift.max(1, Swift.min(requested, samples)) }
+
+    /// Runs `body` for each contiguous shard of `data` on its own worker thread (the model is
+    /// built already) and returns the results in shard order. A failing shard aborts
+    /// `group`, so shards waiting on it stop; the first real failure is thrown, naming the
+    /// shard's samples when the batch was split.
+    private func runShards<R>(_ data: ArrayData, workers requested: Int, group: ShardGroup?,
+                              _ body: @escaping @Sendable (_ k: Int, _ shard: ArrayData, _ offset: Int) throws -> R) throws -> [R] {
+        let n = data.count
+        let workers = Model.effectiveWorkers(requested, samples: n)
+        let bounds = (0...workers).map { $0 * n / workers }
+        let slots = (0..<workers).map { _ in ShardSlot<R>() }
+        workerPool(workers).run { k in
+            do {
+                slots[k].result = try body(k, data.rows(bounds[k]..<bounds[k + 1]), bounds[k])
+            } catch let error as ShardGroupAborted {
+                slots[k].error = error
+            } catch {
+                // Shapes in the message are the shard's; say which samples it held.
+                slots[k].error = workers == 1 ? error
+                    : LoomTrainingError("\(error) (in samples \(bounds[k])..<\(bounds[k + 1]) of the batch, split across \(workers) workers)")
+                group?.abort()
+            }
+        }
+        let errors = slots.compactMap { $0.error }
+        if let failure = errors.first(where: { !($0 is ShardGroupAborted) }) ?? errors.first { throw failure }
+        return slots.map { $0.result! }
+    }
+
+    /// Each output of every shard, joined along the batch axis in shard order.
+    private static func joined(_ shards: [[Tensor]]) -> [Tensor] {
+        shards[0].indices.map { o in shards.count == 1 ? shards[0][o] : Tensor.concatenate(shards.map { $0[o] }, axis: 0) }
+    }
+
     /// Forward and backward of one batch split into contiguous shards, one per worker: each
     /// worker's loss is weighted by its share of the batch so the gradients add up to the
     /// gradient of the whole batch's mean loss; the weight penalties are added once, after.
     func shardedStep(_ batch: ArrayData, compiled: CompiledModel, workers requested: Int, training: Bool) throws -> StepResult {
         let n = batch.count
-        let workers = Swift.max(1, Swift.min(requested, n))
-        let bounds = (0...workers).map { $0 * n / workers }
+        let workers = Model.effectiveWorkers(requested, samples: n)
         let group = ShardGroup(workers: workers)
+        let step = trainStepsRun, seed = self.seed
+        // Built here, on this thread: the workers only read the model.
         try prepare(for: batch.x)
         let parameters = trainableWeights
-        let step = trainStepsRun
-        let seed = self.seed
-
-        final class Slot: @unchecked Sendable {
-            var loss: Float = 0
-            var parts: [Float] = []
-            var yPred: [Tensor] = []
-            var gradients = Gradients()
-            var context: ForwardContext?
-            var error: (any Error)?
-        }
-        let slots = (0..<workers).map { _ in Slot() }
-        let pool = workerPool(workers)
-        pool.run { [self] k in
-            guard k < workers else { return }
-            let slot = slots[k]
-            do {
-                let shard = batch.rows(bounds[k]..<bounds[k + 1])
-                let weight = Float(shard.count) / Float(n)
-                let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: bounds[k],
-                                             shardGroup: group, worker: k, batchSize: n)
-                let yPred = try forward(shard.x, context: context)
-                let (loss, parts) = try compiled.loss(yTrue: shard.y, yPred: yPred, sampleWeight: shard.sampleWeight)
-                // The loss is this shard's mean, so it is weighted by the shard's share; activity
-                // penalties are already divided by the whole batch's size.
-                var weighted = workers == 1 ? loss : loss * weight
-                for l in context.losses { weighted = weighted + l }
-                slot.loss = weighted.scalar
-                slot.parts = parts.map { $0.scalar * weight }
-                slot.yPred = yPred.map(\.detached)
-                slot.context = context
-                if training { slot.gradients = gradients(of: weighted, wrt: parameters) }
-            } catch let error as ShardGroupAborted {
-                slot.error = error
-                group.abort()
-            } catch {
-                // Shapes in the message are the shard's; say which samples it held.
-                slot.error = workers == 1 ? error
-                    : LoomTrainingError("\(error) (in samples \(bounds[k])..<\(bounds[k + 1]) of the batch, split across \(workers) workers)")
-                group.abort()
-            }
-        }
-        if let failure = slots.compactMap(\.error).first(where: { !($0 is ShardGroupAborted) }) ?? slots.compactMap(\.error).first {
-            throw failure
+        let shards = try runShards(batch, workers: workers, group: group) { [self] k, shard, offset in
+            let weight = Float(shard.count) / Float(n)
+            let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: offset,
+                                         shardGroup: group, worker: k, batchSize: n)
+            let yPred = try forward(shard.x, context: context)
+            let (loss, parts) = try compiled.loss(yTrue: shard.y, yPred: yPred, sampleWeight: shard.sampleWeight)
+            // The loss is this shard's mean, so it is weighted by the shard's share; activity
+            // penalties are already divided by the whole batch's size.
+            var weighted = workers == 1 ? loss : loss * weight
+            for l in context.losses { weighted = weighted + l }
+            return ShardResult(loss: weighted.scalar, parts: parts.map { $0.scalar * weight }, yPred: yPred.map(\.detached),
+                               gradients: training ? gradients(of: weighted, wrt: parameters) : Gradients(), context: context)
         }
 
         // Summed in worker order by the optimizer, so the result does not depend on which
         // thread finished first.
-        var parts = slots.map(\.gradients)
+        var parts = shards.map(\.gradients)
         var penalty: Tensor? = nil
         for p in parameters {
             if let r = p.regularizer {
@@ -152,39 +172,21 @@ extension Model {
             }
         }
         if let penalty, training { parts.append(gradients(of: penalty, wrt: parameters)) }
-        let total = slots.reduce(Float(0)) { $0 + $1.loss } + (penalty?.scalar ?? 0)
-        let outputLosses = (0..<(slots.first?.parts.count ?? 0)).map { i in slots.reduce(Float(0)) { $0 + $1.parts[i] } }
-        let yPred = slots[0].yPred.indices.map { o in
-            workers == 1 ? slots[0].yPred[o] : Tensor.concatenate(slots.map { $0.yPred[o] }, axis: 0)
-        }
-        return StepResult(total: total, parts: outputLosses, yPred: yPred, gradients: parts,
-                          stateUpdates: slots[0].context!)
+        let total = shards.reduce(Float(0)) { $0 + $1.loss } + (penalty?.scalar ?? 0)
+        let outputLosses = shards[0].parts.indices.map { i in shards.reduce(Float(0)) { $0 + $1.parts[i] } }
+        return StepResult(total: total, parts: outputLosses, yPred: Model.joined(shards.map(\.yPred)), gradients: parts,
+                          stateUpdates: shards[0].context)
     }
 
     /// Inference on a batch split across `workers` threads: the outputs, shards joined in order.
     func shardedPredict(_ x: [Tensor], workers requested: Int) throws -> [Tensor] {
         let n = x.first?.shape.first ?? 0
-        let workers = Swift.max(1, Swift.min(requested, n))
-        if workers == 1 { return try forward(x, context: ForwardContext(training: false, seed: seed)).map(\.detached) }
-        let bounds = (0...workers).map { $0 * n / workers }
-        try prepare(for: x)
-        final class Slot: @unchecked Sendable {
-            var outputs: [Tensor] = []
-            var error: (any Error)?
-        }
-        let slots = (0..<workers).map { _ in Slot() }
-        let data = ArrayData(x, [], nil, count: n)
         let seed = self.seed
-        workerPool(workers).run { [self] k in
-            do {
-                let shard = data.rows(bounds[k]..<bounds[k + 1])
-                let context = ForwardContext(training: false, seed: seed, sampleOffset: bounds[k], batchSize: n)
-                slots[k].outputs = try forward(shard.x, context: context).map(\.detached)
-            } catch {
-                slots[k].error = error
-            }
+        try prepare(for: x)
+        let outputs = try runShards(ArrayData(x, [], nil, count: n), workers: requested, group: nil) { [self] _, shard, offset in
+            let context = ForwardContext(training: false, seed: seed, sampleOffset: offset, batchSize: n)
+            return try forward(shard.x, context: context).map(\.detached)
         }
-        if let error = slots.compactMap(\.error).first { throw error }
-        return slots[0].outputs.indices.map { o in Tensor.concatenate(slots.map { $0.outputs[o] }, axis: 0) }
+        return Model.joined(outputs)
     }
 }
