@@ -158,9 +158,7 @@ extension Model {
         let steps = stepsPerEpoch ?? batches
         let history = History()
         let verbosity = verbose.resolved
-        var list: [Callback] = callbacks
-        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
-        list.append(history)
+        let list = attached(callbacks, verbosity) + [history]
         for c in list {
             c.model = self
             c.params = ["epochs": epochs, "steps": steps, "verbose": verbosity == .silent ? 0 : verbosity == .progressBar ? 1 : 2]
@@ -226,6 +224,13 @@ extension Model {
                     + "\(loss!.name): the output '\(outputNames[o])' has \(classes) classes, so labels must be integers in [0, \(classes))")
             }
         }
+    }
+
+    /// The user's callbacks and, unless silent, a progress bar, all pointed at this model.
+    private func attached(_ callbacks: [Callback], _ verbosity: Verbosity) -> [Callback] {
+        let list = verbosity == .silent ? callbacks : callbacks + [ProgressBar(verbosity: verbosity)]
+        for c in list { c.model = self }
+        return list
     }
 
     /// The worker count to use: the argument, the model's, $LOOM_WORKERS, the cores.
@@ -295,11 +300,8 @@ extension Model {
         try checkOutputCount(y, "evaluate")
         let data = try ArrayData(x: x, y: y, sampleWeight: sampleWeight, method: "evaluate")
         try checkSparseLabels(data.y, compiled: try requireCompiled("evaluate"), method: "evaluate")
-        var list = callbacks
-        let verbosity = verbose.resolved
-        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
-        for c in list { c.model = self }
-        return try evaluateLogs(data, batchSize: batchSize, callbacks: list, method: "evaluate", workers: try resolveWorkers(workers))
+        return try evaluateLogs(data, batchSize: batchSize, callbacks: attached(callbacks, verbose.resolved), method: "evaluate",
+                                workers: try resolveWorkers(workers))
     }
 
     func evaluateLogs(_ data: ArrayData, batchSize: Int, callbacks: [Callback], method: String, workers: Int) throws -> Logs {
@@ -344,11 +346,9 @@ extension Model {
         let workers = try resolveWorkers(workers)
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
         let data = try ArrayData(x: x, y: [], sampleWeight: nil, method: "predict")
-        var list = callbacks
-        let verbosity = verbose.resolved
-        if verbosity != .silent { list.append(ProgressBar(verbosity: verbosity)) }
+        let list = attached(callbacks, verbose.resolved)
         let steps = (data.count + batchSize - 1) / batchSize
-        for c in list { c.model = self; c.params["steps"] = steps; try c.onPredictBegin(logs: Logs()) }
+        for c in list { c.params["steps"] = steps; try c.onPredictBegin(logs: Logs()) }
         var parts: [[Tensor]] = []
         for step in 0..<steps {
             let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
