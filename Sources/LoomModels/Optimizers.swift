@@ -66,7 +66,11 @@ open class Optimizer: @unchecked Sendable {
     public private(set) var iterations = 0
     private var slots: [ObjectIdentifier: [Tensor]] = [:]
 
-    public init(name: String, options: OptimizerOptions) throws(ConfigError) {
+    /// The shared settings as the Keras optimizers take them.
+    public init(name: String, learningRate: LearningRate, weightDecay: Float?, clipnorm: Float?,
+                clipvalue: Float?, globalClipnorm: Float?) throws(ConfigError) {
+        let options = OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
         try options.validate(name)
         self.name = name
         self.options = options
@@ -275,8 +279,8 @@ public final class SGD: Optimizer, @unchecked Sendable {
         guard momentum >= 0 && momentum <= 1 else { throw ConfigError(name, argument: "momentum", "must be in [0, 1], got \(momentum)") }
         self.momentum = momentum
         self.nesterov = nesterov
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { momentum != 0 ? [Tensor.zeros(value.shape)] : [] }
     public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
@@ -309,8 +313,8 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
         self.momentum = momentum
         self.epsilon = epsilon
         self.centered = centered
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     // Slots: velocity, then momentum (if any), then the average gradient (if centered).
     public override func makeSlots(for value: Tensor) -> [Tensor] {
@@ -372,8 +376,8 @@ public class Adam: Optimizer, @unchecked Sendable {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.amsgrad = amsgrad
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] {
         Array(repeating: Tensor.zeros(value.shape), count: amsgrad ? 3 : 2)
@@ -439,8 +443,8 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
                 globalClipnorm: Float? = nil, name: String = "adagrad") throws(ConfigError) {
         self.initialAccumulatorValue = initialAccumulatorValue
         self.epsilon = epsilon
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.full(value.shape, initialAccumulatorValue)] }
     public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
@@ -465,8 +469,8 @@ public final class Adadelta: Optimizer, @unchecked Sendable {
                 globalClipnorm: Float? = nil, name: String = "adadelta") throws(ConfigError) {
         self.rho = rho
         self.epsilon = epsilon
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
     public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
@@ -493,8 +497,8 @@ public final class Adamax: Optimizer, @unchecked Sendable {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     public override func makeSlots(for value: Tensor) -> [Tensor] { [Tensor.zeros(value.shape), Tensor.zeros(value.shape)] }
     public override func updateElements(_ n: Int, _ out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
@@ -523,8 +527,8 @@ public final class Nadam: Optimizer, @unchecked Sendable {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
-        try super.init(name: name, options: OptimizerOptions(learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
-                                                             clipvalue: clipvalue, globalClipnorm: globalClipnorm))
+        try super.init(name: name, learningRate: learningRate, weightDecay: weightDecay, clipnorm: clipnorm,
+                       clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
     private func u(_ step: Float) -> Float { beta1 * (1 - 0.5 * Foundation.pow(0.96, step)) }
     public override func beginStep() {
