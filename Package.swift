@@ -55,6 +55,10 @@ let package = Package(
         .testTarget(name: "LoomDataTests", dependencies: ["LoomData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
+        // The `loom` command line as other tools drive it: the binary run as a process.
+        .testTarget(name: "LoomCLITests", dependencies: ["loom", "LoomModels", "LoomData", "LoomLayers", "LoomTestSupport",
+                                                       .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemLibraryTests",
                     dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CLoomZlib", "CLoomImage"]),
     ]

@@ -114,7 +114,7 @@ public final class PReLU: Layer, KerasLayer {
             }
             shape[axis - 1] = 1
         }
-        alpha = addWeight("alpha", shape: shape, initializer: alphaInitializer, regularizer: alphaRegularizer,
+        alpha = try addWeight("alpha", shape: shape, initializer: alphaInitializer, regularizer: alphaRegularizer,
                           constraint: alphaConstraint)
     }
 

@@ -50,6 +50,16 @@ public struct ConfigReader {
         }
     }
 
+    /// An integer size (units, filters, a dimension): at most `ShapeLimits.maximumDimension`,
+    /// so arithmetic on sizes cannot overflow.
+    public func size(_ key: String, default value: Int? = nil) throws(ConfigError) -> Int {
+        let n = try int(key, default: value)
+        guard abs(n) <= ShapeLimits.maximumDimension else {
+            throw ConfigError(object, argument: key, "\(n) is larger than Loom allows (\(ShapeLimits.maximumDimension))")
+        }
+        return n
+    }
+
     public func optionalInt(_ key: String) throws(ConfigError) -> Int? { has(key) ? try int(key) : nil }
 
     public func float(_ key: String, default value: Float? = nil) throws(ConfigError) -> Float {
@@ -75,7 +85,7 @@ public struct ConfigReader {
             if case let .array(a) = v { items = a } else { items = [v] }
             var out: [Int] = []
             for item in items {
-                guard let n = item.numberValue, n == n.rounded() else { return nil }
+                guard let n = item.numberValue, n == n.rounded(), abs(n) <= Double(ShapeLimits.maximumDimension) else { return nil }
                 out.append(Int(n))
             }
             return out

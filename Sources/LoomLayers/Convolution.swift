@@ -56,7 +56,7 @@ public class BaseConv: Layer {
         guard channels % groups == 0 else {
             throw ConfigError(name, argument: "groups", "input channels (\(channels)) must be divisible by groups (\(groups))")
         }
-        (kernel, bias) = settings.addWeights(to: self, kernelShape: options.kernelSize + [channels / groups, filters], biasSize: filters)
+        (kernel, bias) = try settings.addWeights(to: self, kernelShape: options.kernelSize + [channels / groups, filters], biasSize: filters)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -107,8 +107,8 @@ public class BaseConv: Layer {
 
     public static func from(config: Config) throws -> Self {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try Self(filters: try k.reader.int("filters"), options: try SpatialOptions.read(k, rank: rank),
-                             groups: try k.reader.int("groups", default: 1), settings: try KernelSettings.read(k), name: k.name)
+        let layer = try Self(filters: try k.reader.size("filters"), options: try SpatialOptions.read(k, rank: rank),
+                             groups: try k.reader.size("groups", default: 1), settings: try KernelSettings.read(k), name: k.name)
         try k.applyBase(to: layer)
         return layer
     }

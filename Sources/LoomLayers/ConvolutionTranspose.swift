@@ -79,7 +79,7 @@ public class BaseConvTranspose: Layer {
         guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
-        (kernel, bias) = settings.addWeights(to: self, kernelShape: options.kernelSize + [filters, channels], biasSize: filters)
+        (kernel, bias) = try settings.addWeights(to: self, kernelShape: options.kernelSize + [filters, channels], biasSize: filters)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -128,7 +128,7 @@ public class BaseConvTranspose: Layer {
     public static func from(config: Config) throws -> Self {
         let k = try LayerConfigReader(config, className: kerasClassName)
         let options = try SpatialOptions.read(k, rank: rank)
-        let layer = try Self(filters: try k.reader.int("filters"), options: options,
+        let layer = try Self(filters: try k.reader.size("filters"), options: options,
                              outputPadding: try k.reader.optionalInts("output_padding"), settings: try KernelSettings.read(k),
                              name: k.name)
         try k.applyBase(to: layer)

@@ -35,7 +35,7 @@ public final class Dense: Layer, KerasLayer {
         guard let inputDim = inputShapes[0].last ?? nil else {
             throw ConfigError(name, "the last axis of the input must be known, got \(inputShapes[0].text)")
         }
-        (kernel, bias) = settings.addWeights(to: self, kernelShape: [inputDim, units], biasSize: units)
+        (kernel, bias) = try settings.addWeights(to: self, kernelShape: [inputDim, units], biasSize: units)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -64,7 +64,7 @@ public final class Dense: Layer, KerasLayer {
         if k.reader.has("quantization_config") {
             throw ConfigError(k.reader.object, argument: "quantization_config", "quantized layers are not supported")
         }
-        let layer = try Dense(units: try k.reader.int("units"), settings: try KernelSettings.read(k), name: k.name)
+        let layer = try Dense(units: try k.reader.size("units"), settings: try KernelSettings.read(k), name: k.name)
         try k.applyBase(to: layer)
         return layer
     }
@@ -176,7 +176,7 @@ public final class Embedding: Layer, KerasLayer {
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
-        embeddings = addWeight("embeddings", shape: [inputDim, outputDim], initializer: embeddingsInitializer,
+        embeddings = try addWeight("embeddings", shape: [inputDim, outputDim], initializer: embeddingsInitializer,
                                regularizer: embeddingsRegularizer, constraint: embeddingsConstraint)
     }
 
@@ -210,7 +210,7 @@ public final class Embedding: Layer, KerasLayer {
 
     public static func from(config: Config) throws -> Embedding {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try Embedding(inputDim: try k.reader.int("input_dim"), outputDim: try k.reader.int("output_dim"),
+        let layer = try Embedding(inputDim: try k.reader.size("input_dim"), outputDim: try k.reader.size("output_dim"),
                                   embeddingsInitializer: try k.initializer("embeddings_initializer", default: RandomUniform()),
                                   embeddingsRegularizer: try k.regularizer("embeddings_regularizer"),
                                   embeddingsConstraint: try k.constraint("embeddings_constraint"),
@@ -306,10 +306,22 @@ public final class Lambda: Layer, KerasLayer {
                 throw ConfigError(k.reader.object, argument: "function", "has no function name")
             }
             functionName = n
-        case let .object(f)?:
-            let python = f["class_name"].map { "\($0)" } ?? "Python code"
-            throw ConfigError(k.reader.object, argument: "function",
-                              "holds Python code (\(python)), which Loom cannot run; register a Swift function with Lambda.register and save the model from Loom")
+        case let .object(f)? where f["class_name"] == "function":
+            // A named Python function: Keras writes its name, which a Swift function may carry.
+            guard case let .string(n)? = f["config"] else {
+                throw ConfigError(k.reader.object, argument: "function", "has no function name")
+            }
+            functionName = n
+        case .object?:
+            // Python bytecode (an anonymous lambda): never run; a Swift function registered
+            // under the layer's name stands in for it.
+            let layerName = k.name ?? "lambda"
+            guard functions.names.contains(layerName) else {
+                throw ConfigError(k.reader.object, argument: "function",
+                                  "holds Python bytecode, which Loom never runs; register a Swift function under the layer's name "
+                                  + "with Lambda.register(\"\(layerName)\") { inputs, arguments in ... } before loading")
+            }
+            functionName = layerName
         case let .string(n)?:
             functionName = n
         default:
@@ -331,9 +343,15 @@ public final class InputLayer: Layer, KerasLayer {
     public override class var kerasClassName: String { "InputLayer" }
     /// The full shape, batch axis first.
     public let batchShape: TensorShape
+    /// The dtype Keras feeds: float32, or an integer type for indices (Embedding's inputs),
+    /// which Loom carries as float32 (exact below 2^24).
+    public let dtype: String
+    /// The dtypes an input may declare.
+    public static let dtypes: Set<String> = ["float32", "int32", "int64", "int16", "int8", "uint8", "uint16", "uint32"]
 
-    public init(shape: TensorShape, batchSize: Int? = nil, name: String? = nil) {
+    public init(shape: TensorShape, batchSize: Int? = nil, dtype: String = "float32", name: String? = nil) {
         batchShape = [batchSize] + shape
+        self.dtype = dtype
         super.init(name: name)
         batchInputShape = batchShape
     }
@@ -348,11 +366,21 @@ public final class InputLayer: Layer, KerasLayer {
 
     /// Keras writes an InputLayer without trainable or a dtype policy.
     public override var config: Config {
-        ["batch_shape": .array(batchShape.map { .from($0) }), "dtype": "float32", "sparse": false, "ragged": false,
+        ["batch_shape": .array(batchShape.map { .from($0) }), "dtype": .string(dtype), "sparse": false, "ragged": false,
          "name": .string(name), "optional": false]
     }
 
     public static func from(config: Config) throws -> InputLayer {
+        var config = config
+        var dtype = "float32"
+        if case let .string(d)? = config["dtype"] {
+            guard dtypes.contains(d) else {
+                throw ConfigError(try ConfigReader(config, object: kerasClassName).string("name", default: kerasClassName), argument: "dtype",
+                                  "inputs of dtype \(d) are not supported (supported: \(dtypes.sorted().joined(separator: ", ")))")
+            }
+            dtype = d
+            config["dtype"] = .null
+        }
         let k = try LayerConfigReader(config, className: kerasClassName)
         if try k.reader.bool("sparse", default: false) {
             throw ConfigError(k.reader.object, argument: "sparse", "sparse inputs are not supported")
@@ -363,7 +391,7 @@ public final class InputLayer: Layer, KerasLayer {
         guard let full = try k.batchInputShape(), !full.isEmpty else {
             throw ConfigError(k.reader.object, argument: "shape", "is required (batch_shape or input_shape)")
         }
-        let layer = InputLayer(shape: Array(full.dropFirst()), batchSize: full[0], name: k.name)
+        let layer = InputLayer(shape: Array(full.dropFirst()), batchSize: full[0], dtype: dtype, name: k.name)
         try k.applyBase(to: layer)
         return layer
     }

@@ -161,6 +161,11 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// records it as a call keyword).
     open var callTakesMask: Bool { false }
 
+    /// Whether Keras's call method of this class defaults `training` to False (the dropout and
+    /// noise layers): a functional config records that default as a call keyword. The model's
+    /// own mode still decides, in Keras as in Loom.
+    open var callDefaultsTrainingToFalse: Bool { false }
+
     /// Whether an input mask passes through unchanged (Keras's supports_masking).
     open var supportsMasking: Bool { false }
 
@@ -177,7 +182,8 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// Creates a weight named "<layer>/<name>", initialized now.
     public func addWeight(_ weightName: String, shape: [Int], initializer: any Initializer,
                           regularizer: (any Regularizer)? = nil, constraint: (any Constraint)? = nil,
-                          trainable: Bool = true) -> Parameter {
+                          trainable: Bool = true) throws(ConfigError) -> Parameter {
+        _ = try ShapeLimits.checkedCount(shape, owner: name, what: "weight \(weightName)")
         let p = Parameter(name: "\(name)/\(weightName)", value: initializer(shape: shape), trainable: trainable,
                           regularizer: regularizer, constraint: constraint)
         weightList.append(p)

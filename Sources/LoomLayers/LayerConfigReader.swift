@@ -68,7 +68,7 @@ public struct LayerConfigReader {
         if reader.has("input_shape") {
             return [try reader.optionalInt("batch_size")] + (try optionalDims("input_shape"))
         }
-        if reader.has("input_dim") { return [nil, try reader.int("input_dim")] }
+        if reader.has("input_dim") { return [nil, try reader.size("input_dim")] }
         return nil
     }
 
@@ -82,7 +82,7 @@ public struct LayerConfigReader {
             switch v {
             case .null: out.append(nil)
             default:
-                guard let n = v.numberValue, n == n.rounded(), n >= 0 else {
+                guard let n = v.numberValue, n == n.rounded(), n >= 0, n <= Double(ShapeLimits.maximumDimension) else {
                     throw ConfigError(reader.object, argument: key, "expected a list of sizes, got \(JSONValue.array(a))")
                 }
                 out.append(Int(n))
@@ -163,10 +163,10 @@ public struct KernelSettings: Sendable {
     }
 
     /// Creates the kernel, and the bias of `biasSize` when used.
-    func addWeights(to layer: Layer, kernelShape: [Int], biasSize: Int) -> (kernel: Parameter, bias: Parameter?) {
-        let kernel = layer.addWeight("kernel", shape: kernelShape, initializer: kernelInitializer,
+    func addWeights(to layer: Layer, kernelShape: [Int], biasSize: Int) throws(ConfigError) -> (kernel: Parameter, bias: Parameter?) {
+        let kernel = try layer.addWeight("kernel", shape: kernelShape, initializer: kernelInitializer,
                                      regularizer: kernelRegularizer, constraint: kernelConstraint)
-        let bias = useBias ? layer.addWeight("bias", shape: [biasSize], initializer: biasInitializer,
+        let bias = useBias ? try layer.addWeight("bias", shape: [biasSize], initializer: biasInitializer,
                                              regularizer: biasRegularizer, constraint: biasConstraint) : nil
         return (kernel, bias)
     }

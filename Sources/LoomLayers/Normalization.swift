@@ -37,10 +37,10 @@ public struct AffineOptions: Sendable {
     }
 
     /// Creates gamma then beta (Keras's order) of `shape` on `layer`.
-    func addWeights(to layer: Layer, shape: [Int]) -> (gamma: Parameter?, beta: Parameter?) {
-        let gamma = scale ? layer.addWeight("gamma", shape: shape, initializer: gammaInitializer,
+    func addWeights(to layer: Layer, shape: [Int]) throws(ConfigError) -> (gamma: Parameter?, beta: Parameter?) {
+        let gamma = scale ? try layer.addWeight("gamma", shape: shape, initializer: gammaInitializer,
                                             regularizer: gammaRegularizer, constraint: gammaConstraint) : nil
-        let beta = center ? layer.addWeight("beta", shape: shape, initializer: betaInitializer,
+        let beta = center ? try layer.addWeight("beta", shape: shape, initializer: betaInitializer,
                                             regularizer: betaRegularizer, constraint: betaConstraint) : nil
         return (gamma, beta)
     }
@@ -111,9 +111,9 @@ public final class BatchNormalization: Layer, KerasLayer {
         let shape = inputShapes[0]
         axes = try featureAxes([axis], rank: shape.count, layer: name)
         guard let features = shape[axes[0]] else { throw ConfigError(name, "the feature axis of \(shape.text) must be known") }
-        (gamma, beta) = affine.addWeights(to: self, shape: [features])
-        movingMean = addWeight("moving_mean", shape: [features], initializer: movingMeanInitializer, trainable: false)
-        movingVariance = addWeight("moving_variance", shape: [features], initializer: movingVarianceInitializer, trainable: false)
+        (gamma, beta) = try affine.addWeights(to: self, shape: [features])
+        movingMean = try addWeight("moving_mean", shape: [features], initializer: movingMeanInitializer, trainable: false)
+        movingVariance = try addWeight("moving_variance", shape: [features], initializer: movingVarianceInitializer, trainable: false)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -220,7 +220,7 @@ public final class LayerNormalization: Layer, KerasLayer {
             return d
         }
         // With rms_scaling Keras creates no beta, whatever `center` says.
-        (gamma, beta) = (rmsScaling ? AffineOptions(center: false, scale: affine.scale, gammaInitializer: affine.gammaInitializer,
+        (gamma, beta) = try (rmsScaling ? AffineOptions(center: false, scale: affine.scale, gammaInitializer: affine.gammaInitializer,
                                                     gammaRegularizer: affine.gammaRegularizer, gammaConstraint: affine.gammaConstraint)
                                     : affine).addWeights(to: self, shape: weightShape)
     }
@@ -295,7 +295,7 @@ public final class GroupNormalization: Layer, KerasLayer {
         guard channels % groups == 0 && groups <= channels else {
             throw ConfigError(name, argument: "groups", "\(groups) groups do not divide \(channels) channels")
         }
-        (gamma, beta) = affine.addWeights(to: self, shape: [channels])
+        (gamma, beta) = try affine.addWeights(to: self, shape: [channels])
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -325,7 +325,7 @@ public final class GroupNormalization: Layer, KerasLayer {
 
     public static func from(config: Config) throws -> GroupNormalization {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try GroupNormalization(groups: try k.reader.int("groups", default: 32), axis: try k.reader.int("axis", default: -1),
+        let layer = try GroupNormalization(groups: try k.reader.size("groups", default: 32), axis: try k.reader.int("axis", default: -1),
                                            epsilon: try k.reader.float("epsilon", default: 1e-3), affine: try AffineOptions.read(k),
                                            name: k.name)
         try k.applyBase(to: layer)
@@ -350,7 +350,7 @@ public final class RMSNormalization: Layer, KerasLayer {
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
         axes = try featureAxes(axis, rank: shape.count, layer: name)
-        scale = addWeight("scale", shape: axes.map { shape[$0] ?? 1 }, initializer: Ones())
+        scale = try addWeight("scale", shape: axes.map { shape[$0] ?? 1 }, initializer: Ones())
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {

@@ -72,15 +72,16 @@ public final class Registry<Kind>: Sendable {
         default:
             throw ConfigError(owner, argument: argument, "expected a \(kind) name or config, got \(value)")
         }
-        let (factory, merged): (Factory?, Config) = tables.withLock { t in
-            if let f = t.factories[className] { return (f, config) }
+        let (factory, merged, known): (Factory?, Config, [String]) = tables.withLock { t in
+            if let f = t.factories[className] { return (f, config, []) }
             if let alias = t.aliases[className] {
-                return (t.factories[alias.className], alias.config.merging(config) { $1 })
+                return (t.factories[alias.className], alias.config.merging(config) { $1 }, [])
             }
-            return (nil, config)
+            return (nil, config, t.factories.keys.sorted())
         }
         guard let factory else {
-            throw ConfigError(owner, argument: argument, "unknown \(kind) '\(className)'")
+            let list = known.isEmpty ? "" : "; supported: " + known.joined(separator: ", ")
+            throw ConfigError(owner, argument: argument, "unknown \(kind) '\(className)'\(list)")
         }
         do {
             return try factory(merged)

@@ -45,6 +45,7 @@ func layerSeed(_ seed: Int?) -> UInt64 { seed.map { UInt64(bitPattern: Int64($0)
 /// The base of Dropout and AlphaDropout: a rate in [0, 1), an optional noise shape (None
 /// entries taken from the input) and a seed.
 public class NoiseShapedDropout: Layer {
+    public override var callDefaultsTrainingToFalse: Bool { true }
     public let rate: Float
     public let noiseShape: TensorShape?
     public let seed: Int?
@@ -100,6 +101,7 @@ public final class Dropout: NoiseShapedDropout, KerasLayer {
 /// Dropout of whole feature maps: one draw per (sample, channel), shared over the spatial axes.
 /// SpatialDropout1D, 2D and 3D only fix the number of spatial axes.
 public class SpatialDropout: Layer {
+    public override var callDefaultsTrainingToFalse: Bool { true }
     public class var spatialRank: Int { 1 }
     public let rate: Float
     public let seed: Int?
@@ -161,6 +163,7 @@ public final class SpatialDropout3D: SpatialDropout, KerasLayer {
 
 /// Adds N(0, stddev) noise in training.
 public final class GaussianNoise: Layer, KerasLayer {
+    public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianNoise" }
     public let stddev: Float
     public let seed: Int?
@@ -193,6 +196,7 @@ public final class GaussianNoise: Layer, KerasLayer {
 
 /// Multiplies by N(1, sqrt(rate / (1 - rate))) noise in training.
 public final class GaussianDropout: Layer, KerasLayer {
+    public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianDropout" }
     public let rate: Float
     public let seed: Int?

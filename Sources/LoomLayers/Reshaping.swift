@@ -20,7 +20,8 @@ public final class Flatten: Layer, KerasLayer {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let rest = inputShapes[0].dropFirst()
-        return [inputShapes[0][0], rest.contains(nil) ? nil : rest.reduce(1) { $0 * $1! }]
+        if rest.contains(nil) { return [inputShapes[0][0], nil] }
+        return [inputShapes[0][0], try ShapeLimits.checkedCount(rest.map { $0! }, owner: name, what: "the input")]
     }
 
     public override var recordsBuildConfig: Bool { true }
@@ -63,7 +64,7 @@ public final class Reshape: Layer, KerasLayer {
 
     /// The target with -1 resolved for samples of `count` elements.
     func resolved(_ count: Int, _ inputShape: TensorShape) throws(ConfigError) -> [Int] {
-        let known = targetShape.filter { $0 != -1 }.reduce(1, *)
+        let known = try ShapeLimits.checkedCount(targetShape.filter { $0 != -1 }, owner: name, what: "target_shape")
         if targetShape.contains(-1) {
             guard known > 0, count % known == 0 else {
                 throw ConfigError(name, argument: "target_shape", "\(targetShape) does not fit inputs of shape \(inputShape.text)")
@@ -79,7 +80,9 @@ public final class Reshape: Layer, KerasLayer {
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         // Refuse a target that cannot fit before any data flows.
-        if let dims = try? knownDims(inputShapes[0], name, "Reshape") { _ = try resolved(dims.reduce(1, *), inputShapes[0]) }
+        if let dims = try? knownDims(inputShapes[0], name, "Reshape") {
+            _ = try resolved(try ShapeLimits.checkedCount(dims, owner: name, what: "the input"), inputShapes[0])
+        }
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -90,7 +93,7 @@ public final class Reshape: Layer, KerasLayer {
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
         if let dims = try? knownDims(s, name, "Reshape") {
-            return [s[0]] + (try resolved(dims.reduce(1, *), s)).map(Optional.some)
+            return [s[0]] + (try resolved(try ShapeLimits.checkedCount(dims, owner: name, what: "the input"), s)).map(Optional.some)
         }
         return [s[0]] + targetShape.map { $0 == -1 ? nil : $0 }
     }
@@ -174,7 +177,7 @@ public final class RepeatVector: Layer, KerasLayer {
 
     public static func from(config: Config) throws -> RepeatVector {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try RepeatVector(n: try k.reader.int("n"), name: k.name)
+        let layer = try RepeatVector(n: try k.reader.size("n"), name: k.name)
         try k.applyBase(to: layer)
         return layer
     }

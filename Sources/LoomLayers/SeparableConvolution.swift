@@ -74,14 +74,14 @@ public class BaseDepthwiseConv: Layer {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
         let depthwiseName = Self.isSeparable ? "depthwise_kernel" : "kernel"
-        depthwiseKernel = addWeight(depthwiseName, shape: options.kernelSize + [channels, depthMultiplier],
+        depthwiseKernel = try addWeight(depthwiseName, shape: options.kernelSize + [channels, depthMultiplier],
                                     initializer: depthwiseInitializer, regularizer: depthwiseRegularizer, constraint: depthwiseConstraint)
         if Self.isSeparable, let filters {
-            pointwiseKernel = addWeight("pointwise_kernel", shape: Array(repeating: 1, count: Self.rank) + [channels * depthMultiplier, filters],
+            pointwiseKernel = try addWeight("pointwise_kernel", shape: Array(repeating: 1, count: Self.rank) + [channels * depthMultiplier, filters],
                                         initializer: pointwiseInitializer, regularizer: pointwiseRegularizer, constraint: pointwiseConstraint)
         }
         if useBias {
-            bias = addWeight("bias", shape: [filters ?? channels * depthMultiplier], initializer: biasInitializer,
+            bias = try addWeight("bias", shape: [filters ?? channels * depthMultiplier], initializer: biasInitializer,
                              regularizer: biasRegularizer, constraint: biasConstraint)
         }
     }
@@ -133,9 +133,9 @@ public class BaseDepthwiseConv: Layer {
     public static func from(config: Config) throws -> Self {
         let k = try LayerConfigReader(config, className: kerasClassName)
         let o = try SpatialOptions.read(k, rank: rank)
-        let layer = try Self(filters: isSeparable ? try k.reader.int("filters") : nil, kernelSize: o.kernelSize, strides: o.strides,
+        let layer = try Self(filters: isSeparable ? try k.reader.size("filters") : nil, kernelSize: o.kernelSize, strides: o.strides,
                              padding: o.padding, dataFormat: o.dataFormat, dilationRate: o.dilationRate,
-                             depthMultiplier: try k.reader.int("depth_multiplier", default: 1), activation: try k.activation(),
+                             depthMultiplier: try k.reader.size("depth_multiplier", default: 1), activation: try k.activation(),
                              useBias: try k.reader.bool("use_bias", default: true),
                              depthwiseInitializer: try k.initializer("depthwise_initializer", default: GlorotUniform()),
                              pointwiseInitializer: try k.initializer("pointwise_initializer", default: GlorotUniform()),

@@ -18,6 +18,8 @@ public final class CompiledModel: @unchecked Sendable {
     public let lossWeights: [Float]
     let metricSpecs: [[MetricSpec]]
     let weightedMetricSpecs: [[MetricSpec]]
+    /// The compile_config this came from, when it came from a Keras file.
+    var kerasCompileConfig: JSONValue?
     /// The metrics per output, once resolved: the unweighted ones, then the weighted ones.
     public internal(set) var metrics: [[Metric]]?
     /// The metrics that take sample weights (Keras's weighted_metrics; plain metrics do not).

@@ -48,9 +48,23 @@ extension SymbolicTensor {
 }
 
 /// Keras's `keras.Input`: a symbolic input of `shape` (without the batch axis).
-public func Input(shape: TensorShape, batchSize: Int? = nil, name: String? = nil) -> SymbolicTensor {
-    let layer = InputLayer(shape: shape, batchSize: batchSize, name: name)
+public func Input(shape: TensorShape, batchSize: Int? = nil, dtype: String = "float32", name: String? = nil) -> SymbolicTensor {
+    let layer = InputLayer(shape: shape, batchSize: batchSize, dtype: dtype, name: name)
     return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], outputShape: layer.batchShape))
+}
+
+extension TensorShape {
+    /// Whether inputs of `other` fit a layer built for this shape: the same rank, and the same
+    /// sizes where both are known.
+    func fits(_ other: TensorShape) -> Bool {
+        count == other.count && zip(self, other).allSatisfy { $0 == nil || $1 == nil || $0 == $1 }
+    }
+
+    /// Refuses an output whose sample (batch axis excluded) could not be allocated, whatever
+    /// sizes a config declares.
+    func checkSampleSize(_ layer: String) throws(ConfigError) {
+        _ = try ShapeLimits.checkedCount(dropFirst().compactMap { $0 }, owner: layer, what: "the output")
+    }
 }
 
 extension Layer {
@@ -69,6 +83,7 @@ extension Layer {
         let shapes = inputs.map(\.shape)
         try buildIfNeeded(shapes)
         let shape = try computeOutputShape(shapes)
+        try shape.checkSampleSize(name)
         return SymbolicTensor(shape: shape, node: Node(layer: self, inputs: inputs, outputShape: shape))
     }
 }
@@ -245,7 +260,7 @@ open class Model: Layer, @unchecked Sendable {
 public final class Sequential: Model, @unchecked Sendable {
     public override class var kerasClassName: String { "Sequential" }
     private var stack: [Layer] = []
-    private var inputLayer: InputLayer?
+    private(set) var inputLayer: InputLayer?
     /// The input layer's name, when the model has one.
     var inputName: String? { inputLayer?.name }
     private var builtShapes: [TensorShape]?
@@ -302,8 +317,13 @@ public final class Sequential: Model, @unchecked Sendable {
         var shapes = [inputShape]
         var all = [inputShape]
         for layer in stack {
+            if let built = layer.builtInputShapes?.first, let incoming = shapes.first, !built.fits(incoming) {
+                // A config whose build_config disagrees with the stack: Keras fails on it too.
+                throw ConfigError(layer.name, "was built for inputs of shape \(built.text) but receives \(incoming.text)")
+            }
             try layer.buildIfNeeded(shapes)
             shapes = [try layer.computeOutputShape(shapes)]
+            try shapes[0].checkSampleSize(layer.name)
             all.append(shapes[0])
         }
         builtShapes = all

@@ -29,6 +29,12 @@ extension Model {
             if specs.allSatisfy(\.isEmpty) { return nil }
             return specs.count == 1 ? .array(specs[0].map(spec)) : .array(specs.map { .array($0.map(spec)) })
         }
+        // A model compiled from a Keras compile_config writes it back as given (a loss named
+        // "mse" stays "mse"), with the optimizer as it is now (its learning rate may have moved).
+        if case var .object(given)? = compiled.kerasCompileConfig {
+            given["optimizer"] = compiled.optimizer.serialized
+            return .object(given)
+        }
         let losses = compiled.losses.map { $0?.serialized ?? nil }
         let weights = compiled.lossWeights.allSatisfy { $0 == 1 } ? JSONValue.null : .array(compiled.lossWeights.map { .from($0) })
         return ["optimizer": compiled.optimizer.serialized, "loss": losses.count == 1 ? losses[0] : .array(losses),
@@ -78,6 +84,7 @@ extension Model {
         if case let .array(ws)? = c["loss_weights"] { weights = ws.map { Float($0.numberValue ?? 1) } }
         try compile(optimizer: optimizer, losses: lossList, metrics: try metricLists(c["metrics"]),
                     weightedMetrics: try metricLists(c["weighted_metrics"]), lossWeights: weights)
+        compiled?.kerasCompileConfig = config
     }
 
     /// The functional form: each layer with its inbound nodes, then the input and output layers.
@@ -94,8 +101,9 @@ extension Model {
             [.string(t.node.layer.name), .int(localIndex[ObjectIdentifier(t.node)] ?? 0), 0]
         }
         func tensor(_ t: SymbolicTensor) -> JSONValue {
-            ["class_name": "__keras_tensor__",
-             "config": ["shape": .array(t.shape.map { JSONValue.from($0) }), "dtype": "float32", "keras_history": history(t)]]
+            let dtype = (t.node.layer as? InputLayer)?.dtype ?? "float32"
+            return ["class_name": "__keras_tensor__",
+                    "config": ["shape": .array(t.shape.map { JSONValue.from($0) }), "dtype": .string(dtype), "keras_history": history(t)]]
         }
         var layerEntries: [JSONValue] = []
         for layer in layers {
@@ -104,7 +112,9 @@ extension Model {
             let calls = nodes.filter { $0.layer === layer && !$0.inputs.isEmpty }
             entry["inbound_nodes"] = .array(calls.map { node in
                 let arg: JSONValue = node.inputs.count == 1 ? tensor(node.inputs[0]) : .array(node.inputs.map(tensor))
-                return ["args": [arg], "kwargs": layer.callTakesMask ? ["mask": nil] : [:]]
+                var kwargs: Config = layer.callTakesMask ? ["mask": nil] : [:]
+                if layer.callDefaultsTrainingToFalse { kwargs["training"] = false }
+                return ["args": [arg], "kwargs": .object(kwargs)]
             })
             layerEntries.append(.object(entry))
         }
@@ -127,8 +137,16 @@ extension Model {
         var pending: [Pending] = []
         var byName: [String: Int] = [:]
         var outputs: [String: [SymbolicTensor]] = [:]
+        // Keras 3 writes the mask computations of Masking and Embedding(mask_zero) as op nodes
+        // feeding `mask` arguments; Loom propagates those masks itself, so the ops are skipped.
+        var maskOps = Set<String>()
         for entry in entries {
             guard case let .object(o) = entry else { throw ConfigError(name, argument: "layers", "holds a non-object entry") }
+            if case let .string(className)? = o["class_name"], ["NotEqual", "Any"].contains(className),
+               case let .object(c)? = o["config"], case let .string(opName)? = c["name"] {
+                maskOps.insert(opName)
+                continue
+            }
             let layer = try Layer.deserialize(entry)
             guard byName[layer.name] == nil else { throw ConfigError(name, "two layers are named '\(layer.name)'") }
             byName[layer.name] = pending.count
@@ -144,6 +162,9 @@ extension Model {
                   case let .array(h)? = tc["keras_history"], h.count >= 2,
                   case let .string(producer) = h[0], let index = h[1].numberValue.map({ Int($0) }) else {
                 throw ConfigError(name, "an inbound node holds something other than a Keras tensor: \(value)")
+            }
+            guard !maskOps.contains(producer) else {
+                throw ConfigError(name, "a node reads the Keras op '\(producer)', which Loom supports only as a mask computation")
             }
             guard byName[producer] != nil else { throw ConfigError(name, "a node reads layer '\(producer)', which is not in the model") }
             guard let made = outputs[producer], index < made.count else { return nil }
@@ -203,7 +224,7 @@ extension Sequential {
         let inputShape = isGraphBuilt ? inputShapes[0] : batchInputShape
         if let inputShape {
             layerEntries.append(InputLayer(shape: Array(inputShape.dropFirst()), batchSize: inputShape.first ?? nil,
-                                           name: inputName ?? "input_layer").serialized)
+                                           dtype: inputLayer?.dtype ?? "float32", name: inputName ?? "input_layer").serialized)
         }
         layerEntries += layers.map(\.serialized)
         var config: Config = ["name": .string(name), "trainable": .bool(trainable), "dtype": dtypePolicy,

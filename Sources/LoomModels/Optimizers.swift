@@ -63,7 +63,7 @@ open class Optimizer: @unchecked Sendable {
     public var name: String
     public var options: OptimizerOptions
     /// Updates applied so far (Keras's iterations).
-    public private(set) var iterations = 0
+    public internal(set) var iterations = 0
     private var slots: [ObjectIdentifier: [Tensor]] = [:]
 
     /// The shared settings as the Keras optimizers take them.
@@ -104,6 +104,81 @@ open class Optimizer: @unchecked Sendable {
 
     /// The class-specific config entries.
     open var optimizerConfig: Config { [:] }
+
+    /// How Keras lists this optimizer's slots among its variables: one group per
+    /// `add_optimizer_variables` call, each naming slot indices that are interleaved weight by
+    /// weight (Adam's group [0, 1] lists m and v of the first weight, then of the second, ...).
+    open var kerasSlotGroups: [[Int]] { [] }
+
+    /// Scalar state Keras lists after the slots (Nadam's running product of momentum factors).
+    open var scalarState: [Float] {
+        get { [] }
+        set {}
+    }
+
+    /// The state Keras saves as the optimizer's variables, in Keras's order: the step count,
+    /// the learning rate (unless it is a schedule), the slots of every weight in
+    /// `parameters` (made as a first step would make them), then scalar state.
+    public func kerasVariables(for parameters: [Parameter]) -> (iterations: Int, floats: [Tensor]) {
+        var floats: [Tensor] = []
+        if case let .constant(rate) = options.learningRate { floats.append(Tensor(rate)) }
+        let all = parameters.map { slots[ObjectIdentifier($0)] ?? makeSlots(for: $0.value) }
+        for group in kerasSlotGroups {
+            for slotsOfWeight in all { for i in group { floats.append(slotsOfWeight[i]) } }
+        }
+        floats += scalarState.map { Tensor($0) }
+        return (iterations, floats)
+    }
+
+    /// Restores state saved by `kerasVariables` (or by Keras): the counts and shapes are
+    /// checked first, and nothing changes unless all fit.
+    public func loadKerasVariables(iterations: Int, floats: [Tensor], for parameters: [Parameter]) throws(ConfigError) {
+        let fresh = parameters.map { makeSlots(for: $0.value) }
+        let rateCount: Int
+        if case .constant = options.learningRate { rateCount = 1 } else { rateCount = 0 }
+        let slotCount = kerasSlotGroups.reduce(0) { $0 + $1.count } * parameters.count
+        let expected = 1 + rateCount + slotCount + scalarState.count
+        // Keras saves a compiled model that never trained with its step count and learning
+        // rate only: its slots are made at the first step.
+        if floats.count == rateCount {
+            guard iterations >= 0 else { throw ConfigError(name, argument: "iteration", "must be non-negative, got \(iterations)") }
+            if rateCount == 1 {
+                guard floats[0].count == 1 else { throw ConfigError(name, argument: "learning_rate", "the saved value is not a scalar") }
+                options.learningRate = .constant(floats[0].scalar)
+            }
+            self.iterations = iterations
+            slots = [:]
+            return
+        }
+        guard floats.count + 1 == expected else {
+            throw ConfigError(name, "the saved optimizer has \(floats.count + 1) variables but this \(Self.kerasClassName) "
+                              + "over \(parameters.count) weights has \(expected)")
+        }
+        guard iterations >= 0 else { throw ConfigError(name, argument: "iteration", "must be non-negative, got \(iterations)") }
+        var restored = fresh
+        var next = rateCount
+        for group in kerasSlotGroups {
+            for (w, p) in parameters.enumerated() {
+                for i in group {
+                    let value = floats[next]
+                    guard value.shape == p.shape else {
+                        throw ConfigError(name, "optimizer variable \(next + 1) has shape \(value.shape) but weight \(p.name) has \(p.shape)")
+                    }
+                    restored[w][i] = value
+                    next += 1
+                }
+            }
+        }
+        let scalars = floats[next...]
+        guard scalars.allSatisfy({ $0.count == 1 }), rateCount == 0 || floats[0].count == 1 else {
+            throw ConfigError(name, "the saved optimizer's scalar variables are not scalars")
+        }
+        if rateCount == 1 { options.learningRate = .constant(floats[0].scalar) }
+        scalarState = scalars.map(\.scalar)
+        self.iterations = iterations
+        slots = [:]
+        for (p, s) in zip(parameters, restored) { slots[ObjectIdentifier(p)] = s }
+    }
 
     /// One step: clips the gradients, decays the weights, updates each parameter that has a
     /// gradient, applies constraints, then counts the step.
@@ -300,6 +375,7 @@ public final class SGD: Optimizer, @unchecked Sendable {
         }
     }
     public override var optimizerConfig: Config { ["momentum": .from(momentum), "nesterov": .bool(nesterov)] }
+    public override var kerasSlotGroups: [[Int]] { momentum != 0 ? [[0]] : [] }
 }
 
 /// RMSprop: g / sqrt(moving average of g² + ε), optionally centered and with momentum.
@@ -363,6 +439,10 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     public override var optimizerConfig: Config {
         ["rho": .from(rho), "momentum": .from(momentum), "epsilon": .from(epsilon), "centered": .bool(centered)]
     }
+    // Keras: velocities, then momentums, then average gradients, each over all weights.
+    public override var kerasSlotGroups: [[Int]] {
+        [[0]] + (momentum > 0 ? [[1]] : []) + (centered ? [[momentum > 0 ? 2 : 1]] : [])
+    }
 }
 
 /// Adam, with the AMSGrad variant; AdamW is Adam with decoupled weight decay.
@@ -421,6 +501,8 @@ public class Adam: Optimizer, @unchecked Sendable {
     public override var optimizerConfig: Config {
         ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon), "amsgrad": .bool(amsgrad)]
     }
+    // Keras: m and v interleaved per weight, then the v-hats.
+    public override var kerasSlotGroups: [[Int]] { [[0, 1]] + (amsgrad ? [[2]] : []) }
 }
 
 /// Adam with decoupled weight decay (default 0.004).
@@ -458,6 +540,7 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
     public override var optimizerConfig: Config {
         ["initial_accumulator_value": .from(initialAccumulatorValue), "epsilon": .from(epsilon)]
     }
+    public override var kerasSlotGroups: [[Int]] { [[0]] }
 }
 
 /// Adadelta: steps scaled by the ratio of running RMS of updates to running RMS of gradients.
@@ -485,6 +568,7 @@ public final class Adadelta: Optimizer, @unchecked Sendable {
         }
     }
     public override var optimizerConfig: Config { ["rho": .from(rho), "epsilon": .from(epsilon)] }
+    public override var kerasSlotGroups: [[Int]] { [[0, 1]] }
 }
 
 /// Adamax: Adam with the infinity norm in place of the second moment.
@@ -514,6 +598,7 @@ public final class Adamax: Optimizer, @unchecked Sendable {
         }
     }
     public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
+    public override var kerasSlotGroups: [[Int]] { [[0, 1]] }
 }
 
 /// Nadam: Adam with Nesterov momentum and Keras's momentum schedule (0.96 decay).
@@ -555,6 +640,11 @@ public final class Nadam: Optimizer, @unchecked Sendable {
         }
     }
     public override var optimizerConfig: Config { ["beta_1": .from(beta1), "beta_2": .from(beta2), "epsilon": .from(epsilon)] }
+    public override var kerasSlotGroups: [[Int]] { [[0, 1]] }
+    public override var scalarState: [Float] {
+        get { [uProduct] }
+        set { uProduct = newValue.first ?? 1 }
+    }
 }
 
 /// The optimizers Keras knows by name ("adam", "Adam", or a serialized config).

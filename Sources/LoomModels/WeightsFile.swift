@@ -114,23 +114,62 @@ final class HDF5File {
         return Int(info.nlinks)
     }
 
-    /// Reads the float dataset at `path`.
-    func readTensor(_ path: String) throws -> Tensor {
+    /// Writes a scalar int32 dataset `name` under `parent` (Keras's optimizer step count).
+    func writeInt32(_ parent: hid_t, _ name: String, _ value: Int32) throws {
+        let space = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(space) }
+        let dataset = H5Dcreate2(parent, name, loom_h5t_native_int32(), space, loom_h5p_default(), loom_h5p_default(),
+                                 loom_h5p_default())
+        guard dataset >= 0 else { throw fail("cannot create dataset \(name)") }
+        defer { H5Dclose(dataset) }
+        var v = value
+        guard H5Dwrite(dataset, loom_h5t_native_int32(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), &v) >= 0 else {
+            throw fail("cannot write dataset \(name)")
+        }
+    }
+
+    /// Opens the dataset at `path` and hands it to `body` with its shape.
+    private func withDataset<T>(_ path: String, _ body: (hid_t, [Int]) throws -> T) throws -> T {
+        guard exists(path) else { throw fail("no dataset \(path)") }
         let dataset = H5Dopen2(id, path, loom_h5p_default())
         guard dataset >= 0 else { throw fail("no dataset \(path)") }
         defer { H5Dclose(dataset) }
         let space = H5Dget_space(dataset)
         defer { H5Sclose(space) }
         let rank = Int(H5Sget_simple_extent_ndims(space))
-        guard rank >= 0 else { throw fail("cannot read the shape of \(path)") }
+        guard rank >= 0, rank <= 8 else { throw fail("cannot read the shape of \(path)") }
         var dims = [hsize_t](repeating: 0, count: rank)
         H5Sget_simple_extent_dims(space, &dims, nil)
-        var tensor = Tensor(uninitializedShape: dims.map { Int($0) })
-        let status = tensor.withUnsafeMutableBufferPointer {
-            H5Dread(dataset, loom_h5t_native_float(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), $0.baseAddress)
+        return try body(dataset, dims.map { Int(clamping: $0) })
+    }
+
+    /// The shape of the dataset at `path`.
+    func shape(_ path: String) throws -> [Int] { try withDataset(path) { $1 } }
+
+    /// Reads the float dataset at `path`, which must have shape `expected`: the shape is
+    /// checked before anything is allocated, so a crafted file cannot ask for unbounded memory.
+    func readTensor(_ path: String, expecting expected: [Int], what: @autoclosure () -> String) throws -> Tensor {
+        try withDataset(path) { dataset, dims in
+            guard dims == expected else { throw fail("\(what()) has shape \(expected) but \(path) has shape \(dims)") }
+            var tensor = Tensor(uninitializedShape: dims)
+            let status = tensor.withUnsafeMutableBufferPointer {
+                H5Dread(dataset, loom_h5t_native_float(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), $0.baseAddress)
+            }
+            guard status >= 0 else { throw fail("cannot read \(path) as float32") }
+            return tensor
         }
-        guard status >= 0 else { throw fail("cannot read \(path) as float32") }
-        return tensor
+    }
+
+    /// Reads the scalar integer dataset at `path`.
+    func readInt(_ path: String) throws -> Int {
+        try withDataset(path) { dataset, dims in
+            guard dims.isEmpty || dims == [1] else { throw fail("\(path) should be a scalar but has shape \(dims)") }
+            var value: Int64 = 0
+            guard H5Dread(dataset, loom_h5t_native_int64(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), &value) >= 0 else {
+                throw fail("cannot read \(path) as an integer")
+            }
+            return Int(value)
+        }
     }
 }
 
@@ -146,6 +185,7 @@ extension Model {
         do {
             let file = try HDF5File(path: temporary, create: true)
             try write(self, to: file, at: file.id)
+            if let optimizer = compiled?.optimizer { try write(optimizer, to: file) }
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
@@ -180,7 +220,52 @@ extension Model {
         let file = try HDF5File(path: path, create: false)
         var assignments: [(Parameter, Tensor)] = []
         try read(self, from: file, at: "", into: &assignments)
+        if let optimizer = compiled?.optimizer, file.exists("optimizer/vars") { try read(optimizer, from: file) }
         for (p, v) in assignments { p.assign(v) }
+    }
+
+    /// Writes the optimizer's state as Keras does: `optimizer/vars/0` the step count (int32),
+    /// then its float variables in Keras's order.
+    private func write(_ optimizer: Optimizer, to file: HDF5File) throws {
+        let group = try file.makeGroup(file.id, "optimizer")
+        defer { H5Gclose(group) }
+        let vars = try file.makeGroup(group, "vars")
+        defer { H5Gclose(vars) }
+        try file.writeStringAttribute(vars, "name", optimizer.name)
+        let state = optimizer.kerasVariables(for: trainableWeights)
+        guard let iterations = Int32(exactly: state.iterations) else {
+            throw WeightsFileError(path: file.path, message: "the optimizer's step count \(state.iterations) does not fit Keras's int32")
+        }
+        try file.writeInt32(vars, "0", iterations)
+        for (i, value) in state.floats.enumerated() { try file.writeTensor(vars, String(i + 1), value) }
+    }
+
+    /// Restores the optimizer's state from `optimizer/vars`. A file from an optimizer with
+    /// other variables (another class or settings) is skipped with a warning, as Keras does:
+    /// the weights still load and the optimizer starts fresh.
+    private func read(_ optimizer: Optimizer, from file: HDF5File) throws {
+        let stored = try file.count("optimizer/vars")
+        guard stored > 0 else { return }
+        let parameters = trainableWeights
+        let shapes = optimizer.kerasVariables(for: parameters).floats.map(\.shape)
+        let unbuilt: Int
+        if case .constant = optimizer.options.learningRate { unbuilt = 1 } else { unbuilt = 0 }
+        let expected = stored - 1 == shapes.count ? shapes : stored - 1 == unbuilt ? Array(shapes.prefix(unbuilt)) : nil
+        guard let expected else {
+            let warning = "warning: \(file.path): skipping the optimizer's state: the file holds \(stored) variables "
+                + "but \(type(of: optimizer).kerasClassName) '\(optimizer.name)' has \(shapes.count + 1)\n"
+            FileHandle.standardError.write(Data(warning.utf8))
+            return
+        }
+        let iterations = try file.readInt("optimizer/vars/0")
+        let floats = try expected.enumerated().map { i, shape in
+            try file.readTensor("optimizer/vars/\(i + 1)", expecting: shape, what: "optimizer variable \(i + 1)")
+        }
+        do {
+            try optimizer.loadKerasVariables(iterations: iterations, floats: floats, for: parameters)
+        } catch {
+            throw WeightsFileError(path: file.path, message: "optimizer/vars: \(error)")
+        }
     }
 
     private func read(_ layer: Layer, from file: HDF5File, at prefix: String, into assignments: inout [(Parameter, Tensor)]) throws {
@@ -196,11 +281,7 @@ extension Model {
                                    + "but the file holds \(stored)")
         }
         for (i, p) in weights.enumerated() {
-            let value = try file.readTensor("\(vars)/\(i)")
-            guard value.shape == p.shape else {
-                throw WeightsFileError(path: file.path, message: "weight \(p.name) has shape \(p.shape) but \(vars)/\(i) has shape \(value.shape)")
-            }
-            assignments.append((p, value))
+            assignments.append((p, try file.readTensor("\(vars)/\(i)", expecting: p.shape, what: "weight \(p.name)")))
         }
     }
 }

@@ -6,6 +6,6 @@ struct Loom: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loom",
         abstract: "Keras-compatible layer engine and batch trainer.",
-        subcommands: [Predict.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
+        subcommands: [Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomData
+import LoomLayers
 import LoomModels
 import LoomTensor
 
@@ -39,24 +40,123 @@ struct Predict: ParsableCommand {
     func run() throws {
         try reporting("loom predict") {
             let net = try KerasFile.load(model)
-            guard inputs.count == net.inputShapes.count else {
-                throw LoomTrainingError("\(model) has \(net.inputShapes.count) input(s) but \(inputs.count) --input file(s) were given")
-            }
             guard outputs.count == net.outputShapes.count else {
                 throw LoomTrainingError("\(model) has \(net.outputShapes.count) output(s) but \(outputs.count) --output file(s) were given")
             }
-            var xs: [Tensor] = []
-            for (path, expected) in zip(inputs, net.inputShapes) {
-                let x = try NPY.read(path)
-                let fits = x.rank == expected.count && zip(x.shape.dropFirst(), expected.dropFirst()).allSatisfy { $1 == nil || $0 == $1 }
-                guard fits else {
-                    throw DataFileError(path: path, message: "shape \(x.shape) does not fit the model input \(expected.text)")
-                }
-                xs.append(x)
-            }
+            let xs = try readInputs(inputs, of: net, model: model)
             let ys = try net.predict(xs, batchSize: batchSize, verbose: .silent, workers: workers)
             for (y, path) in zip(ys, outputs) { try NPY.write(y, to: path) }
         }
+    }
+}
+
+/// Reads one .npy per model input, each checked against the input's shape (the batch axis
+/// free), so a wrong array is named before any work.
+func readInputs(_ paths: [String], of net: Model, model: String, flag: String = "--input") throws -> [Tensor] {
+    guard paths.count == net.inputShapes.count else {
+        throw LoomTrainingError("\(model) has \(net.inputShapes.count) input(s) but \(paths.count) \(flag) file(s) were given")
+    }
+    return try zip(paths, net.inputShapes).map { path, expected in
+        let x = try NPY.read(path)
+        let fits = x.rank == expected.count && zip(x.shape.dropFirst(), expected.dropFirst()).allSatisfy { $1 == nil || $0 == $1 }
+        guard fits else {
+            throw DataFileError(path: path, message: "shape \(x.shape) does not fit the model input \(expected.text)")
+        }
+        return x
+    }
+}
+
+/// Reads one .npy of labels per model output.
+func readTargets(_ paths: [String], of net: Model, model: String) throws -> [Tensor] {
+    guard paths.count == net.outputShapes.count else {
+        throw LoomTrainingError("\(model) has \(net.outputShapes.count) output(s) but \(paths.count) --y file(s) were given")
+    }
+    return try paths.map { try NPY.read($0) }
+}
+
+/// Loads a .keras model that was saved compiled: fit and evaluate need its loss.
+func loadCompiled(_ model: String) throws -> Model {
+    let net = try KerasFile.load(model)
+    guard net.compiled != nil else {
+        throw LoomTrainingError("\(model) was saved from a model that was not compiled: it has no optimizer or loss; compile it before saving")
+    }
+    return net
+}
+
+/// What fit and evaluate share: a compiled .keras model and its .npy arrays.
+struct CompiledModelArrays: ParsableArguments {
+    @Argument(help: "The model, a Keras 3 .keras file saved from a compiled model.") var model: String
+    @Option(name: .customLong("x"), help: "One .npy per model input.") var xs: [String] = []
+    @Option(name: .customLong("y"), help: "One .npy per model output.") var ys: [String] = []
+
+    func validate() throws {
+        guard !xs.isEmpty, !ys.isEmpty else { throw ValidationError("give at least one --x and one --y") }
+    }
+
+    /// The model, its inputs checked against its input shapes, and its labels.
+    func load() throws -> (Model, [Tensor], [Tensor]) {
+        let net = try loadCompiled(model)
+        return (net, try readInputs(xs, of: net, model: model, flag: "--x"), try readTargets(ys, of: net, model: model))
+    }
+}
+
+/// `loom fit MODEL.keras --x X.npy ... --y Y.npy ... --epochs E --batch-size B --save OUT.keras`.
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a compiled .keras model on .npy arrays as Keras's fit does, and save it with its optimizer state.")
+
+    @OptionGroup var data: CompiledModelArrays
+    @Option(help: "Epochs to train.") var epochs: Int
+    @Option(name: .customLong("batch-size"), help: "Samples per batch.") var batchSize: Int
+    @Flag(name: .customLong("no-shuffle"), help: "Keep the samples in file order (Keras's shuffle=False).") var noShuffle = false
+    @Option(name: .customLong("validation-split"), help: "The fraction of the samples, taken from the end, held out for validation.")
+    var validationSplit: Float = 0
+    @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+    @Option(help: "Seed for shuffling and dropout (default 1337: runs repeat exactly).") var seed: UInt64?
+    @Option(help: "Where to write the trained model (.keras, with the optimizer state).") var save: String
+    @Option(help: "Where to write the history as JSON (metric name to per-epoch values).") var history: String?
+    @Option(help: "0 silent, 1 progress bar, 2 one line per epoch (default: a bar on a terminal, else lines).")
+    var verbose: Int?
+
+    func validate() throws {
+        guard epochs >= 0 else { throw ValidationError("--epochs must not be negative, got \(epochs)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
+        }
+        guard save.hasSuffix(".keras") else { throw ValidationError("--save must name a .keras file, got \(save)") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
+    }
+
+    func run() throws {
+        try reporting("loom fit") {
+            let (net, x, y) = try data.load()
+            if let seed { net.seed = seed }
+            let record = try net.fit(x: x, y: y, batchSize: batchSize, epochs: epochs, verbose: verbose.map(Verbosity.init) ?? .auto,
+                                     validationSplit: validationSplit, shuffle: !noShuffle, workers: workers)
+            try net.save(save)
+            if let history {
+                let entries = record.keys.map { key in
+                    "\(JSONValue.string(key)): " + JSONValue.array(record.history[key, default: []].map { .double(Double($0)) }).description
+                }
+                try writeAtomically("{" + entries.joined(separator: ", ") + "}\n", to: history)
+            }
+        }
+    }
+}
+
+/// Writes `text` beside `path` and renames it into place, so a reader never sees half a file.
+func writeAtomically(_ text: String, to path: String) throws {
+    let temporary = path + ".partial-\(getpid())"
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+    } catch {
+        throw DataFileError(path: path, message: "cannot write: \(error.localizedDescription)")
+    }
+    guard rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw DataFileError(path: path, message: "cannot move the new file into place: \(reason)")
     }
 }
 
@@ -65,25 +165,18 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a compiled .keras model on .npy arrays and print its loss and metrics.")
 
-    @Argument(help: "The model, a Keras 3 .keras file saved from a compiled model.") var model: String
-    @Option(name: .customLong("x"), help: "One .npy per model input.") var xs: [String] = []
-    @Option(name: .customLong("y"), help: "One .npy per model output.") var ys: [String] = []
+    @OptionGroup var data: CompiledModelArrays
     @Option(name: .customLong("batch-size"), help: "Samples per batch.") var batchSize = 32
     @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
     @Flag(help: "One JSON object instead of name: value lines.") var json = false
 
     func validate() throws {
-        guard !xs.isEmpty, !ys.isEmpty else { throw ValidationError("give at least one --x and one --y") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     }
 
     func run() throws {
         try reporting("loom evaluate") {
-            let net = try KerasFile.load(model)
-            guard net.compiled != nil else {
-                throw LoomTrainingError("\(model) was saved from a model that was not compiled: it has no loss to evaluate")
-            }
-            let x = try xs.map { try NPY.read($0) }, y = try ys.map { try NPY.read($0) }
+            let (net, x, y) = try data.load()
             let logs = try net.evaluate(x: x, y: y, batchSize: batchSize, verbose: .silent, workers: workers)
             if json {
                 print("{" + logs.map { "\"\($0.key)\": \(Double($0.value))" }.joined(separator: ", ") + "}")

@@ -206,10 +206,12 @@ import Testing
         expectError("expects 1 input, got 2") { _ = try Dense(units: 2)([Tensor.ones([1, 2]), Tensor.ones([1, 2])]) }
         expectError("expects at least 2 inputs") { _ = try Add()([Tensor.ones([1, 2])]) }
         expectError("cannot be merged") { _ = try Add()([Tensor.ones([1, 2]), Tensor.ones([1, 3])]) }
-        expectError("Python code") {
-            _ = try Lambda.from(config: ["function": ["class_name": "__lambda__", "config": ["code": "xyz"]]])
+        expectError("argument `function`: holds Python bytecode, which Loom never runs; register a Swift function under the layer's name with Lambda.register(\"bytecode\")") {
+            _ = try Lambda.from(config: ["name": "bytecode", "function": ["class_name": "__lambda__", "config": ["code": "xyz"]]])
         }
-        expectError("unknown layer 'Densee'") { _ = try Layer.deserialize(["class_name": "Densee", "config": [:]]) }
+        expectError("unknown layer 'Densee'; supported: Activation, ActivityRegularization, Add,") {
+            _ = try Layer.deserialize(["class_name": "Densee", "config": [:]])
+        }
         expectError("index 7.0 is not an integer in 0..<5") {
             let e = try Embedding(inputDim: 5, outputDim: 2)
             _ = try e(Tensor([[1, 7]]))

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// A `.keras` file is data and may come from anyone: every bad input gives one clear line on
+/// stderr and a non-zero exit, never a crash, and writes nothing.
+@Suite struct BadInputTests {
+    static let plain = LoomProcess.fixture("bad/plain.keras"), x = LoomProcess.fixture("bad/x_plain.npy")
+
+    /// Runs `loom predict` on `model` and `input`, expecting a refusal mentioning `fragments`.
+    static func expectRefusal(_ arguments: [String], _ fragments: [String], output: URL? = nil,
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try LoomProcess.run(arguments)
+        #expect(result.status == 1, "exit \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
+        let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!message.isEmpty && !message.contains("\n"), "not one line: \(result.stderr)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(message.contains(fragment), "\(message)\nlacks: \(fragment)", sourceLocation: sourceLocation)
+        }
+        for bad in ["Fatal error", "backtrace", "Stack dump"] {
+            #expect(!result.stderr.contains(bad), "\(result.stderr)", sourceLocation: sourceLocation)
+        }
+        if let output { #expect(!FileManager.default.fileExists(atPath: output.path), "an output was written", sourceLocation: sourceLocation) }
+    }
+
+    static let cases: [(file: String, fragments: [String])] = [
+        ("lambda_bytecode.keras", ["doubler", "holds Python bytecode, which Loom never runs",
+                                   "Lambda.register(\"doubler\")"]),
+        ("unknown_layer.keras", ["unknown layer 'FancyDense'; supported: Activation,", "Dense,"]),
+        ("huge_units.keras", ["units", "larger than Loom allows"]),
+        ("huge_input.keras", ["larger than Loom allows"]),
+        ("missing_weight.keras", ["model.weights.h5", "layer 'd2'", "has 2 weights but the file holds 1"]),
+        ("wrong_weight_shape.keras", ["weight d1/kernel has shape [3, 4] but layers/dense/vars/0 has shape [3, 5]"]),
+        ("truncated_weights.keras", ["model.weights.h5", "not a readable HDF5 file"]),
+        ("truncated_zip.keras", ["truncated_zip.keras", "not a .keras archive"]),
+        ("not_a_zip.keras", ["not_a_zip.keras", "not a .keras archive"]),
+    ]
+
+    @Test(arguments: cases.map(\.file))
+    func badArchivesAreRefused(_ file: String) throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        let fragments = Self.cases.first { $0.file == file }!.fragments
+        try Self.expectRefusal(["predict", LoomProcess.fixture("bad/\(file)"), "--input", Self.x, "--output", output.path],
+                               [file] + fragments, output: output)
+    }
+
+    @Test func badArraysAndPathsAreRefused() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        try Self.expectRefusal(["predict", Self.plain, "--input", LoomProcess.fixture("bad/x_wrong_shape.npy"), "--output", output.path],
+                               ["x_wrong_shape.npy", "shape [4, 5] does not fit the model input (None, 3)"], output: output)
+        try Self.expectRefusal(["predict", Self.plain, "--input", scratch.appendingPathComponent("absent.npy").path, "--output", output.path],
+                               ["absent.npy"], output: output)
+        try Self.expectRefusal(["predict", scratch.appendingPathComponent("absent.keras").path, "--input", Self.x, "--output", output.path],
+                               ["absent.keras", "no such file"], output: output)
+        try Self.expectRefusal(["predict", Self.plain, "--input", Self.x, "--input", Self.x, "--output", output.path],
+                               ["has 1 input(s) but 2 --input file(s) were given"], output: output)
+        // A random-bytes .npy.
+        let junk = scratch.appendingPathComponent("junk.npy")
+        try Data((0..<300).map { _ in UInt8.random(in: 0...255) }).write(to: junk)
+        try Self.expectRefusal(["predict", Self.plain, "--input", junk.path, "--output", output.path], ["junk.npy"], output: output)
+    }
+
+    @Test func fitRefusesModelsWithoutCompileConfig() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("out.keras")
+        try Self.expectRefusal(["fit", Self.plain, "--x", Self.x, "--y", Self.x, "--epochs", "1", "--batch-size", "2", "--save", out.path],
+                               ["plain.keras", "not compiled"], output: out)
+    }
+
+    /// A failed run leaves a file already at the output path as it was.
+    @Test func failedRunsKeepExistingOutputs() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        try Data("earlier results".utf8).write(to: output)
+        let result = try LoomProcess.run(["predict", LoomProcess.fixture("bad/missing_weight.keras"), "--input", Self.x, "--output", output.path])
+        #expect(result.status == 1)
+        #expect(try String(contentsOf: output, encoding: .utf8) == "earlier results")
+    }
+
+    @Test func usageErrorsExitWithoutWork() throws {
+        let result = try LoomProcess.run(["fit", Self.plain, "--x", Self.x, "--y", Self.x, "--epochs", "1", "--batch-size", "0",
+                                          "--save", "/tmp/never.keras"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--batch-size must be at least 1"))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/never.keras"))
+    }
+}
