@@ -9,7 +9,7 @@ public enum KerasFile {
     static let maximumConfigBytes: Int64 = 64 << 20
 
     /// Reads a `.keras` archive: the model from its config, with its weights, compiled as its
-    /// compile_config says (the optimizer starts from fresh slots).
+    /// compile_config says, with the optimizer's state when the file holds it.
     public static func load(_ path: String) throws -> Model {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }

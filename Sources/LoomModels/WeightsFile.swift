@@ -175,7 +175,7 @@ final class HDF5File {
 
 extension Model {
     /// Writes the model's weights as Keras 3's `model.save_weights` does (a `.weights.h5`
-    /// file Keras loads with `load_weights`). The file is written beside `path` and renamed
+    /// file Keras loads with `load_weights`), with the optimizer's state when compiled. The file is written beside `path` and renamed
     /// into place, so an interrupted save never leaves a half-written file under that name.
     public func saveWeights(_ path: String) throws {
         guard path.hasSuffix(".weights.h5") else {
@@ -215,6 +215,7 @@ extension Model {
 
     /// Loads weights written by Keras's `save_weights` (or `saveWeights`): every layer's
     /// weights must be there with the shapes the model has; nothing is assigned unless all are.
+    /// A compiled model also takes the optimizer's state the file holds.
     public func loadWeights(_ path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw WeightsFileError(path: path, message: "no such file") }
         let file = try HDF5File(path: path, create: false)
