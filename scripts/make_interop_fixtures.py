@@ -156,12 +156,30 @@ def fit_cases():
                        0.0),
         "nadam_schedule_cce": (mlp(3, "softmax"), lambda: keras.optimizers.Nadam(sched), "categorical_crossentropy",
                                ["accuracy"], "onehot", 3, 8, 0.0),
+        # The other losses of Keras's catalogue, on optimizers above.
+        "sgd_mape": (mlp(2, "softplus"), lambda: keras.optimizers.SGD(0.01), "mape", ["mae"], "positive", 3, 8, 0.0),
+        "adam_msle": (mlp(2, "softplus"), lambda: keras.optimizers.Adam(0.01), "msle", [], "positive", 3, 8, 0.0),
+        "rmsprop_poisson": (mlp(2, "softplus"), lambda: keras.optimizers.RMSprop(0.01), "poisson", [], "positive", 3, 8,
+                            0.0),
+        "adagrad_cosine": (mlp(2, None), lambda: keras.optimizers.Adagrad(0.1), "cosine_similarity", [], "regression", 3,
+                           8, 0.0),
+        "nadam_log_cosh": (mlp(2, None), lambda: keras.optimizers.Nadam(0.01), "log_cosh", [], "regression", 3, 8, 0.0),
+        "sgd_hinge": (mlp(1, "tanh"), lambda: keras.optimizers.SGD(0.05, momentum=0.5), "hinge", [], "binary", 3, 8, 0.0),
+        "adamax_squared_hinge": (mlp(1, "tanh"), lambda: keras.optimizers.Adamax(0.02), "squared_hinge", [], "binary",
+                                 3, 8, 0.0),
+        "adadelta_categorical_hinge": (mlp(3, "softmax"), lambda: keras.optimizers.Adadelta(1.0), "categorical_hinge",
+                                       [], "onehot", 3, 8, 0.0),
+        "adamw_binary_focal": (mlp(1, "sigmoid"), lambda: keras.optimizers.AdamW(0.01),
+                               keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=1.5),
+                               ["accuracy"], "binary", 3, 8, 0.0),
         "adam_cnn_batchnorm": (cnn, lambda: keras.optimizers.Adam(0.01), "categorical_crossentropy", ["accuracy"],
                                "onehot", 3, 8, 0.0),
     }
 
 
 def labels(kind, n, rng):
+    if kind == "positive":
+        return rng.uniform(0.5, 2.0, size=(n, 2)).astype(np.float32)
     if kind == "regression":
         return rng.normal(size=(n, 2)).astype(np.float32)
     if kind == "binary":
