@@ -42,13 +42,14 @@ public final class Cursor<Element: Sendable> {
         self.stop = stop
     }
 
-    /// The next element, nil at the end of the pass. A failed element's ElementError leaves
-    /// the pass open (a skip policy may go on); any other error ends it.
+    /// The next element, nil at the end of the pass. A failed element's DataFileError (a
+    /// corrupt file, a bad row) leaves the pass open, so a skip policy may go on; any other
+    /// error ends it.
     public func next() throws -> Element? {
         guard !finished else { return nil }
         do {
             if let e = try pull() { return e }
-        } catch let error as ElementError {
+        } catch let error as DataFileError {
             throw error
         } catch {
             close()
@@ -259,26 +260,11 @@ extension Dataset {
                 while true {
                     do {
                         return try upstream.next()
-                    } catch let error as ElementError {
+                    } catch let error as DataFileError {
                         log.record(error)
                     }
                 }
             }, stop: { upstream.close() })
         }
     }
-}
-
-/// An element that could not be made (a corrupt file, a bad row): with ErrorPolicy.skip the
-/// pipeline leaves it out and goes on; any other error ends the epoch.
-public struct ElementError: Error, CustomStringConvertible {
-    /// The file (and line) or sample it came from.
-    public let source: String
-    public let message: String
-
-    public init(source: String, message: String) {
-        self.source = source
-        self.message = message
-    }
-
-    public var description: String { "\(source): \(message)" }
 }

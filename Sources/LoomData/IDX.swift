@@ -2,7 +2,9 @@ import CLoomZlib
 import Foundation
 import LoomTensor
 
-/// Why a data file could not be read: the file and what is wrong with it.
+/// Why a data file (or one element of it: an image, a CSV row) could not be read: the file, with
+/// its line where there is one, and what is wrong. Pipelines with ErrorPolicy.skip leave such an
+/// element out and go on.
 public struct DataFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var message: String

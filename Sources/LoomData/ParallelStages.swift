@@ -101,7 +101,7 @@ extension Dataset {
     /// element i runs on worker i mod `workers` and its result waits its turn, at most
     /// `window` elements in flight. Random choices come from the element's context, so the
     /// output does not depend on `workers`. With ErrorPolicy.skip, elements whose transform
-    /// throws an ElementError are left out and recorded in `log`.
+    /// throws an DataFileError are left out and recorded in `log`.
     public func map<T: Sendable>(workers: Int, seed: UInt64 = 0, window: Int? = nil, onError: ErrorPolicy = .fail,
                                  log: SkipLog? = nil,
                                  _ transform: @escaping @Sendable (Element, ElementContext) throws -> T) -> Dataset<T> {
@@ -125,7 +125,7 @@ extension Dataset {
                             guard !stop.isRaised else { slot.finish(.failure(PipelineStopped())); return }
                             slot.finish(Result { try transform(e, context) })
                         }
-                    } catch let error as ElementError {
+                    } catch let error as DataFileError {
                         // An upstream element failed: its error keeps its place in the order.
                         slot.finish(.failure(error))
                     }
@@ -145,7 +145,7 @@ extension Dataset {
                     first += 1
                     switch slot.wait() {
                     case let .success(value): return value
-                    case let .failure(error as ElementError) where onError == .skip: log?.record(error)
+                    case let .failure(error as DataFileError) where onError == .skip: log?.record(error)
                     case let .failure(error): throw error
                     }
                 }
@@ -169,7 +169,7 @@ extension Dataset {
                     guard queue.push(item) else { break }
                     switch item {
                     case .success(nil): return
-                    case .failure(let error) where !(error is ElementError): return
+                    case .failure(let error) where !(error is DataFileError): return
                     default: continue
                     }
                 }

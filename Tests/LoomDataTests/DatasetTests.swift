@@ -116,7 +116,7 @@ import Testing
 
     @Test func failedElementsStopOrAreSkippedAndCounted() throws {
         @Sendable func transform(_ i: Int, _ c: ElementContext) throws -> Int {
-            if i % 4 == 1 { throw ElementError(source: "item-\(i).png", message: "corrupt") }
+            if i % 4 == 1 { throw DataFileError(path: "item-\(i).png", message: "corrupt") }
             return i
         }
         let failing = Dataset.range(10).map(workers: 2, transform)
