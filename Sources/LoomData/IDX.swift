@@ -21,7 +21,7 @@ public enum IDX {
     /// Reads an IDX file of unsigned bytes (type 0x08) as a float tensor of its shape, values
     /// 0...255 unscaled.
     public static func read(_ path: String) throws(DataFileError) -> Tensor {
-        let bytes = try readMaybeGzip(path)
+        let bytes = try readFileMaybeGzip(path)
         guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0 else {
             throw DataFileError(path: path, message: "not an IDX file (bad magic number)")
         }
@@ -47,27 +47,5 @@ public enum IDX {
             for i in 0..<count { out[i] = Float(bytes[header + i]) }
         }
         return tensor
-    }
-
-    /// The file's bytes, gunzipped when it starts with the gzip magic number.
-    static func readMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
-        guard let file = gzopen(path, "rb") else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
-            throw DataFileError(path: path, message: reason)
-        }
-        defer { gzclose(file) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 {
-                var code: Int32 = 0
-                let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"
-                throw DataFileError(path: path, message: "corrupt or truncated: \(message)")
-            }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<Int(n)])
-        }
-        return result
     }
 }

@@ -1,0 +1,645 @@
+import Foundation
+import LoomTensor
+
+/// A CSV column, by header name or by 0-based index.
+public enum CSVColumn: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    case name(String)
+    case index(Int)
+
+    public init(stringLiteral value: String) { self = .name(value) }
+    public init(integerLiteral value: Int) { self = .index(value) }
+
+    public var description: String {
+        switch self {
+        case let .name(n): return "'\(n)'"
+        case let .index(i): return "#\(i)"
+        }
+    }
+}
+
+/// What to do with an empty or NA field in a numeric column.
+public enum MissingValues: Sendable, Equatable {
+    /// Stop with an error naming the file, line and column.
+    case error
+    /// Use this value.
+    case fill(Float)
+    /// Leave the row out (counted in the table's skipped rows).
+    case skipRow
+}
+
+/// How to read CSV files: the header, the delimiter, which columns are features and which are
+/// labels, which hold categories (strings turned into indices through a vocabulary), and what
+/// to do with missing values and malformed rows.
+public struct CSVOptions: Sendable {
+    /// Whether the first line names the columns (otherwise they are named "0", "1", ...).
+    public var header = true
+    /// The field separator (one ASCII character).
+    public var delimiter: UInt8 = UInt8(ascii: ",")
+    /// The feature columns in order; nil: every column that is not a label.
+    public var features: [CSVColumn]? = nil
+    /// The label columns, in order.
+    public var labels: [CSVColumn] = []
+    /// Columns of strings, each with its vocabulary (index = position), or nil to learn one
+    /// from the data (the sorted distinct values).
+    public var categorical: [CSVColumn: [String]?] = [:]
+    /// Empty and NA fields ("", "NA", "NaN", "null", ... as pandas reads them) in numeric columns.
+    public var missing: MissingValues = .error
+    /// Malformed rows (a missing or extra field, a bad number, an unterminated quote).
+    public var onError: ErrorPolicy = .fail
+    /// Threads that parse parts of each file.
+    public var workers = 1
+
+    public init(header: Bool = true, delimiter: Character = ",", features: [CSVColumn]? = nil, labels: [CSVColumn] = [],
+                categorical: [CSVColumn: [String]?] = [:], missing: MissingValues = .error, onError: ErrorPolicy = .fail,
+                workers: Int = 1) {
+        self.header = header
+        self.delimiter = delimiter.asciiValue ?? UInt8(ascii: ",")
+        self.features = features
+        self.labels = labels
+        self.categorical = categorical
+        self.missing = missing
+        self.onError = onError
+        self.workers = workers
+    }
+}
+
+/// CSV rows read into float32 matrices: one row per record, the features and the labels.
+public struct CSVTable: Sendable {
+    public var featureNames: [String]
+    public var labelNames: [String]
+    /// [rows, features].
+    public var features: Tensor
+    /// [rows, labels], nil without label columns.
+    public var labels: Tensor?
+    /// The vocabulary of each categorical column, by name.
+    public var vocabularies: [String: [String]]
+    /// The rows left out (ErrorPolicy.skip, MissingValues.skipRow), one message each.
+    public var skipped: [String]
+
+    public var rowCount: Int { features.shape[0] }
+}
+
+/// RFC 4180 CSV files (quoted fields with doubled quotes and line breaks inside them; CRLF or LF
+/// line ends; gzip-compressed files read transparently) parsed into float32, in parallel.
+public enum CSV {
+    /// Reads `paths` (which must share their header) into one table, rows in file order.
+    public static func read(_ paths: [String], options: CSVOptions = CSVOptions()) throws -> CSVTable {
+        guard !paths.isEmpty else { throw DataFileError(path: "CSV", message: "no files given") }
+        var plan: ColumnPlan? = nil
+        var parts: [ChunkResult] = []
+        var skipped: [String] = []
+        for path in paths {
+            try withFileBytes(path) { buffer in
+                var start = 0, headerLines = 0
+                var names: [String]
+                if options.header {
+                    guard let (fields, next, lines) = try headerRecord(buffer, options.delimiter, path: path) else {
+                        throw DataFileError(path: path, message: "empty file: no header line")
+                    }
+                    names = fields
+                    start = next
+                    headerLines = lines
+                } else {
+                    guard let (fields, _, _) = try headerRecord(buffer, options.delimiter, path: path) else {
+                        throw DataFileError(path: path, message: "empty file")
+                    }
+                    names = fields.indices.map(String.init)
+                }
+                if let plan {
+                    guard plan.names == names else {
+                        throw DataFileError(path: path, message: "its columns \(names) differ from the first file's \(plan.names)")
+                    }
+                } else {
+                    plan = try ColumnPlan(names: names, options: options, path: path)
+                }
+                let chunks = splitPoints(buffer, from: start, parts: max(1, options.workers), delimiter: options.delimiter)
+                var results = [ChunkResult?](repeating: nil, count: chunks.count)
+                let thePlan = plan!
+                nonisolated(unsafe) let base = buffer.baseAddress!
+                let count = buffer.count
+                results.withUnsafeMutableBufferPointer { out in
+                    nonisolated(unsafe) let slots = out
+                    DispatchQueue.concurrentPerform(iterations: chunks.count) { k in
+                        let bytes = UnsafeBufferPointer(start: base, count: count)
+                        slots[k] = parseChunk(bytes, chunks[k], thePlan, options)
+                    }
+                }
+                // Line numbers: 1-based, counting the header, the chunks before, and each chunk's own.
+                var line = 1 + headerLines
+                for var r in results.map({ $0! }) {
+                    for (local, message) in r.errors {
+                        let text = "\(path):\(line + local): \(message)"
+                        if options.onError == .fail && !r.errorIsMissingSkip(local) {
+                            throw DataFileError(path: "\(path):\(line + local)", message: message)
+                        }
+                        skipped.append(text)
+                    }
+                    r.errors = []
+                    line += r.lines
+                    parts.append(r)
+                }
+            }
+        }
+        return try assemble(parts, plan: plan!, skipped: skipped)
+    }
+
+    /// The first record's fields as strings (the header), where the next record starts, and
+    /// how many lines it spans; nil for an empty file.
+    static func headerRecord(_ b: UnsafeBufferPointer<UInt8>, _ delimiter: UInt8, path: String) throws -> ([String], Int, Int)? {
+        var i = 0
+        guard !b.isEmpty else { return nil }
+        var fields: [String] = []
+        var lines = 0
+        while true {
+            var bytes: [UInt8] = []
+            if i < b.count && b[i] == quote {
+                i += 1
+                while true {
+                    guard i < b.count else { throw DataFileError(path: "\(path):1", message: "unterminated quoted field") }
+                    if b[i] == quote {
+                        if i + 1 < b.count && b[i + 1] == quote { bytes.append(quote); i += 2; continue }
+                        i += 1
+                        break
+                    }
+                    if b[i] == newline { lines += 1 }
+                    bytes.append(b[i])
+                    i += 1
+                }
+            }
+            while i < b.count && b[i] != delimiter && b[i] != newline && b[i] != carriageReturn { bytes.append(b[i]); i += 1 }
+            fields.append(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces))
+            if i < b.count && b[i] == delimiter { i += 1; continue }
+            if i < b.count && b[i] == carriageReturn { i += 1 }
+            if i < b.count && b[i] == newline { i += 1 }
+            return (fields, i, lines + 1)
+        }
+    }
+
+    /// Where `workers` parts of the records after `start` begin: at line ends outside quotes.
+    static func splitPoints(_ b: UnsafeBufferPointer<UInt8>, from start: Int, parts: Int, delimiter: UInt8) -> [Range<Int>] {
+        let n = b.count
+        guard parts > 1, n - start > 1 << 16 else { return [start..<n] }
+        let hasQuotes = memchr(b.baseAddress! + start, Int32(quote), n - start) != nil
+        var cuts = [start]
+        var inQuotes = false, scanned = start
+        for k in 1..<parts {
+            var p = start + (n - start) * k / parts
+            if hasQuotes {
+                // Quote parity from the last cut to here decides whether p is inside a field.
+                while scanned < p { if b[scanned] == quote { inQuotes.toggle() }; scanned += 1 }
+                while p < n && (b[p] != newline || inQuotes) {
+                    if b[p] == quote { inQuotes.toggle() }
+                    p += 1
+                }
+                scanned = p
+            } else {
+                while p < n && b[p] != newline { p += 1 }
+            }
+            p = min(n, p + 1)
+            if p > cuts.last! { cuts.append(p) }
+        }
+        cuts.append(n)
+        return (0..<(cuts.count - 1)).compactMap { cuts[$0] < cuts[$0 + 1] ? cuts[$0]..<cuts[$0 + 1] : nil }
+    }
+}
+
+let quote = UInt8(ascii: "\""), newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
+
+/// What each column of the file becomes.
+struct ColumnPlan: Sendable {
+    enum Kind: UInt8, Sendable { case ignore, feature, label, featureCategory, labelCategory }
+    let names: [String]
+    let kinds: [Kind]
+    /// The position in the feature or label row.
+    let slots: [Int]
+    /// For categorical columns: their position among the categorical columns.
+    let categoryIndex: [Int]
+    let featureNames: [String], labelNames: [String]
+    let categoryColumns: [Int]
+    let vocabularies: [[String]?]
+
+    init(names: [String], options: CSVOptions, path: String) throws {
+        func resolve(_ c: CSVColumn) throws -> Int {
+            switch c {
+            case let .name(n):
+                guard let i = names.firstIndex(of: n) else {
+                    throw DataFileError(path: path, message: "no column named '\(n)' (columns: \(names.joined(separator: ", ")))")
+                }
+                return i
+            case let .index(i):
+                guard i >= 0 && i < names.count else {
+                    throw DataFileError(path: path, message: "no column #\(i): the file has \(names.count) columns")
+                }
+                return i
+            }
+        }
+        let labelColumns = try options.labels.map(resolve)
+        let featureColumns = try options.features.map { try $0.map(resolve) } ?? names.indices.filter { !labelColumns.contains($0) }
+        if let both = featureColumns.first(where: labelColumns.contains) {
+            throw DataFileError(path: path, message: "column '\(names[both])' is both a feature and a label")
+        }
+        var categorical: [Int: [String]?] = [:]
+        for (c, vocabulary) in options.categorical { categorical[try resolve(c)] = vocabulary }
+        var kinds = [Kind](repeating: .ignore, count: names.count)
+        var slots = [Int](repeating: 0, count: names.count)
+        var categoryIndex = [Int](repeating: -1, count: names.count)
+        var categoryColumns: [Int] = []
+        var vocabularies: [[String]?] = []
+        for (slot, c) in featureColumns.enumerated() {
+            kinds[c] = categorical[c] != nil ? .featureCategory : .feature
+            slots[c] = slot
+        }
+        for (slot, c) in labelColumns.enumerated() {
+            kinds[c] = categorical[c] != nil ? .labelCategory : .label
+            slots[c] = slot
+        }
+        for c in names.indices where kinds[c] == .featureCategory || kinds[c] == .labelCategory {
+            categoryIndex[c] = categoryColumns.count
+            categoryColumns.append(c)
+            vocabularies.append(categorical[c]!)
+        }
+        self.names = names
+        self.kinds = kinds
+        self.slots = slots
+        self.categoryIndex = categoryIndex
+        featureNames = featureColumns.map { names[$0] }
+        labelNames = labelColumns.map { names[$0] }
+        self.categoryColumns = categoryColumns
+        self.vocabularies = vocabularies
+    }
+}
+
+/// One part of a file, parsed.
+struct ChunkResult: Sendable {
+    var features: [Float] = []
+    var labels: [Float] = []
+    /// The strings of the categorical columns, row by row.
+    var categories: [String] = []
+    var rows = 0
+    /// Line breaks in the part.
+    var lines = 0
+    /// (line within the part, message) of rows left out or failed.
+    var errors: [(Int, String)] = []
+    /// Lines of rows left out for missing values under `.skipRow` (never fatal).
+    var missingSkips = Set<Int>()
+
+    func errorIsMissingSkip(_ line: Int) -> Bool { missingSkips.contains(line) }
+}
+
+/// pandas's default NA strings: read as missing values in numeric columns.
+let missingMarkers: Set<String> = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                                   "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+/// Parses the records in `range` of `b`.
+func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: ColumnPlan, _ options: CSVOptions) -> ChunkResult {
+    var out = ChunkResult()
+    let columns = plan.kinds.count
+    let nf = plan.featureNames.count, nl = plan.labelNames.count, nc = plan.categoryColumns.count
+    let delimiter = options.delimiter
+    let estimate = range.count / max(1, columns * 4)
+    out.features.reserveCapacity(estimate * nf)
+    out.labels.reserveCapacity(estimate * nl)
+    var rowCategories = [String](repeating: "", count: nc)
+    var scratch: [UInt8] = []
+    // The row being read; appended to the output once the whole record is good.
+    let featureRow = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nf))
+    let labelRow = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nl))
+    defer {
+        featureRow.deallocate()
+        labelRow.deallocate()
+    }
+    let kinds = plan.kinds, slots = plan.slots
+    let p = b.baseAddress!
+    var i = range.lowerBound
+    let end = range.upperBound
+    var line = 0
+    while i < end {
+        // Blank lines are skipped, as pandas does.
+        if p[i] == newline { i += 1; line += 1; continue }
+        if p[i] == carriageReturn && i + 1 < end && p[i + 1] == newline { i += 2; line += 1; continue }
+        let recordLine = line
+        var field = 0
+        var failure: String? = nil
+        var missingSkip = false
+        record: while true {
+            var start = i, stop: Int
+            var escaped = false
+            // The common case, a plain number: read while scanning, in one pass.
+            if field < columns, failure == nil, case let kind = kinds[field], kind == .feature || kind == .label,
+               let (value, after) = scanNumber(p, i, end),
+               after == end || p[after] == delimiter || p[after] == newline || p[after] == carriageReturn {
+                if kind == .feature { featureRow[slots[field]] = value } else { labelRow[slots[field]] = value }
+                i = after
+                field += 1
+                if i < end && p[i] == delimiter { i += 1; continue record }
+                if i < end && p[i] == carriageReturn { i += 1 }
+                if i < end && p[i] == newline { i += 1 }
+                line += 1
+                break
+            }
+            if i < end && p[i] == quote {
+                i += 1
+                start = i
+                while true {
+                    guard i < end else {
+                        failure = failure ?? "unterminated quoted field"
+                        stop = i
+                        break
+                    }
+                    let c = p[i]
+                    if c == quote {
+                        if i + 1 < end && p[i + 1] == quote { escaped = true; i += 2; continue }
+                        break
+                    }
+                    if c == newline { line += 1 }
+                    i += 1
+                }
+                stop = min(i, end)
+                if i < end { i += 1 }
+                if i < end && p[i] != delimiter && p[i] != newline && p[i] != carriageReturn {
+                    failure = failure ?? "unexpected character after a closing quote in field \(field + 1)"
+                    while i < end && p[i] != delimiter && p[i] != newline { i += 1 }
+                }
+            } else {
+                while i < end {
+                    let c = p[i]
+                    if c == delimiter || c == newline || c == carriageReturn { break }
+                    i += 1
+                }
+                stop = i
+            }
+            if field < columns && failure == nil {
+                let kind = plan.kinds[field]
+                if kind != .ignore {
+                    var fieldStart = p + start
+                    var fieldCount = stop - start
+                    if escaped {
+                        scratch.removeAll(keepingCapacity: true)
+                        var k = start
+                        while k < stop {
+                            scratch.append(p[k])
+                            k += p[k] == quote ? 2 : 1
+                        }
+                        fieldCount = scratch.count
+                        fieldStart = scratch.withUnsafeBufferPointer { $0.baseAddress! }
+                    }
+                    switch kind {
+                    case .feature, .label:
+                        let row = kind == .feature ? featureRow : labelRow
+                        switch parseNumber(fieldStart, fieldCount) {
+                        case let .value(v):
+                            row[slots[field]] = v
+                        case .missing:
+                            switch options.missing {
+                            case .error: failure = "column '\(plan.names[field])': missing value"
+                            case let .fill(v):
+                                row[slots[field]] = v
+                            case .skipRow:
+                                missingSkip = true
+                            }
+                        case .bad:
+                            let text = String(decoding: UnsafeBufferPointer(start: fieldStart, count: min(fieldCount, 40)), as: UTF8.self)
+                            failure = "column '\(plan.names[field])': cannot read '\(text)' as a number"
+                        }
+                    default:
+                        rowCategories[plan.categoryIndex[field]] = String(decoding: UnsafeBufferPointer(start: fieldStart, count: fieldCount), as: UTF8.self)
+                    }
+                    if escaped { withExtendedLifetime(scratch) {} }
+                }
+            }
+            field += 1
+            if i < end && p[i] == delimiter { i += 1; continue record }
+            if i < end && p[i] == carriageReturn { i += 1 }
+            if i < end && p[i] == newline { i += 1 }
+            line += 1
+            break
+        }
+        if failure == nil && field != columns {
+            failure = field < columns ? "\(field) fields where the header has \(columns): a field is missing"
+                : "\(field) fields where the header has \(columns): an extra field"
+        }
+        if failure != nil || missingSkip {
+            if let failure {
+                out.errors.append((recordLine, failure))
+                if options.onError == .fail { break }
+            } else {
+                out.errors.append((recordLine, "a missing value: row left out"))
+                out.missingSkips.insert(recordLine)
+            }
+            continue
+        }
+        out.features.append(contentsOf: UnsafeBufferPointer(start: featureRow, count: nf))
+        out.labels.append(contentsOf: UnsafeBufferPointer(start: labelRow, count: nl))
+        if nc > 0 { out.categories.append(contentsOf: rowCategories) }
+        out.rows += 1
+    }
+    out.lines = line
+    return out
+}
+
+/// A field read as a number.
+enum ParsedNumber { case value(Float), missing, bad }
+
+/// A plain decimal number at `p[i...]` (sign, up to 19 digits with an optional point, an
+/// optional exponent), correctly rounded to float32, and where it ends; nil for anything else
+/// (spaces, NA markers, long mantissas), which the general path reads.
+@inline(__always)
+func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Float, Int)? {
+    var i = start
+    guard i < end else { return nil }
+    let negative = p[i] == UInt8(ascii: "-")
+    if negative || p[i] == UInt8(ascii: "+") { i += 1 }
+    var mantissa: UInt64 = 0
+    var exponent = 0
+    let digitsStart = i
+    while i < end, case let d = p[i] &- 48, d < 10 {
+        mantissa = mantissa &* 10 &+ UInt64(d)
+        i += 1
+    }
+    var digits = i - digitsStart
+    if i < end && p[i] == UInt8(ascii: ".") {
+        i += 1
+        let fractionStart = i
+        while i < end, case let d = p[i] &- 48, d < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(d)
+            i += 1
+        }
+        exponent = fractionStart - i
+        digits += i - fractionStart
+    }
+    guard digits > 0, digits <= 19 else { return nil }
+    if i < end && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
+        i += 1
+        let negativeExponent = i < end && p[i] == UInt8(ascii: "-")
+        if i < end && (p[i] == UInt8(ascii: "-") || p[i] == UInt8(ascii: "+")) { i += 1 }
+        var value = 0
+        let exponentStart = i
+        while i < end, case let d = p[i] &- 48, d < 10, i - exponentStart < 5 {
+            value = value * 10 + Int(d)
+            i += 1
+        }
+        guard i > exponentStart else { return nil }
+        exponent += negativeExponent ? -value : value
+    }
+    guard let v = roundedFloat(mantissa, exponent) else { return nil }
+    return (negative ? -v : v, i)
+}
+
+/// mantissa · 10^exponent correctly rounded to float32, when an exact fast path applies.
+@inline(__always)
+func roundedFloat(_ mantissa: UInt64, _ exponent: Int) -> Float? {
+    if mantissa == 0 { return 0 }
+    if mantissa <= 1 << 24 && exponent >= -10 && exponent <= 10 {
+        // Both operands exact in float32: one correctly rounded operation.
+        let m = Float(mantissa)
+        return exponent >= 0 ? m * exactFloatPowers[exponent] : m / exactFloatPowers[-exponent]
+    }
+    if mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
+        let m = Double(mantissa)
+        let d = exponent >= 0 ? m * exactDoublePowers[exponent] : m / exactDoublePowers[-exponent]
+        // Rounding the correctly rounded double to float32 is correct unless the double lies
+        // exactly halfway between two floats, or below float32's normal range.
+        if d.bitPattern & 0x1FFF_FFFF != 0x1000_0000 && d >= Double(Float.leastNormalMagnitude) { return Float(d) }
+    }
+    return nil
+}
+
+/// Powers of ten exact in float32 and in float64.
+private let exactFloatPowers: [Float] = (0...10).map { Float(pow(10.0, Double($0))) }
+private let exactDoublePowers: [Double] = (0...22).map { pow(10.0, Double($0)) }
+
+/// Parses a decimal number (optional sign, digits, fraction, exponent; spaces around), rounded
+/// correctly to float32: exact fast paths for up to 19 significant digits, and the C library
+/// for the rest and for the rare case where rounding through float64 could differ.
+@inline(__always)
+func parseNumber(_ text: UnsafePointer<UInt8>, _ length: Int) -> ParsedNumber {
+    var s = 0, e = length
+    while s < e && (text[s] == 32 || text[s] == 9) { s += 1 }
+    while e > s && (text[e - 1] == 32 || text[e - 1] == 9) { e -= 1 }
+    if s == e { return .missing }
+    var i = s
+    var negative = false
+    if text[i] == UInt8(ascii: "-") || text[i] == UInt8(ascii: "+") { negative = text[i] == UInt8(ascii: "-"); i += 1 }
+    var mantissa: UInt64 = 0
+    var significant = 0, exponent = 0
+    var digits = 0
+    while i < e, case let d = text[i] &- 48, d < 10 {
+        if significant < 19 {
+            mantissa = mantissa * 10 + UInt64(d)
+            if mantissa != 0 { significant += 1 }
+        } else {
+            exponent += 1
+        }
+        digits += 1
+        i += 1
+    }
+    if i < e && text[i] == UInt8(ascii: ".") {
+        i += 1
+        while i < e, case let d = text[i] &- 48, d < 10 {
+            if significant < 19 {
+                mantissa = mantissa * 10 + UInt64(d)
+                if mantissa != 0 { significant += 1 }
+                exponent -= 1
+            }
+            digits += 1
+            i += 1
+        }
+    }
+    guard digits > 0 else { return special(text + s, e - s) }
+    if i < e && (text[i] == UInt8(ascii: "e") || text[i] == UInt8(ascii: "E")) {
+        i += 1
+        var negativeExponent = false
+        if i < e && (text[i] == UInt8(ascii: "-") || text[i] == UInt8(ascii: "+")) { negativeExponent = text[i] == UInt8(ascii: "-"); i += 1 }
+        var value = 0, exponentDigits = 0
+        while i < e, case let d = text[i] &- 48, d < 10 {
+            if value < 100_000 { value = value * 10 + Int(d) }
+            exponentDigits += 1
+            i += 1
+        }
+        guard exponentDigits > 0 else { return .bad }
+        exponent += negativeExponent ? -value : value
+    }
+    guard i == e else { return .bad }
+    if significant < 19, let v = roundedFloat(mantissa, exponent) { return .value(negative ? -v : v) }
+    return libraryNumber(text + s, e - s)
+}
+
+/// NA markers, inf and nan, or not a number.
+private func special(_ text: UnsafePointer<UInt8>, _ length: Int) -> ParsedNumber {
+    let string = String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
+    if missingMarkers.contains(string) { return .missing }
+    switch string.lowercased() {
+    case "inf", "+inf", "infinity", "+infinity": return .value(.infinity)
+    case "-inf", "-infinity": return .value(-.infinity)
+    default: return .bad
+    }
+}
+
+/// strtof on a NUL-terminated copy.
+private func libraryNumber(_ text: UnsafePointer<UInt8>, _ length: Int) -> ParsedNumber {
+    var copy = [CChar](repeating: 0, count: length + 1)
+    for k in 0..<length { copy[k] = CChar(bitPattern: text[k]) }
+    return copy.withUnsafeBufferPointer { buffer in
+        var endPointer: UnsafeMutablePointer<CChar>? = nil
+        let v = strtof(buffer.baseAddress!, &endPointer)
+        guard let endPointer, endPointer - UnsafeMutablePointer(mutating: buffer.baseAddress!) == length else { return .bad }
+        return .value(v)
+    }
+}
+
+extension CSV {
+    /// The parts joined in order, categories turned into indices.
+    static func assemble(_ parts: [ChunkResult], plan: ColumnPlan, skipped: [String]) throws -> CSVTable {
+        let rows = parts.reduce(0) { $0 + $1.rows }
+        let nf = plan.featureNames.count, nl = plan.labelNames.count, nc = plan.categoryColumns.count
+        var features = Tensor(uninitializedShape: [rows, nf])
+        var labels = Tensor(uninitializedShape: [rows, nl])
+        features.withUnsafeMutableBufferPointer { f in
+            labels.withUnsafeMutableBufferPointer { l in
+                var row = 0
+                for part in parts {
+                    part.features.withUnsafeBufferPointer { f.baseAddress!.advanced(by: row * nf).update(from: $0.baseAddress!, count: $0.count) }
+                    part.labels.withUnsafeBufferPointer { l.baseAddress!.advanced(by: row * nl).update(from: $0.baseAddress!, count: $0.count) }
+                    row += part.rows
+                }
+            }
+        }
+        var vocabularies: [String: [String]] = [:]
+        if nc > 0 {
+            for (k, column) in plan.categoryColumns.enumerated() {
+                let name = plan.names[column]
+                let vocabulary = plan.vocabularies[k] ?? Array(Set(parts.flatMap { p in stride(from: k, to: p.categories.count, by: nc).map { p.categories[$0] } })).sorted()
+                vocabularies[name] = vocabulary
+                var index: [String: Int] = [:]
+                for (i, v) in vocabulary.enumerated() where index[v] == nil { index[v] = i }
+                let isFeature = plan.kinds[column] == .featureCategory
+                let slot = plan.slots[column]
+                var codes: [Float] = []
+                codes.reserveCapacity(rows)
+                for part in parts {
+                    for r in 0..<part.rows {
+                        let value = part.categories[r * nc + k]
+                        guard let i = index[value] else {
+                            throw DataFileError(path: "CSV", message: "column '\(name)': '\(value)' is not in its vocabulary \(vocabulary)")
+                        }
+                        codes.append(Float(i))
+                    }
+                }
+                let width = isFeature ? nf : nl
+                func fill(_ t: inout Tensor) {
+                    t.withUnsafeMutableBufferPointer { out in for (row, code) in codes.enumerated() { out[row * width + slot] = code } }
+                }
+                if isFeature { fill(&features) } else { fill(&labels) }
+            }
+        }
+        return CSVTable(featureNames: plan.featureNames, labelNames: plan.labelNames, features: features,
+                        labels: nl > 0 ? labels : nil, vocabularies: vocabularies, skipped: skipped)
+    }
+}
+
+extension Dataset where Element == Sample {
+    /// The rows of a CSV table as samples (features as the input, labels as the target).
+    public static func csv(_ table: CSVTable) throws -> Dataset<Sample> {
+        try .slices(inputs: [table.features], targets: table.labels.map { [$0] } ?? [])
+    }
+}

@@ -1,0 +1,46 @@
+import CLoomZlib
+import Foundation
+
+/// The file's bytes, gunzipped when it starts with the gzip magic number.
+func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
+    guard let file = gzopen(path, "rb") else {
+        let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
+        throw DataFileError(path: path, message: reason)
+    }
+    defer { gzclose(file) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        if n < 0 {
+            var code: Int32 = 0
+            let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"
+            throw DataFileError(path: path, message: "corrupt or truncated: \(message)")
+        }
+        if n == 0 { break }
+        result.append(contentsOf: chunk[0..<Int(n)])
+    }
+    return result
+}
+
+/// Runs `body` on the file's bytes: memory-mapped when the file is plain, gunzipped into
+/// memory when it starts with the gzip magic number.
+func withFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) throws -> T {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
+        throw DataFileError(path: path, message: reason)
+    }
+    let magic = (try? handle.read(upToCount: 2)) ?? Data()
+    try? handle.close()
+    if magic.elementsEqual([0x1F, 0x8B]) {
+        let bytes = try readFileMaybeGzip(path)
+        return try bytes.withUnsafeBufferPointer(body)
+    }
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+        throw DataFileError(path: path, message: "cannot be read: \(error.localizedDescription)")
+    }
+    return try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
+}
