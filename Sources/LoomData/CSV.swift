@@ -322,21 +322,26 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
         var failure: String? = nil
         var missingSkip = false
         record: while true {
-            var start = i, stop: Int
-            var escaped = false
             // The common case, a plain number: read while scanning, in one pass.
             if field < columns, failure == nil, case let kind = kinds[field], kind == .feature || kind == .label,
                let (value, after) = scanNumber(p, i, end),
                after == end || p[after] == delimiter || p[after] == newline || p[after] == carriageReturn {
                 if kind == .feature { featureRow[slots[field]] = value } else { labelRow[slots[field]] = value }
                 i = after
-                field += 1
-                if i < end && p[i] == delimiter { i += 1; continue record }
-                if i < end && p[i] == carriageReturn { i += 1 }
-                if i < end && p[i] == newline { i += 1 }
-                line += 1
-                break
+            } else {
+                readField()
             }
+            field += 1
+            if i < end && p[i] == delimiter { i += 1; continue record }
+            if i < end && p[i] == carriageReturn { i += 1 }
+            if i < end && p[i] == newline { i += 1 }
+            line += 1
+            break
+        }
+        /// Reads the field at i (quoted or not) and stores it by its column's kind.
+        func readField() {
+            var start = i, stop: Int
+            var escaped = false
             if i < end && p[i] == quote {
                 i += 1
                 start = i
@@ -407,12 +412,6 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                     if escaped { withExtendedLifetime(scratch) {} }
                 }
             }
-            field += 1
-            if i < end && p[i] == delimiter { i += 1; continue record }
-            if i < end && p[i] == carriageReturn { i += 1 }
-            if i < end && p[i] == newline { i += 1 }
-            line += 1
-            break
         }
         if failure == nil && field != columns {
             failure = field < columns ? "\(field) fields where the header has \(columns): a field is missing"
