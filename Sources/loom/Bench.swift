@@ -8,7 +8,7 @@ import LoomTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self, CSVParse.self, Decode.self]
+        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self, CSVParse.self, Decode.self, Pipeline.self]
     )
 
     struct Gemm: ParsableCommand {

@@ -92,6 +92,48 @@ extension Bench {
     }
 }
 
+extension Bench {
+    /// `loom bench pipeline DIR`: a whole image-folder pipeline (decode, resize, shuffle buffer,
+    /// batch, prefetch), its images/s and the process's peak RSS.
+    struct Pipeline: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run an image folder through decode, shuffle, batch and prefetch; report images/s and peak RSS.")
+
+        @Argument(help: "A folder with one subfolder per class.") var folder: String
+        @Option(help: "Decoding threads.") var workers = 1
+        @Option(name: .customLong("shuffle-buffer"), help: "Decoded samples held for shuffling.") var shuffleBuffer = 10_000
+        @Option(name: .customLong("batch-size"), help: "Samples per batch.") var batchSize = 128
+        @Option(name: .customLong("image-size"), help: "HxW every image is resized to.") var imageSize = "28x28"
+        @Option(name: .customLong("color-mode"), help: "grayscale, rgb or rgba.") var colorMode = "grayscale"
+        @Flag(help: "One JSON object.") var json = false
+
+        func run() throws {
+            try reporting("loom bench pipeline") {
+                let size = imageSize.split(separator: "x").compactMap { Int($0) }
+                guard size.count == 2, size.allSatisfy({ $0 > 0 }) else { throw ValidationError("--image-size must look like 28x28") }
+                guard let mode = ColorMode(rawValue: colorMode) else { throw ValidationError("--color-mode must be grayscale, rgb or rgba") }
+                let options = ImageFolderOptions(colorMode: mode, imageSize: (size[0], size[1]))
+                let images = try ImageFolder(directory: folder, options: options)
+                let batches = images.dataset(workers: workers).shuffle(bufferSize: shuffleBuffer, seed: 1).batch(batchSize).prefetch(2)
+                let start = ContinuousClock.now
+                var count = 0
+                let cursor = try batches.makeIterator()
+                while let batch = try cursor.next() { count += batch.inputs[0].shape[0] }
+                let seconds = (ContinuousClock.now - start).seconds
+                let sampleBytes = size[0] * size[1] * (mode == .grayscale ? 1 : mode == .rgb ? 3 : 4) * 4
+                let bufferMiB = Double(shuffleBuffer * sampleBytes) / 1_048_576
+                let rss = peakResidentMiB()
+                if json {
+                    print(#"{"images_per_s": \#(Int(Double(count) / seconds)), "images": \#(count), "peak_rss_mib": \#(rss), "shuffle_buffer_mib": \#(bufferMiB), "workers": \#(workers)}"#)
+                } else {
+                    print("\(count) images in \(String(format: "%.2f", seconds)) s (\(Int(Double(count) / seconds)) images/s), peak RSS "
+                          + String(format: "%.1f MiB; the shuffle buffer holds %.1f MiB", rss, bufferMiB))
+                }
+            }
+        }
+    }
+}
+
 /// The channel count to decode a file to: its own (gray stays gray, color is RGB).
 func channelsOf(_ data: Data) -> Int {
     // PNG color type at byte 25: 0 gray, 4 gray+alpha, else color; JPEG gray or color is
