@@ -83,8 +83,11 @@ def tf_decode_rates(files, workers, runs, resize=None):
     """tf.data: read + decode_image (+ resize) with `workers` parallel calls, batched so the
     Python loop does not count."""
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(workers)
+    if not getattr(tf_decode_rates, "configured", False):
+        # Once per process: tf.data's own thread pool (set per dataset below) does the work.
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+        tf_decode_rates.configured = True
 
     def decode(path):
         image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
