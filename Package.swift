@@ -38,11 +38,13 @@ let package = Package(
         .target(name: "CLoomSIMD", cSettings: [.unsafeFlags(["-march=native"])]),
 
         .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
-        .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CLoomZlib"], swiftSettings: native),
+
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
         .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5",
                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: native),
+        // The input pipeline; it feeds LoomModels' fit, so it comes after it.
+        .target(name: "LoomData", dependencies: ["LoomTensor", "LoomModels", "CLoomImage", "CLoomZlib"], swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomLayers", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,7 +54,7 @@ let package = Package(
         .target(name: "LoomTestSupport", dependencies: ["LoomTensor", "LoomLayers"], path: "Tests/LoomTestSupport"),
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),
         .testTarget(name: "LoomLayersTests", dependencies: ["LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LoomDataTests", dependencies: ["LoomData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoomDataTests", dependencies: ["LoomData", "LoomModels", "LoomLayers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
         // The `loom` command line as other tools drive it: the binary run as a process.

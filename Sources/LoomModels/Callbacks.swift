@@ -60,10 +60,18 @@ public final class History: Callback, @unchecked Sendable {
     /// The keys in the order they were first logged.
     public private(set) var keys: [String] = []
 
+    /// Seconds fit waited for its batches in each epoch (the pipeline's share of the time).
+    public private(set) var dataWait: [Double] = []
+
     public override func onTrainBegin(logs: Logs) throws {
         epochs = []
         history = [:]
         keys = []
+        dataWait = []
+    }
+
+    func recordDataWait(_ d: Duration) {
+        dataWait.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
     }
 
     public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {

@@ -24,6 +24,29 @@ public enum Verbosity: Sendable, Equatable {
     }
 }
 
+/// One batch from a pipeline: inputs, targets and optional sample weights.
+public struct TrainingBatch: Sendable {
+    public var x: [Tensor], y: [Tensor], sampleWeight: Tensor?
+    public init(x: [Tensor], y: [Tensor], sampleWeight: Tensor? = nil) {
+        self.x = x
+        self.y = y
+        self.sampleWeight = sampleWeight
+    }
+}
+
+/// Batches for fit, epoch by epoch (LoomData's datasets provide them): `epoch(e)` returns a
+/// function giving epoch e's batches in order, nil at the end.
+public struct BatchStream: Sendable {
+    /// Batches per epoch, when known.
+    public let count: Int?
+    public let epoch: @Sendable (Int) throws -> () throws -> TrainingBatch?
+
+    public init(count: Int?, epoch: @escaping @Sendable (Int) throws -> () throws -> TrainingBatch?) {
+        self.count = count
+        self.epoch = epoch
+    }
+}
+
 /// Validation data for fit: inputs, labels and optional sample weights.
 public struct ValidationData: Sendable {
     public let x: [Tensor], y: [Tensor], sampleWeight: Tensor?
@@ -155,51 +178,134 @@ extension Model {
         if let validation { try checkSparseLabels(validation.y, compiled: compiled, method: "fit (validation)") }
 
         let batches = (all.count + batchSize - 1) / batchSize
-        let steps = stepsPerEpoch ?? batches
+        let generator = RandomGenerator(seed: seed)
+        var cursor = 0
+        var order: [Int]? = nil
+        return try runEpochs(compiled: compiled, workers: workers, epochs: epochs, initialEpoch: initialEpoch,
+                             steps: stepsPerEpoch ?? batches, verbose: verbose, callbacks: callbacks,
+                             validationFreq: validationFreq, hasValidation: validation != nil,
+                             beginEpoch: { epoch in
+                                 if stepsPerEpoch == nil { cursor = 0 }
+                                 if stepsPerEpoch == nil || order == nil {
+                                     order = shuffle ? permutation(all.count, generator: generator, stream: UInt64(epoch)) : nil
+                                 }
+                             },
+                             nextBatch: { epoch, _ in
+                                 if cursor >= all.count {
+                                     cursor = 0
+                                     if shuffle { order = permutation(all.count, generator: generator, stream: UInt64(epoch) &+ (1 << 32)) }
+                                 }
+                                 let end = Swift.min(cursor + batchSize, all.count)
+                                 let batch = order.map { all.rows(Array($0[cursor..<end])) } ?? all.rows(cursor..<end)
+                                 defer { cursor = end }
+                                 return (batch, cursor)
+                             },
+                             validate: { list in
+                                 try self.evaluateLogs(validation!, batchSize: batchSize, callbacks: list, method: "fit (validation)",
+                                                       workers: workers)
+                             })
+    }
+
+    /// fit on batches from a pipeline (LoomData's datasets): each epoch reads the stream's
+    /// batches for that epoch, or `stepsPerEpoch` batches carrying on across epochs. The time
+    /// spent waiting for each batch is kept in the History's `dataWait`.
+    @discardableResult
+    public func fit(_ batches: BatchStream, epochs: Int = 1, verbose: Verbosity = .auto, callbacks: [Callback] = [],
+                    validation: BatchStream? = nil, initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1,
+                    workers: Int? = nil) throws -> History {
+        let compiled = try requireCompiled("fit")
+        let workers = try resolveWorkers(workers)
+        guard epochs >= 0, initialEpoch >= 0 else { throw ConfigError(name, argument: "epochs", "must not be negative") }
+        guard validationFreq > 0 else { throw ConfigError(name, argument: "validation_freq", "must be positive, got \(validationFreq)") }
+        if let s = stepsPerEpoch, s <= 0 { throw ConfigError(name, argument: "steps_per_epoch", "must be positive, got \(s)") }
+        var next: (() throws -> TrainingBatch?)? = nil
+        var pass = 0
+        var seen = 0
+        return try runEpochs(compiled: compiled, workers: workers, epochs: epochs, initialEpoch: initialEpoch,
+                             steps: stepsPerEpoch ?? batches.count, verbose: verbose, callbacks: callbacks,
+                             validationFreq: validationFreq, hasValidation: validation != nil,
+                             beginEpoch: { epoch in
+                                 if stepsPerEpoch == nil || next == nil {
+                                     next = try batches.epoch(epoch)
+                                     pass = epoch
+                                     seen = 0
+                                 }
+                             },
+                             nextBatch: { epoch, step in
+                                 var batch = try next!()
+                                 if batch == nil, stepsPerEpoch != nil {
+                                     // A finite stream read by steps: the next pass starts over.
+                                     pass += 1
+                                     next = try batches.epoch(pass)
+                                     seen = 0
+                                     batch = try next!()
+                                 }
+                                 guard let batch else { return nil }
+                                 let data = try ArrayData(x: batch.x, y: batch.y, sampleWeight: batch.sampleWeight,
+                                                          method: "fit (epoch \(epoch + 1), batch \(step))")
+                                 try self.checkOutputCount(data.y, "fit")
+                                 try self.checkSparseLabels(data.y, compiled: compiled, method: "fit (epoch \(epoch + 1), batch \(step))")
+                                 defer { seen += data.count }
+                                 return (data, seen)
+                             },
+                             validate: { list in
+                                 let stream = try validation!.epoch(0)
+                                 var first = 0
+                                 return try self.evaluateBatches(steps: validation!.count, callbacks: list, method: "fit (validation)",
+                                                                 workers: workers) { _ in
+                                     guard let b = try stream() else { return nil }
+                                     let data = try ArrayData(x: b.x, y: b.y, sampleWeight: b.sampleWeight, method: "fit (validation)")
+                                     defer { first += data.count }
+                                     return (data, first)
+                                 }
+                             })
+    }
+
+    /// The epoch loop fit shares between arrays and pipelines: callbacks, the steps (until
+    /// `nextBatch` gives nil when `steps` is unknown), validation every `validationFreq`
+    /// epochs, early stops, and the time spent waiting for batches.
+    private func runEpochs(compiled: CompiledModel, workers: Int, epochs: Int, initialEpoch: Int, steps: Int?,
+                           verbose: Verbosity, callbacks: [Callback], validationFreq: Int, hasValidation: Bool,
+                           beginEpoch: (Int) throws -> Void,
+                           nextBatch: (_ epoch: Int, _ step: Int) throws -> (ArrayData, Int)?,
+                           validate: ([Callback]) throws -> Logs) throws -> History {
         let history = History()
         let verbosity = verbose.resolved
         let list = attached(callbacks, verbosity) + [history]
         for c in list {
             c.model = self
-            c.params = ["epochs": epochs, "steps": steps, "verbose": verbosity == .silent ? 0 : verbosity == .progressBar ? 1 : 2]
+            c.params = ["epochs": epochs, "verbose": verbosity == .silent ? 0 : verbosity == .progressBar ? 1 : 2]
+            if let steps { c.params["steps"] = steps }
         }
         stopTraining = false
         for c in list { try c.onTrainBegin(logs: Logs()) }
-        var cursor = 0
         var lastLogs = Logs()
-        let generator = RandomGenerator(seed: seed)
-        var order: [Int]? = nil
         for epoch in initialEpoch..<Swift.max(epochs, initialEpoch) {
             compiled.resetMetrics()
             for c in list { try c.onEpochBegin(epoch, logs: Logs()) }
-            if stepsPerEpoch == nil || order == nil {
-                order = shuffle ? permutation(all.count, generator: generator, stream: UInt64(epoch)) : nil
-            }
-            for step in 0..<steps {
-                if cursor >= all.count {
-                    cursor = 0
-                    if shuffle { order = permutation(all.count, generator: generator, stream: UInt64(epoch) &+ (1 << 32)) }
-                }
-                let end = Swift.min(cursor + batchSize, all.count)
-                let batch = order.map { all.rows(Array($0[cursor..<end])) } ?? all.rows(cursor..<end)
+            try beginEpoch(epoch)
+            var waited = Duration.zero
+            var step = 0
+            while steps.map({ step < $0 }) ?? true {
+                let asked = ContinuousClock.now
+                guard let (batch, firstSample) = try nextBatch(epoch, step) else { break }
+                waited += ContinuousClock.now - asked
                 for c in list { try c.onTrainBatchBegin(step, logs: Logs()) }
-                try checkFinite(batch.x, batch: step, firstSample: cursor, method: "fit (epoch \(epoch + 1))")
+                try checkFinite(batch.x, batch: step, firstSample: firstSample, method: "fit (epoch \(epoch + 1))")
                 do {
                     try trainStep(batch, compiled: compiled, workers: workers)
                 } catch {
                     throw LoomTrainingError("fit: epoch \(epoch + 1), batch \(step): \(error)")
                 }
-                cursor = end
                 let logs = Logs(compiled.logs())
                 for c in list { try c.onTrainBatchEnd(step, logs: logs) }
+                step += 1
                 if stopTraining { break }
             }
-            if stepsPerEpoch == nil { cursor = 0 }
+            history.recordDataWait(waited)
             var epochLogs = Logs(compiled.logs())
-            if let validation, (epoch + 1) % validationFreq == 0 {
-                let valLogs = try evaluateLogs(validation, batchSize: batchSize, callbacks: list, method: "fit (validation)",
-                                               workers: workers)
-                for (k, v) in valLogs { epochLogs["val_" + k] = v }
+            if hasValidation && (epoch + 1) % validationFreq == 0 {
+                for (k, v) in try validate(list) { epochLogs["val_" + k] = v }
             }
             for c in list {
                 for (k, v) in c.epochLogEntries(epoch) { epochLogs[k] = v }
@@ -214,7 +320,7 @@ extension Model {
 
     /// Integer labels for sparse losses must be classes of the output: checked once over all
     /// the data, so the error names the sample.
-    private func checkSparseLabels(_ y: [Tensor], compiled: CompiledModel, method: String) throws {
+    func checkSparseLabels(_ y: [Tensor], compiled: CompiledModel, method: String) throws {
         for (o, loss) in compiled.losses.enumerated() where loss?.takesSparseLabels == true {
             guard o < outputShapes.count, let classes = outputShapes[o].last ?? nil else { continue }
             let labels = y[o].scalars
@@ -240,7 +346,7 @@ extension Model {
         return n
     }
 
-    private func checkOutputCount(_ y: [Tensor], _ method: String) throws {
+    func checkOutputCount(_ y: [Tensor], _ method: String) throws {
         guard y.count == outputCount else {
             throw LoomTrainingError("\(method): the model has \(outputCount) output\(outputCount == 1 ? "" : "s") but \(y.count) label array\(y.count == 1 ? " was" : "s were") given")
         }
@@ -305,18 +411,32 @@ extension Model {
     }
 
     func evaluateLogs(_ data: ArrayData, batchSize: Int, callbacks: [Callback], method: String, workers: Int) throws -> Logs {
+        let steps = (data.count + batchSize - 1) / batchSize
+        return try evaluateBatches(steps: steps, callbacks: callbacks, method: method, workers: workers) { step in
+            guard step < steps else { return nil }
+            let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
+            return (data.rows(range), range.lowerBound)
+        }
+    }
+
+    /// The evaluation loop over batches `next(step)` gives (with the first sample's index),
+    /// until it gives nil.
+    func evaluateBatches(steps: Int?, callbacks: [Callback], method: String, workers: Int,
+                         _ next: (Int) throws -> (ArrayData, Int)?) throws -> Logs {
         let compiled = try requireCompiled(method)
         compiled.resetMetrics()
-        let steps = (data.count + batchSize - 1) / batchSize
-        for c in callbacks { c.params["test_steps"] = steps; try c.onTestBegin(logs: Logs()) }
-        for step in 0..<steps {
-            let range = (step * batchSize)..<Swift.min((step + 1) * batchSize, data.count)
-            let batch = data.rows(range)
+        for c in callbacks {
+            if let steps { c.params["test_steps"] = steps }
+            try c.onTestBegin(logs: Logs())
+        }
+        var step = 0
+        while let (batch, first) = try next(step) {
             for c in callbacks { try c.onTestBatchBegin(step, logs: Logs()) }
-            try checkFinite(batch.x, batch: step, firstSample: range.lowerBound, method: method)
+            try checkFinite(batch.x, batch: step, firstSample: first, method: method)
             try testStep(batch, compiled: compiled, workers: workers)
             let logs = Logs(compiled.logs())
             for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
+            step += 1
         }
         let logs = Logs(compiled.logs())
         for c in callbacks { try c.onTestEnd(logs: logs) }
