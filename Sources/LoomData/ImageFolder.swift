@@ -138,25 +138,42 @@ public struct ImageFolder: Sendable {
 
     /// The image files under `folder`, as os.walk visits them sorted by folder then name.
     public static func walk(_ folder: URL) throws -> [String] {
-        var folders: [URL] = []
-        var pending = [folder]
+        var files: [String: [String]] = [:]
+        var pending = [folder.path]
         while let next = pending.popLast() {
-            folders.append(next)
-            let entries = (try? FileManager.default.contentsOfDirectory(at: next, includingPropertiesForKeys: [.isDirectoryKey])) ?? []
-            for entry in entries where (try? entry.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true {
-                pending.append(entry)
+            var names: [String] = []
+            for (name, isDirectory) in directoryEntries(next) {
+                if isDirectory {
+                    pending.append(next + "/" + name)
+                } else if extensions.contains(where: { name.lowercased().hasSuffix($0) }) {
+                    names.append(name)
+                }
             }
+            files[next] = names.sorted()
         }
-        var files: [String] = []
-        for f in folders.sorted(by: { $0.path < $1.path }) {
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: f.path)) ?? []).sorted()
-            for name in names where extensions.contains(where: { name.lowercased().hasSuffix($0) }) {
-                let path = f.appendingPathComponent(name).path
-                var d: ObjCBool = false
-                if FileManager.default.fileExists(atPath: path, isDirectory: &d), !d.boolValue { files.append(path) }
+        return files.keys.sorted().flatMap { path in files[path, default: []].map { path + "/" + $0 } }
+    }
+
+    /// The names in a folder (without . and ..) and whether each is a folder; readdir's entry
+    /// types, with stat where the file system gives none (symbolic links are followed for
+    /// files only, as os.walk does).
+    static func directoryEntries(_ path: String) -> [(String, Bool)] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var out: [(String, Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
+            if name == "." || name == ".." { continue }
+            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
+                var info = stat()
+                if lstat(path + "/" + name, &info) == 0 { isDirectory = (info.st_mode & S_IFMT) == S_IFDIR }
+            }
+            out.append((name, isDirectory))
         }
-        return files
+        return out
     }
 
     /// The samples: each file read, decoded, converted to the color mode, cropped and resized

@@ -148,8 +148,14 @@ extension Bench {
 
 private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 
-/// The process's peak resident set size in MiB (getrusage's ru_maxrss, KiB on Linux).
+/// The process's peak resident set size in MiB: VmHWM from /proc/self/status, which starts
+/// afresh at exec (getrusage's ru_maxrss keeps the peak of the process that launched loom).
 func peakResidentMiB() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kib = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kib / 1024
+    }
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
