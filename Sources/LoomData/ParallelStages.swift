@@ -98,39 +98,53 @@ public final class WaitClock: Sendable {
 
 extension Dataset {
     /// Each element transformed on `workers` threads (Dispatch queues), in the input order:
-    /// element i runs on worker i mod `workers` and its result waits its turn, at most
-    /// `window` elements in flight. Random choices come from the element's context, so the
-    /// output does not depend on `workers`. With ErrorPolicy.skip, elements whose transform
-    /// throws an DataFileError are left out and recorded in `log`.
+    /// runs of consecutive elements go to the workers in turn and their results wait their
+    /// turn, at most `window` elements in flight (default 32 per worker). Random choices come
+    /// from the element's context, so the output does not depend on `workers`. With
+    /// ErrorPolicy.skip, elements whose transform throws a DataFileError are left out and
+    /// recorded in `log`.
     public func map<T: Sendable>(workers: Int, seed: UInt64 = 0, window: Int? = nil, onError: ErrorPolicy = .fail,
                                  log: SkipLog? = nil,
                                  _ transform: @escaping @Sendable (Element, ElementContext) throws -> T) -> Dataset<T> {
         let workers = max(1, workers)
-        let capacity = max(workers, window ?? workers * 4)
+        let elements = max(workers, window ?? workers * 32)
+        // Runs of up to 8 elements per job: one dispatch and one wake-up per run, not per element.
+        let run = max(1, min(8, elements / (2 * workers)))
+        let capacity = max(1, elements / run)
         return Dataset<T>(count: onError == .skip ? nil : count) { epoch in
             let upstream = try self.make(epoch)
             let queues = (0..<workers).map { DispatchQueue(label: "loom.data.map.\($0)") }
             let stop = StopFlag()
-            var inFlight: [Slot<T>] = []
+            var inFlight: [Slot<[Result<T, any Error>]>] = []
             var first = 0
-            var index = 0
+            var index = 0, jobs = 0
             var exhausted = false
+            var ready: [Result<T, any Error>] = []
+            var position = 0
             func fill() throws {
                 while !exhausted && inFlight.count - first < capacity {
-                    let slot = Slot<T>()
-                    do {
-                        guard let e = try upstream.next() else { exhausted = true; break }
-                        let context = ElementContext(epoch: epoch, index: index, seed: seed)
-                        queues[index % workers].async {
-                            guard !stop.isRaised else { slot.finish(.failure(PipelineStopped())); return }
-                            slot.finish(Result { try transform(e, context) })
+                    var items: [(Int, Result<Element, any Error>)] = []
+                    while items.count < run {
+                        do {
+                            guard let e = try upstream.next() else { exhausted = true; break }
+                            items.append((index, .success(e)))
+                        } catch let error as DataFileError {
+                            // An upstream element failed: its error keeps its place in the order.
+                            items.append((index, .failure(error)))
                         }
-                    } catch let error as DataFileError {
-                        // An upstream element failed: its error keeps its place in the order.
-                        slot.finish(.failure(error))
+                        index += 1
+                    }
+                    guard !items.isEmpty else { break }
+                    let slot = Slot<[Result<T, any Error>]>()
+                    let batch = items
+                    queues[jobs % workers].async {
+                        guard !stop.isRaised else { slot.finish(.failure(PipelineStopped())); return }
+                        slot.finish(.success(batch.map { i, element in
+                            element.flatMap { e in Result { try transform(e, ElementContext(epoch: epoch, index: i, seed: seed)) } }
+                        }))
                     }
                     inFlight.append(slot)
-                    index += 1
+                    jobs += 1
                 }
                 if first > 1024 && first * 2 > inFlight.count {
                     inFlight.removeFirst(first)
@@ -139,11 +153,18 @@ extension Dataset {
             }
             return Cursor({
                 while true {
-                    try fill()
-                    guard first < inFlight.count else { return nil }
-                    let slot = inFlight[first]
-                    first += 1
-                    switch slot.wait() {
+                    if position == ready.count {
+                        try fill()
+                        guard first < inFlight.count else { return nil }
+                        let slot = inFlight[first]
+                        first += 1
+                        ready = try slot.wait().get()
+                        position = 0
+                        continue
+                    }
+                    let result = ready[position]
+                    position += 1
+                    switch result {
                     case let .success(value): return value
                     case let .failure(error as DataFileError) where onError == .skip: log?.record(error)
                     case let .failure(error): throw error

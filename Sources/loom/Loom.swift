@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 /// The `loom` command line: parses, calls the libraries, reports.
 @main
@@ -8,4 +9,29 @@ struct Loom: ParsableCommand {
         abstract: "Keras-compatible layer engine and batch trainer.",
         subcommands: [Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
     )
+
+    static func main() {
+        keepFreedMemoryForReuse()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Decoded images and batches are allocated and freed by the thousand each second on several
+/// threads. glibc would give each large block back to the kernel on free and fault it in again
+/// on the next allocation (with cross-core TLB flushes); keeping freed blocks for reuse made
+/// two-worker JPEG decoding 1.35x faster here (4,400 to 6,000 images/s).
+func keepFreedMemoryForReuse() {
+    // mallopt is in <malloc.h>, which Swift's Glibc module leaves out; its option numbers
+    // there: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3.
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(nil, "mallopt") else { return }
+    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+    _ = mallopt(-3, 64 << 20)
+    _ = mallopt(-1, 256 << 20)
 }
