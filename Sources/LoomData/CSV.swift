@@ -450,21 +450,18 @@ func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Float, 
     if negative || p[i] == UInt8(ascii: "+") { i += 1 }
     var mantissa: UInt64 = 0
     var exponent = 0
-    let digitsStart = i
+    // Integer parts are mostly short: one digit at a time; fractions eight at a time.
+    let integerStart = i
     while i < end, case let d = p[i] &- 48, d < 10 {
         mantissa = mantissa &* 10 &+ UInt64(d)
         i += 1
     }
-    var digits = i - digitsStart
+    var digits = i - integerStart
     if i < end && p[i] == UInt8(ascii: ".") {
         i += 1
-        let fractionStart = i
-        while i < end, case let d = p[i] &- 48, d < 10 {
-            mantissa = mantissa &* 10 &+ UInt64(d)
-            i += 1
-        }
-        exponent = fractionStart - i
-        digits += i - fractionStart
+        let fraction = readDigits(p, &i, end, &mantissa)
+        exponent = -fraction
+        digits += fraction
     }
     guard digits > 0, digits <= 19 else { return nil }
     if i < end && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
@@ -484,28 +481,72 @@ func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Float, 
     return (negative ? -v : v, i)
 }
 
-/// mantissa · 10^exponent correctly rounded to float32, when an exact fast path applies.
+/// Reads the decimal digits at p[i...] into `mantissa` (wrapping past 19 digits, which the
+/// caller refuses), eight at a time where eight bytes remain; returns how many it read.
+@inline(__always)
+func readDigits(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int, _ mantissa: inout UInt64) -> Int {
+    let start = i
+    while end - i >= 8 {
+        let chunk = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+        // A byte's top bit is set when it is above '9' or (borrowing) below '0'; a borrow only
+        // reaches later bytes, so the first non-digit is found exactly.
+        let outside = ((chunk &+ 0x4646_4646_4646_4646) | (chunk &- 0x3030_3030_3030_3030)) & 0x8080_8080_8080_8080
+        let count = outside == 0 ? 8 : outside.trailingZeroBitCount / 8
+        if count > 0 {
+            // The digits moved to the high bytes are the number with leading zeros; the usual
+            // SWAR steps combine pairs, quads and octets (the first byte is the first digit).
+            var v = (chunk &- 0x3030_3030_3030_3030) << UInt64((8 - count) * 8)
+            v = ((v & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+            v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+            v = ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+            mantissa = mantissa &* decimalScales[count] &+ v
+            i += count
+        }
+        if count < 8 { return i - start }
+    }
+    while i < end, case let d = p[i] &- 48, d < 10 {
+        mantissa = mantissa &* 10 &+ UInt64(d)
+        i += 1
+    }
+    return i - start
+}
+
+private let decimalScales: [UInt64] = [1, 10, 100, 1000, 10000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+
+/// mantissa · 10^exponent correctly rounded to float32, when a fast path can vouch for it.
 @inline(__always)
 func roundedFloat(_ mantissa: UInt64, _ exponent: Int) -> Float? {
     if mantissa == 0 { return 0 }
-    if mantissa <= 1 << 24 && exponent >= -10 && exponent <= 10 {
-        // Both operands exact in float32: one correctly rounded operation.
-        let m = Float(mantissa)
-        return exponent >= 0 ? m * exactFloatPowers[exponent] : m / exactFloatPowers[-exponent]
-    }
-    if mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
-        let m = Double(mantissa)
-        let d = exponent >= 0 ? m * exactDoublePowers[exponent] : m / exactDoublePowers[-exponent]
-        // Rounding the correctly rounded double to float32 is correct unless the double lies
-        // exactly halfway between two floats, or below float32's normal range.
+    guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+    let m = Double(mantissa)
+    if exponent >= 0 {
+        // m and 10^e are exact doubles: the product is the correctly rounded double, and
+        // rounding it to float32 is correct unless it lies exactly halfway between two floats.
+        let d = m * exactDoublePowers[exponent]
         if d.bitPattern & 0x1FFF_FFFF != 0x1000_0000 && d >= Double(Float.leastNormalMagnitude) { return Float(d) }
+        return nil
     }
+    // A multiplication by the rounded reciprocal is within 2 double ulps of the true value:
+    // float32 rounding is decided unless those ulps reach a halfway point between floats.
+    let d = m * reciprocalPowers[-exponent]
+    let low = Int(d.bitPattern & 0x1FFF_FFFF)
+    if abs(low - 0x1000_0000) > 4 && d >= Double(Float.leastNormalMagnitude) { return Float(d) }
+    if mantissa <= 1 << 24 && exponent >= -10 {
+        // Both operands exact in float32: one correctly rounded division.
+        return Float(mantissa) / exactFloatPowers[-exponent]
+    }
+    let exact = m / exactDoublePowers[-exponent]
+    if exact.bitPattern & 0x1FFF_FFFF != 0x1000_0000 && exact >= Double(Float.leastNormalMagnitude) { return Float(exact) }
     return nil
 }
 
-/// Powers of ten exact in float32 and in float64.
-private let exactFloatPowers: [Float] = (0...10).map { Float(pow(10.0, Double($0))) }
-private let exactDoublePowers: [Double] = (0...22).map { pow(10.0, Double($0)) }
+/// Powers of ten exact in float32 and in float64, and the doubles nearest their reciprocals
+/// (literals, so they need no lazy initialization on the hot path).
+private let exactFloatPowers: [Float] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]
+private let exactDoublePowers: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                           1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+private let reciprocalPowers: [Double] = [1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12,
+                                          1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22]
 
 /// Parses a decimal number (optional sign, digits, fraction, exponent; spaces around), rounded
 /// correctly to float32: exact fast paths for up to 19 significant digits, and the C library
