@@ -21,11 +21,12 @@ test-release:
 	$(SWIFT) test $(RELEASE) -Xswiftc -enable-testing
 
 # The concurrency tests under ThreadSanitizer: forward and backward on two threads over shared
-# parameters, random streams split across threads, and the data-parallel trainer (1-8 workers,
-# synchronized BatchNormalization, a failing worker).
+# parameters, random streams split across threads, the data-parallel trainer (1-8 workers,
+# synchronized BatchNormalization, a failing worker), and the input pipeline (parallel map,
+# prefetch, CSV parts, image decoding, fit fed by a prefetching dataset).
 test-thread-sanitizer:
 	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
-		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests'
+		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests|DatasetTests|ImageFolderTests|CSVTests/workers|TrainingFromDatasetTests'
 
 bench: build
 	.build/release/loom bench gemm
