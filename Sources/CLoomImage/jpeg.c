@@ -61,6 +61,10 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
     }
     cinfo.scale_num = 1;
     cinfo.scale_denom = (unsigned)scale_denom;
+    // TensorFlow's decode_image (what Keras's image loaders use) decodes with the fast integer
+    // IDCT and fancy upsampling: the same settings give the same pixels.
+    cinfo.dct_method = JDCT_IFAST;
+    cinfo.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&cinfo);
 
     size_t width = cinfo.output_width, height = cinfo.output_height;
@@ -83,10 +87,11 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
             memcpy(dst, row, width * (size_t)channels);
             continue;
         }
-        // Adobe writes CMYK inverted: each stored byte is 255 - ink, so RGB = stored * K / 255.
+        // Adobe writes CMYK inverted: each stored byte is 255 - ink, so RGB = stored * K / 255
+        // (rounded down, as TensorFlow does).
         for (size_t x = 0; x < width; x++) {
             unsigned c = row[4 * x], m = row[4 * x + 1], yy = row[4 * x + 2], k = row[4 * x + 3];
-            unsigned r = (c * k + 127) / 255, g = (m * k + 127) / 255, b = (yy * k + 127) / 255;
+            unsigned r = c * k / 255, g = m * k / 255, b = yy * k / 255;
             if (channels == 3) {
                 dst[3 * x] = (unsigned char)r;
                 dst[3 * x + 1] = (unsigned char)g;

@@ -1,5 +1,6 @@
 #include "loom_image.h"
 #include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,40 +14,111 @@ static png_uint_32 format_for_channels(int channels) {
     }
 }
 
+/// Reading from memory, and errors turned into a message and a jump back.
+struct loom_png_source {
+    const unsigned char *data;
+    size_t size;
+    size_t offset;
+    char *error;
+    jmp_buf jump;
+};
+
+static void loom_png_read(png_structp png, png_bytep out, png_size_t count) {
+    struct loom_png_source *source = png_get_io_ptr(png);
+    if (source->size - source->offset < count) png_error(png, "truncated file");
+    memcpy(out, source->data + source->offset, count);
+    source->offset += count;
+}
+
+static void loom_png_error(png_structp png, png_const_charp message) {
+    struct loom_png_source *source = png_get_error_ptr(png);
+    snprintf(source->error, LOOM_IMAGE_ERROR_SIZE, "corrupt PNG: %s", message);
+    longjmp(source->jump, 1);
+}
+
+static void loom_png_warning(png_structp png, png_const_charp message) {
+    (void)png;
+    (void)message;
+}
+
 int loom_png_decode(const unsigned char *data, size_t size, int channels,
                     loom_image *out, char *error) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "not a readable PNG: %s", image.message);
+    if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "not a readable PNG: bad signature");
         return -1;
     }
-    if (channels == 0) channels = PNG_IMAGE_SAMPLE_CHANNELS(image.format);
-    if (channels < 1 || channels > 4) {
-        png_image_free(&image);
+    if (channels < 0 || channels > 4) {
         snprintf(error, LOOM_IMAGE_ERROR_SIZE, "unsupported channel count %d", channels);
         return -1;
     }
-    image.format = format_for_channels(channels);
-    size_t bytes = PNG_IMAGE_SIZE(image);
-    unsigned char *pixels = malloc(bytes ? bytes : 1);
-    if (!pixels) {
-        png_image_free(&image);
-        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "out of memory for %zu bytes", bytes);
+    struct loom_png_source source = { data, size, 0, error };
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, loom_png_error, loom_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    unsigned char *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!png || !info) {
+        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "out of memory");
+        png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
         return -1;
     }
-    if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
-        snprintf(error, LOOM_IMAGE_ERROR_SIZE, "corrupt PNG: %s", image.message);
+    if (setjmp(source.jump)) {
+        png_destroy_read_struct(&png, &info, NULL);
         free(pixels);
-        png_image_free(&image);
+        free(rows);
         return -1;
     }
+    png_set_read_fn(png, &source, loom_png_read);
+    png_read_info(png, info);
+    png_uint_32 width, height;
+    int bit_depth, color_type, interlace;
+    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    if ((size_t)width * height > ((size_t)1 << 28)) png_error(png, "image larger than Loom decodes");
+
+    // TensorFlow's decode_png transforms, in its order, so pixels match Keras's loaders.
+    const int has_tRNS = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+    if (channels == 0) {
+        channels = color_type == PNG_COLOR_TYPE_PALETTE ? (has_tRNS ? 4 : 3) : png_get_channels(png, info);
+    }
+    const int has_alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0;
+    if ((channels & 1) == 0) {
+        if (!has_alpha) {
+            if (color_type == PNG_COLOR_TYPE_PALETTE && has_tRNS) {
+                png_set_tRNS_to_alpha(png);
+            } else {
+                // As TensorFlow: the filler is the largest value of the file's bit depth.
+                png_set_add_alpha(png, (1 << bit_depth) - 1, PNG_FILLER_AFTER);
+            }
+        }
+    } else if (has_alpha || has_tRNS) {
+        png_set_strip_alpha(png);
+    }
+    if (bit_depth > 8) png_set_strip_16(png);
+    png_set_packing(png);
+    int passes = png_set_interlace_handling(png);
+    (void)passes;
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    const int is_gray = !(color_type & PNG_COLOR_MASK_COLOR);
+    if (is_gray && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (channels < 3) {
+        if (!is_gray) png_set_rgb_to_gray(png, 1, 0.299, 0.587);
+    } else if (is_gray) {
+        png_set_gray_to_rgb(png);
+    }
+    png_read_update_info(png, info);
+    size_t row_bytes = png_get_rowbytes(png, info);
+    if (row_bytes != (size_t)width * (size_t)channels) png_error(png, "unexpected row layout");
+    pixels = malloc(row_bytes * height ? row_bytes * height : 1);
+    rows = malloc(sizeof(png_bytep) * (height ? height : 1));
+    if (!pixels || !rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
     out->pixels = pixels;
-    out->width = (int)image.width;
-    out->height = (int)image.height;
+    out->width = (int)width;
+    out->height = (int)height;
     out->channels = channels;
-    png_image_free(&image);
     return 0;
 }
 

@@ -1,0 +1,37 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+import Testing
+@testable import LoomData
+
+/// Images made by other encoders (pypng, Pillow; scripts/make_image_fixtures.py) decode to what
+/// TensorFlow's decode_image gives, at 1, 3 and 4 channels: 8- and 16-bit, 2-bit gray, gray with
+/// alpha, palettes with and without transparency, interlaced PNG; gray, 4:2:0, 4:4:4,
+/// progressive and CMYK JPEG.
+@Suite struct DecoderFixtureTests {
+    static let folder = Bundle.module.bundleURL.appendingPathComponent("Fixtures/images")
+
+    static var cases: [String] {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("images.json")),
+              case let .object(root) = try? JSONDecoder().decode(JSONValue.self, from: data),
+              case let .object(files)? = root["files"] else { return [] }
+        return files.flatMap { name, entry -> [String] in
+            guard case let .object(e) = entry, case let .array(decoded)? = e["decoded"] else { return [] }
+            return decoded.compactMap { $0.numberValue.map { "\(name) \(Int($0))" } }
+        }.sorted()
+    }
+
+    @Test(arguments: cases)
+    func decodesAsTensorFlow(_ item: String) throws {
+        let parts = item.split(separator: " ")
+        let (name, channels) = (String(parts[0]), Int(parts[1])!)
+        let data = try Data(contentsOf: Self.folder.appendingPathComponent(name))
+        let image = try ImageDecoder.decode(data, path: name, channels: channels)
+        let expected = try NPY.read(Self.folder.appendingPathComponent("\(name).c\(channels).npy").path)
+        #expect([image.height, image.width, image.channels] == expected.shape, "\(item)")
+        guard [image.height, image.width, image.channels] == expected.shape else { return }
+        let got = image.pixels.map(Float.init), want = expected.scalars
+        let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst == 0, "\(item): differs by up to \(worst)")
+    }
+}
