@@ -677,6 +677,44 @@ extension CSV {
     }
 }
 
+/// The mean and standard deviation of each feature column, learned by an adapt pass over a
+/// table (Keras's Normalization layer adapted on the features), to standardize it and the
+/// data seen at inference.
+public struct ColumnStatistics: Sendable, Equatable, Codable {
+    public var names: [String]
+    public var mean: [Float]
+    public var std: [Float]
+
+    /// The statistics of `table`'s feature columns (population standard deviation, as Keras).
+    public static func adapt(_ table: CSVTable) -> ColumnStatistics {
+        let (rows, columns) = (table.features.shape[0], table.features.shape[1])
+        var sum = [Double](repeating: 0, count: columns), squares = sum
+        table.features.withUnsafeBufferPointer { p in
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let v = Double(p[r * columns + c])
+                    sum[c] += v
+                    squares[c] += v * v
+                }
+            }
+        }
+        let n = Double(max(rows, 1))
+        let mean = sum.map { $0 / n }
+        let std = zip(squares, mean).map { max(0, $0 / n - $1 * $1).squareRoot() }
+        return ColumnStatistics(names: table.featureNames, mean: mean.map(Float.init), std: std.map { Float(max($0, 1e-7)) })
+    }
+
+    /// The table with every feature column standardized: (x − mean) / std.
+    public func standardized(_ table: CSVTable) throws -> CSVTable {
+        guard table.featureNames == names else {
+            throw DataFileError(path: "CSV", message: "the columns \(table.featureNames) are not the ones the statistics were learned on (\(names))")
+        }
+        var out = table
+        out.features = ImageTransform.normalize(table.features, mean: mean, std: std)
+        return out
+    }
+}
+
 extension Dataset where Element == Sample {
     /// The rows of a CSV table as samples (features as the input, labels as the target).
     public static func csv(_ table: CSVTable) throws -> Dataset<Sample> {

@@ -96,3 +96,20 @@ extension Dataset where Element == Sample {
         return .generate(count: n) { i in Sample(inputs: inputs.map { row($0, i) }, targets: targets.map { row($0, i) }) }
     }
 }
+
+extension Dataset where Element == Sample {
+    /// The samples of `.npy` files, one sample per row along axis 0 (float32 files are
+    /// memory-mapped, so rows are read as the pipeline reaches them).
+    public static func npy(inputs: [String], targets: [String] = []) throws -> Dataset<Sample> {
+        try .slices(inputs: inputs.map { try NPY.read($0) }, targets: targets.map { try NPY.read($0) })
+    }
+
+    /// The samples of IDX files (MNIST's images and labels), values unscaled.
+    public static func idx(images: String, labels: String) throws -> Dataset<Sample> {
+        let (x, y) = (try IDX.read(images), try IDX.read(labels))
+        guard x.shape.first == y.shape.first else {
+            throw DataFileError(path: labels, message: "\(y.shape.first ?? 0) labels for \(x.shape.first ?? 0) images in \(images)")
+        }
+        return try .slices(inputs: [x], targets: [y])
+    }
+}

@@ -182,3 +182,37 @@ import Testing
         #expect(batches[1].targets[0].scalars == [0])
     }
 }
+
+/// The sources and the adapt pass that complete the CSV and array inputs.
+@Suite struct TabularSourceTests {
+    @Test func standardizationLearnsEachColumn() throws {
+        let path = try CSVTests.file("a,b,y\n1,10,0\n3,10,1\n5,40,0\n")
+        let table = try CSV.read([path], options: CSVOptions(labels: ["y"]))
+        let stats = ColumnStatistics.adapt(table)
+        #expect(stats.mean == [3, 20])
+        #expect(abs(stats.std[0] - (8 as Float / 3).squareRoot()) < 1e-6)
+        let standardized = try stats.standardized(table)
+        #expect(abs(standardized.features.scalars[0] + 1.2247449) < 1e-5)
+        #expect(abs(standardized.features.scalars.reduce(0, +)) < 1e-5)
+        let other = try CSV.read([try CSVTests.file("a,c,y\n1,2,0\n")], options: CSVOptions(labels: ["y"]))
+        #expect(throws: DataFileError.self) { _ = try stats.standardized(other) }
+    }
+
+    @Test func npyAndIDXFilesBecomeDatasets() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-npy-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let x = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6]), y = Tensor(shape: [3], scalars: [0, 1, 0])
+        try NPY.write(x, to: folder.appendingPathComponent("x.npy").path)
+        try NPY.write(y, to: folder.appendingPathComponent("y.npy").path)
+        let samples = try Dataset.npy(inputs: [folder.appendingPathComponent("x.npy").path],
+                                      targets: [folder.appendingPathComponent("y.npy").path]).collect()
+        #expect(samples.map { $0.inputs[0].scalars } == [[1, 2], [3, 4], [5, 6]])
+        #expect(samples.map { $0.targets[0].scalars } == [[0], [1], [0]])
+        let mnist = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../datasets/mnist").standardized
+        let digits = try Dataset.idx(images: mnist.appendingPathComponent("t10k-images-idx3-ubyte.gz").path,
+                                     labels: mnist.appendingPathComponent("t10k-labels-idx1-ubyte.gz").path)
+        #expect(digits.count == 10_000)
+        let first = try digits.take(1).collect()[0]
+        #expect(first.inputs[0].shape == [28, 28] && first.targets[0].scalars == [7])
+    }
+}
