@@ -44,7 +44,8 @@ let package = Package(
                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: native),
         // The input pipeline; it feeds LoomModels' fit, so it comes after it.
-        .target(name: "LoomData", dependencies: ["LoomTensor", "LoomModels", "CLoomImage", "CLoomZlib"], swiftSettings: native),
+        .target(name: "LoomData", dependencies: ["LoomTensor", "LoomLayers", "LoomModels", "CLoomImage", "CLoomZlib"],
+                swiftSettings: native),
         .executableTarget(name: "loom", dependencies: [
             "LoomTensor", "LoomLayers", "LoomData", "LoomModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -156,3 +156,30 @@ final class Counter: Sendable {
     func add() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
 }
+
+@Suite struct FileCacheTests {
+    @Test func cacheFilesReplayTheFirstPass() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-cache-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reads = Counter()
+        let source = Dataset.generate(count: 5) { i -> Sample in
+            reads.add()
+            return Sample(inputs: [Tensor(shape: [2], scalars: [Float(i), -1])], targets: [Tensor(Float(i % 2))],
+                          weight: i == 3 ? Tensor(0.5) : Tensor(1))
+        }
+        let cached = source.cache(file: path)
+        // A pass stopped early leaves no file.
+        let partial = try cached.makeIterator()
+        _ = try partial.next()
+        partial.close()
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let first = try cached.collect(epoch: 0)
+        let again = try cached.collect(epoch: 1)
+        #expect(again.map { $0.inputs[0].scalars } == first.map { $0.inputs[0].scalars })
+        #expect(again.map { $0.targets[0].scalars } == first.map { $0.targets[0].scalars })
+        #expect(again.map { $0.weight!.scalars } == [[1], [1], [1], [0.5], [1]])
+        #expect(reads.value == 6)
+        try Data("LOOMCACHE1\n\u{1}".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: DataFileError.self) { _ = try cached.collect() }
+    }
+}
