@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoomData
 import LoomLayers
 import LoomModels
 import LoomTensor
@@ -48,10 +49,14 @@ struct Bench: ParsableCommand {
         @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
         @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
         @Option(help: "Seed for initialization, dropout masks and shuffling.") var seed: UInt64 = 1337
+        @Option(help: "Train from this image folder (one subfolder per digit, PNG or JPEG) through the pipeline instead of the IDX arrays.")
+        var images: String?
+        @Option(name: .customLong("data-workers"), help: "Decoding threads of the pipeline (with --images).") var dataWorkers = 1
         @Flag(help: "One JSON object.") var json = false
 
         func validate() throws {
             guard epochs >= 1, batchSize >= 1 else { throw ValidationError("--epochs and --batch-size must be at least 1") }
+            guard dataWorkers >= 1 else { throw ValidationError("--data-workers must be at least 1, got \(dataWorkers)") }
             if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
             if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
         }
@@ -69,8 +74,22 @@ struct Bench: ParsableCommand {
                 // (their first step compiles).
                 var stamps: [Date] = []
                 let clock = LambdaCallback(onTrainBatchEnd: { _, _ in stamps.append(Date()) })
-                try net.fit(x: mnist.x, y: mnist.labels, batchSize: batchSize, epochs: epochs, verbose: .silent,
-                            callbacks: [clock], shuffle: true, stepsPerEpoch: steps)
+                var dataWait: Double? = nil
+                if let images {
+                    // Decoded, scaled to [0, 1] and batched on the pipeline's threads, ahead of training.
+                    let folder = try ImageFolder(directory: images, options: ImageFolderOptions(
+                        colorMode: .grayscale, imageSize: (28, 28), seed: UInt32(truncatingIfNeeded: seed)))
+                    let flatten = model == .mlp
+                    let batches = folder.dataset(workers: dataWorkers).map(workers: 1) { sample, _ -> Sample in
+                        let x = sample.inputs[0] * (1 / 255)
+                        return Sample(inputs: [flatten ? x.reshaped([784]) : x], targets: sample.targets)
+                    }.batch(batchSize).prefetch(4)
+                    let history = try net.fit(batches, epochs: epochs, verbose: .silent, callbacks: [clock], stepsPerEpoch: steps)
+                    dataWait = history.dataWait.reduce(0, +)
+                } else {
+                    try net.fit(x: mnist.x, y: mnist.labels, batchSize: batchSize, epochs: epochs, verbose: .silent,
+                                callbacks: [clock], shuffle: true, stepsPerEpoch: steps)
+                }
                 let trainSeconds = stamps.last!.timeIntervalSince(stamps.first!)
                 let trained = (stamps.count - 1) * batchSize
                 let inferStart = Date()
@@ -81,11 +100,13 @@ struct Bench: ParsableCommand {
                 let peak = peakResidentMiB()
                 let train = Double(trained) / trainSeconds, infer = Double(mnist.xTest.shape[0]) / inferSeconds
                 let testAccuracy = Double(accuracy) / Double(mnist.xTest.shape[0])
+                let wait = dataWait.map { #", "data_wait_seconds": \#(rounded($0))"# } ?? ""
                 if json {
-                    print(#"{"tool": "loom", "model": "\#(model.rawValue)", "workers": \#(workerCount), "train_samples_per_second": \#(rounded(train)), "inference_samples_per_second": \#(rounded(infer)), "peak_rss_mib": \#(rounded(peak)), "test_accuracy": \#(testAccuracy), "epochs": \#(epochs), "train_seconds": \#(rounded(trainSeconds))}"#)
+                    print(#"{"tool": "loom", "model": "\#(model.rawValue)", "workers": \#(workerCount), "train_samples_per_second": \#(rounded(train)), "inference_samples_per_second": \#(rounded(infer)), "peak_rss_mib": \#(rounded(peak)), "test_accuracy": \#(testAccuracy), "epochs": \#(epochs), "train_seconds": \#(rounded(trainSeconds))\#(wait)}"#)
                 } else {
                     print(String(format: "%@ with %d workers: train %.0f samples/s, inference %.0f samples/s, peak RSS %.0f MiB, test accuracy %.4f",
-                                 model.rawValue, workerCount, train, infer, peak, testAccuracy))
+                                 model.rawValue, workerCount, train, infer, peak, testAccuracy)
+                          + (dataWait.map { String(format: ", waited %.2f s for data", $0) } ?? ""))
                 }
             } catch {
                 printError("loom bench train: \(error)")
