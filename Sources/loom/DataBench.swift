@@ -20,14 +20,8 @@ extension Bench {
 
         func run() throws {
             try reporting("loom bench csv") {
-                var best = Double.infinity
-                var table: CSVTable? = nil
-                for _ in 0..<repeats {
-                    let start = ContinuousClock.now
-                    table = try CSV.read([file], options: CSVOptions(workers: workers))
-                    best = min(best, (ContinuousClock.now - start).seconds)
-                }
-                let rows = table!.rowCount, columns = table!.featureNames.count
+                let (best, table) = try fastest(of: repeats) { try CSV.read([file], options: CSVOptions(workers: workers)) }
+                let rows = table.rowCount, columns = table.featureNames.count
                 let rate = Double(rows) / best
                 if json {
                     print(#"{"rows_per_s": \#(Int(rate)), "rows": \#(rows), "columns": \#(columns), "workers": \#(workers), "seconds": \#(best)}"#)
@@ -54,33 +48,21 @@ extension Bench {
         func validate() throws {
             guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
-            if let resize, size(resize) == nil { throw ValidationError("--resize must look like 224x224, got \(resize)") }
-        }
-
-        func size(_ text: String) -> (Int, Int)? {
-            let parts = text.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { return nil }
-            return (parts[0], parts[1])
+            if let resize, parsedSize(resize) == nil { throw ValidationError("--resize must look like 224x224, got \(resize)") }
         }
 
         func run() throws {
             try reporting("loom bench decode") {
                 let files = try ImageFolder.walk(URL(fileURLWithPath: folder))
                 guard !files.isEmpty else { throw DataFileError(path: folder, message: "no PNG or JPEG images") }
-                let target = resize.flatMap(size)
+                let target = resize.flatMap(parsedSize)
                 let images = Dataset.from(files).map(workers: workers) { path, _ -> Int in
                     let data = try Data(contentsOf: URL(fileURLWithPath: path))
                     let image = try ImageDecoder.decode(data, path: path, channels: channelsOf(data), target: target)
                     guard let (h, w) = target else { return image.pixels.count }
                     return ImageTransform.resize(image.tensor, height: h, width: w).count
                 }
-                var best = Double.infinity
-                var pixels = 0
-                for _ in 0..<repeats {
-                    let start = ContinuousClock.now
-                    pixels = try images.collect().reduce(0, +)
-                    best = min(best, (ContinuousClock.now - start).seconds)
-                }
+                let (best, pixels) = try fastest(of: repeats) { try images.collect().reduce(0, +) }
                 let rate = Double(files.count) / best
                 if json {
                     print(#"{"images_per_s": \#(Int(rate)), "images": \#(files.count), "values": \#(pixels), "workers": \#(workers), "seconds": \#(best)}"#)
@@ -109,10 +91,9 @@ extension Bench {
 
         func run() throws {
             try reporting("loom bench pipeline") {
-                let size = imageSize.split(separator: "x").compactMap { Int($0) }
-                guard size.count == 2, size.allSatisfy({ $0 > 0 }) else { throw ValidationError("--image-size must look like 28x28") }
+                guard let (height, width) = parsedSize(imageSize) else { throw ValidationError("--image-size must look like 28x28") }
                 guard let mode = ColorMode(rawValue: colorMode) else { throw ValidationError("--color-mode must be grayscale, rgb or rgba") }
-                let options = ImageFolderOptions(colorMode: mode, imageSize: (size[0], size[1]))
+                let options = ImageFolderOptions(colorMode: mode, imageSize: (height, width))
                 let images = try ImageFolder(directory: folder, options: options)
                 let batches = images.dataset(workers: workers).shuffle(bufferSize: shuffleBuffer, seed: 1).batch(batchSize).prefetch(2)
                 let start = ContinuousClock.now
@@ -120,7 +101,7 @@ extension Bench {
                 let cursor = try batches.makeIterator()
                 while let batch = try cursor.next() { count += batch.inputs[0].shape[0] }
                 let seconds = (ContinuousClock.now - start).seconds
-                let sampleBytes = size[0] * size[1] * (mode == .grayscale ? 1 : mode == .rgb ? 3 : 4) * 4
+                let sampleBytes = height * width * (mode == .grayscale ? 1 : mode == .rgb ? 3 : 4) * 4
                 let bufferMiB = Double(shuffleBuffer * sampleBytes) / 1_048_576
                 let rss = peakResidentMiB()
                 if json {
@@ -132,6 +113,25 @@ extension Bench {
             }
         }
     }
+}
+
+/// "HxW" as (height, width), both positive.
+func parsedSize(_ text: String) -> (Int, Int)? {
+    let parts = text.split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { return nil }
+    return (parts[0], parts[1])
+}
+
+/// The fastest of `repeats` runs of `body`, in seconds, with its result.
+func fastest<T>(of repeats: Int, _ body: () throws -> T) throws -> (Double, T) {
+    var best = Double.infinity
+    var result: T? = nil
+    for _ in 0..<max(1, repeats) {
+        let start = ContinuousClock.now
+        result = try body()
+        best = min(best, (ContinuousClock.now - start).seconds)
+    }
+    return (best, result!)
 }
 
 /// The channel count to decode a file to: its own (gray stays gray, color is RGB).
