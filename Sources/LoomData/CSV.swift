@@ -309,6 +309,12 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
         labelRow.deallocate()
     }
     let kinds = plan.kinds, slots = plan.slots
+    // Where each column's number goes when every column is a number (the common file): the
+    // row is read in one tight loop, and anything unusual falls back to the general reader.
+    let allNumbers = kinds.allSatisfy { $0 == .feature || $0 == .label }
+    let destinations = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: max(1, columns))
+    defer { destinations.deallocate() }
+    for c in 0..<columns { destinations[c] = kinds[c] == .label ? labelRow + slots[c] : featureRow + slots[c] }
     let p = b.baseAddress!
     var i = range.lowerBound
     let end = range.upperBound
@@ -317,6 +323,28 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
         // Blank lines are skipped, as pandas does.
         if p[i] == newline { i += 1; line += 1; continue }
         if p[i] == carriageReturn && i + 1 < end && p[i + 1] == newline { i += 2; line += 1; continue }
+        if allNumbers {
+            var j = i, column = 0
+            while let (value, after) = scanNumber(p, j, end) {
+                destinations[column].pointee = value
+                column += 1
+                j = after
+                guard j < end, p[j] == delimiter, column < columns else { break }
+                j += 1
+            }
+            if column == columns {
+                var lineEnd = j == end || p[j] == newline
+                if !lineEnd && p[j] == carriageReturn && (j + 1 == end || p[j + 1] == newline) { j += 1; lineEnd = true }
+                if lineEnd {
+                    i = min(end, j + 1)
+                    line += 1
+                    out.features.append(contentsOf: UnsafeBufferPointer(start: featureRow, count: nf))
+                    out.labels.append(contentsOf: UnsafeBufferPointer(start: labelRow, count: nl))
+                    out.rows += 1
+                    continue
+                }
+            }
+        }
         let recordLine = line
         var field = 0
         var failure: String? = nil
