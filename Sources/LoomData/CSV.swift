@@ -117,11 +117,16 @@ public enum CSV {
                 let thePlan = plan!
                 nonisolated(unsafe) let base = buffer.baseAddress!
                 let count = buffer.count
-                results.withUnsafeMutableBufferPointer { out in
-                    nonisolated(unsafe) let slots = out
-                    DispatchQueue.concurrentPerform(iterations: chunks.count) { k in
-                        let bytes = UnsafeBufferPointer(start: base, count: count)
-                        slots[k] = parseChunk(bytes, chunks[k], thePlan, options)
+                if chunks.count == 1 {
+                    // One part: parsed here, without waking a pool that would only wait.
+                    results[0] = parseChunk(buffer, chunks[0], thePlan, options)
+                } else {
+                    results.withUnsafeMutableBufferPointer { out in
+                        nonisolated(unsafe) let slots = out
+                        DispatchQueue.concurrentPerform(iterations: chunks.count) { k in
+                            let bytes = UnsafeBufferPointer(start: base, count: count)
+                            slots[k] = parseChunk(bytes, chunks[k], thePlan, options)
+                        }
                     }
                 }
                 // Line numbers: 1-based, counting the header, the chunks before, and each chunk's own.
