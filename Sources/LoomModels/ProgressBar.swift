@@ -5,6 +5,8 @@ import Foundation
 public final class ProgressBar: Callback, @unchecked Sendable {
     public let verbosity: Verbosity
     private var target = 0
+    /// Steps drawn so far: the total of a pass whose length was not known in advance.
+    private var seen = 0
     private var start = Date()
     private var lastDraw = Date.distantPast
     private var previousWidth = 0
@@ -25,6 +27,7 @@ public final class ProgressBar: Callback, @unchecked Sendable {
 
     public override func onEpochBegin(_ epoch: Int, logs: Logs) throws {
         target = params["steps"] ?? 0
+        seen = 0
         start = Date()
         previousWidth = 0
         if epochs > 0 { write("Epoch \(epoch + 1)/\(epochs)\n") }
@@ -32,7 +35,7 @@ public final class ProgressBar: Callback, @unchecked Sendable {
 
     public override func onTrainBatchEnd(_ batch: Int, logs: Logs) throws { draw(batch + 1, logs, final: false) }
 
-    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws { draw(target, logs, final: true) }
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws { draw(target > 0 ? target : seen, logs, final: true) }
 
     public override func onTestBegin(logs: Logs) throws {
         // Validation inside fit is reported with the epoch; a plain evaluate gets its own bar.
@@ -63,10 +66,14 @@ public final class ProgressBar: Callback, @unchecked Sendable {
 
     private func draw(_ current: Int, _ logs: Logs, final: Bool) {
         let now = Date()
+        seen = max(seen, current)
         let elapsed = now.timeIntervalSince(start)
         let perStep = current > 0 ? elapsed / Double(current) : 0
-        let digits = String(target).count
-        let count = String(repeating: " ", count: max(0, digits - String(current).count)) + "\(current)/\(target)"
+        // A pass of unknown length (a dataset that cannot count itself) shows "n/Unknown", as
+        // Keras does, until it ends.
+        let total = target > 0 ? "\(target)" : final ? "\(current)" : "Unknown"
+        let digits = max(total.count, String(current).count)
+        let count = String(repeating: " ", count: max(0, digits - String(current).count)) + "\(current)/\(total)"
         let metrics = logs.map { " - \($0.key): \(Self.format($0.value))" }.joined()
         switch verbosity {
         case .progressBar:
@@ -75,7 +82,7 @@ public final class ProgressBar: Callback, @unchecked Sendable {
             let filled = target > 0 ? min(width, width * current / target) : 0
             let bar = String(repeating: "━", count: filled) + String(repeating: "━", count: width - filled)
             let colored = "\u{1B}[32m" + String(bar.prefix(filled)) + "\u{1B}[0m\u{1B}[37m" + String(bar.dropFirst(filled)) + "\u{1B}[0m"
-            let time = final ? "\(Int(elapsed.rounded()))s" : Self.eta(perStep * Double(target - current))
+            let time = final || target == 0 ? "\(Int(elapsed.rounded()))s" : Self.eta(perStep * Double(target - current))
             let line = "\(count) \(colored) \(time) \(Self.stepTime(perStep))\(metrics)"
             let visible = count.count + 1 + width + 1 + time.count + 1 + Self.stepTime(perStep).count + metrics.count
             let pad = String(repeating: " ", count: max(0, previousWidth - visible))

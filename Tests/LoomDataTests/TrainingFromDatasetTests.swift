@@ -55,3 +55,24 @@ import Testing
         #expect(throws: (any Error).self) { try m.fit(bad, epochs: 1, verbose: .silent) }
     }
 }
+
+extension TrainingFromDatasetTests {
+    final class Sink: @unchecked Sendable {
+        var text = ""
+    }
+
+    /// A dataset that cannot count itself (filtered) shows "n/Unknown" until the pass ends,
+    /// then the count it reached, as Keras does.
+    @Test func passesOfUnknownLengthShowTheirCountAtTheEnd() throws {
+        let m = try Self.model()
+        let data = try Dataset.slices(inputs: [Self.x], targets: [Self.y]).filter { _ in true }.batch(8)
+        #expect(data.count == nil)
+        let sink = Sink()
+        try m.fit(data, epochs: 1, verbose: .silent, callbacks: [ProgressBar(verbosity: .progressBar) { sink.text += $0 }])
+        #expect(sink.text.contains("\r      1/Unknown "), "\(sink.text)")
+        #expect(sink.text.contains("\r5/5 "), "\(sink.text)")
+        let lines = Sink()
+        try m.fit(data, epochs: 1, verbose: .silent, callbacks: [ProgressBar(verbosity: .oneLinePerEpoch) { lines.text += $0 }])
+        #expect(lines.text.split(separator: "\n").last?.hasPrefix("5/5 - ") == true, "\(lines.text)")
+    }
+}
