@@ -132,12 +132,11 @@ public enum CSV {
                 // Line numbers: 1-based, counting the header, the chunks before, and each chunk's own.
                 var line = 1 + headerLines
                 for var r in results.map({ $0! }) {
-                    for (local, message) in r.errors {
-                        let text = "\(path):\(line + local): \(message)"
-                        if options.onError == .fail && !r.errorIsMissingSkip(local) {
+                    for (local, message, fatal) in r.errors {
+                        if fatal && options.onError == .fail {
                             throw DataFileError(path: "\(path):\(line + local)", message: message)
                         }
-                        skipped.append(text)
+                        skipped.append("\(path):\(line + local): \(message)")
                     }
                     r.errors = []
                     line += r.lines
@@ -283,12 +282,9 @@ struct ChunkResult: Sendable {
     var rows = 0
     /// Line breaks in the part.
     var lines = 0
-    /// (line within the part, message) of rows left out or failed.
-    var errors: [(Int, String)] = []
-    /// Lines of rows left out for missing values under `.skipRow` (never fatal).
-    var missingSkips = Set<Int>()
-
-    func errorIsMissingSkip(_ line: Int) -> Bool { missingSkips.contains(line) }
+    /// (line within the part, message, whether the row was malformed) of rows that failed or
+    /// were left out; rows left out for a missing value under `.skipRow` are never fatal.
+    var errors: [(Int, String, Bool)] = []
 }
 
 /// pandas's default NA strings: read as missing values in numeric columns.
@@ -452,11 +448,10 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
         }
         if failure != nil || missingSkip {
             if let failure {
-                out.errors.append((recordLine, failure))
+                out.errors.append((recordLine, failure, true))
                 if options.onError == .fail { break }
             } else {
-                out.errors.append((recordLine, "a missing value: row left out"))
-                out.missingSkips.insert(recordLine)
+                out.errors.append((recordLine, "a missing value: row left out", false))
             }
             continue
         }

@@ -223,8 +223,9 @@ public enum ImageDecoder {
     /// The most pixels an image may declare: a crafted header must not allocate without bound.
     public static let maximumPixels = 1 << 28
 
-    /// Decodes `data` to `channels` channels; with a `target` size, JPEG decodes at the
-    /// smallest DCT scale (1/2, 1/4, 1/8) still at least that large.
+    /// Decodes `data` to `channels` channels (0: the file's own, as decode_image's default);
+    /// with a `target` size, JPEG decodes at the smallest DCT scale (1/2, 1/4, 1/8) still at
+    /// least that large.
     public static func decode(_ data: Data, path: String, channels: Int, target: (Int, Int)? = nil) throws -> Image {
         do {
             if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
@@ -246,8 +247,9 @@ public enum ImageDecoder {
                         while scale < 8 && height / (scale * 2) >= th && width / (scale * 2) >= tw { scale *= 2 }
                     }
                 }
-                let image = try ImageCodec.decodeJPEG(data, channels: channels >= 3 ? 3 : 1, scaleDenominator: scale, source: path)
-                return image.converted(toChannels: channels)
+                let image = try ImageCodec.decodeJPEG(data, channels: channels == 0 ? 0 : channels >= 3 ? 3 : 1,
+                                                      scaleDenominator: scale, source: path)
+                return channels == 0 ? image : image.converted(toChannels: channels)
             }
         } catch let error as ImageCodecError {
             throw DataFileError(path: path, message: error.message)

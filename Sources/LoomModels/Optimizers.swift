@@ -130,54 +130,48 @@ open class Optimizer: @unchecked Sendable {
         return (iterations, floats)
     }
 
-    /// Restores state saved by `kerasVariables` (or by Keras): the counts and shapes are
-    /// checked first, and nothing changes unless all fit.
-    public func loadKerasVariables(iterations: Int, floats: [Tensor], for parameters: [Parameter]) throws(ConfigError) {
-        let fresh = parameters.map { makeSlots(for: $0.value) }
-        let rateCount: Int
-        if case .constant = options.learningRate { rateCount = 1 } else { rateCount = 0 }
-        let slotCount = kerasSlotGroups.reduce(0) { $0 + $1.count } * parameters.count
-        let expected = 1 + rateCount + slotCount + scalarState.count
-        // Keras saves a compiled model that never trained with its step count and learning
-        // rate only: its slots are made at the first step.
-        if floats.count == rateCount {
-            guard iterations >= 0 else { throw ConfigError(name, argument: "iteration", "must be non-negative, got \(iterations)") }
-            if rateCount == 1 {
-                guard floats[0].count == 1 else { throw ConfigError(name, argument: "learning_rate", "the saved value is not a scalar") }
-                options.learningRate = .constant(floats[0].scalar)
-            }
-            self.iterations = iterations
-            slots = [:]
-            return
-        }
-        guard floats.count + 1 == expected else {
-            throw ConfigError(name, "the saved optimizer has \(floats.count + 1) variables but this \(Self.kerasClassName) "
-                              + "over \(parameters.count) weights has \(expected)")
-        }
-        guard iterations >= 0 else { throw ConfigError(name, argument: "iteration", "must be non-negative, got \(iterations)") }
-        var restored = fresh
-        var next = rateCount
+    /// The shapes of `kerasVariables`' floats, without making any slot; `built: false` gives
+    /// what Keras saves for a compiled model that never trained (the learning rate alone).
+    public func kerasVariableShapes(for parameters: [Parameter], built: Bool = true) -> [[Int]] {
+        var shapes: [[Int]] = []
+        if case .constant = options.learningRate { shapes.append([]) }
+        guard built else { return shapes }
         for group in kerasSlotGroups {
-            for (w, p) in parameters.enumerated() {
+            for p in parameters { shapes += Array(repeating: p.shape, count: group.count) }
+        }
+        return shapes + Array(repeating: [], count: scalarState.count)
+    }
+
+    /// Restores state saved by `kerasVariables` (or by Keras), or Keras's state of a model
+    /// that never trained (fresh slots then): counts and shapes are checked first, and nothing
+    /// changes unless all fit. `kerasSlotGroups` lists every slot, so the file gives them all.
+    public func loadKerasVariables(iterations: Int, floats: [Tensor], for parameters: [Parameter]) throws(ConfigError) {
+        guard iterations >= 0 else { throw ConfigError(name, argument: "iteration", "must be non-negative, got \(iterations)") }
+        let built = kerasVariableShapes(for: parameters), unbuilt = kerasVariableShapes(for: parameters, built: false)
+        guard floats.count == built.count || floats.count == unbuilt.count else {
+            throw ConfigError(name, "the saved optimizer has \(floats.count + 1) variables but this \(Self.kerasClassName) "
+                              + "over \(parameters.count) weights has \(built.count + 1)")
+        }
+        for (i, (value, shape)) in zip(floats, built).enumerated() where value.shape != shape {
+            throw ConfigError(name, "optimizer variable \(i + 1) has shape \(value.shape) but \(shape) was expected")
+        }
+        if !unbuilt.isEmpty { options.learningRate = .constant(floats[0].scalar) }
+        self.iterations = iterations
+        slots = [:]
+        guard floats.count == built.count else { return }
+        let slotsPerWeight = kerasSlotGroups.reduce(0) { $0 + $1.count }
+        var restored = parameters.map { _ in [Tensor?](repeating: nil, count: slotsPerWeight) }
+        var next = unbuilt.count
+        for group in kerasSlotGroups {
+            for w in parameters.indices {
                 for i in group {
-                    let value = floats[next]
-                    guard value.shape == p.shape else {
-                        throw ConfigError(name, "optimizer variable \(next + 1) has shape \(value.shape) but weight \(p.name) has \(p.shape)")
-                    }
-                    restored[w][i] = value
+                    restored[w][i] = floats[next]
                     next += 1
                 }
             }
         }
-        let scalars = floats[next...]
-        guard scalars.allSatisfy({ $0.count == 1 }), rateCount == 0 || floats[0].count == 1 else {
-            throw ConfigError(name, "the saved optimizer's scalar variables are not scalars")
-        }
-        if rateCount == 1 { options.learningRate = .constant(floats[0].scalar) }
-        scalarState = scalars.map(\.scalar)
-        self.iterations = iterations
-        slots = [:]
-        for (p, s) in zip(parameters, restored) { slots[ObjectIdentifier(p)] = s }
+        scalarState = floats[next...].map(\.scalar)
+        for (p, s) in zip(parameters, restored) { slots[ObjectIdentifier(p)] = s.map { $0! } }
     }
 
     /// One step: clips the gradients, decays the weights, updates each parameter that has a

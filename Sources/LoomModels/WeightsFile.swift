@@ -248,10 +248,9 @@ extension Model {
         let stored = try file.count("optimizer/vars")
         guard stored > 0 else { return }
         let parameters = trainableWeights
-        let shapes = optimizer.kerasVariables(for: parameters).floats.map(\.shape)
-        let unbuilt: Int
-        if case .constant = optimizer.options.learningRate { unbuilt = 1 } else { unbuilt = 0 }
-        let expected = stored - 1 == shapes.count ? shapes : stored - 1 == unbuilt ? Array(shapes.prefix(unbuilt)) : nil
+        let shapes = optimizer.kerasVariableShapes(for: parameters)
+        let unbuilt = optimizer.kerasVariableShapes(for: parameters, built: false)
+        let expected = stored - 1 == shapes.count ? shapes : stored - 1 == unbuilt.count ? unbuilt : nil
         guard let expected else {
             let warning = "warning: \(file.path): skipping the optimizer's state: the file holds \(stored) variables "
                 + "but \(type(of: optimizer).kerasClassName) '\(optimizer.name)' has \(shapes.count + 1)\n"

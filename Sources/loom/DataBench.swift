@@ -22,12 +22,8 @@ extension Bench {
             try reporting("loom bench csv") {
                 let (best, table) = try fastest(of: repeats) { try CSV.read([file], options: CSVOptions(workers: workers)) }
                 let rows = table.rowCount, columns = table.featureNames.count
-                let rate = Double(rows) / best
-                if json {
-                    print(#"{"rows_per_s": \#(Int(rate)), "rows": \#(rows), "columns": \#(columns), "workers": \#(workers), "seconds": \#(best)}"#)
-                } else {
-                    print("\(rows) rows x \(columns) columns in \(String(format: "%.3f", best)) s with \(workers) worker(s): \(Int(rate)) rows/s")
-                }
+                printThroughput(json: json, unit: "rows", count: rows, seconds: best, workers: workers,
+                                fields: ["columns": columns], what: "\(rows) rows x \(columns) columns")
             }
         }
     }
@@ -58,17 +54,13 @@ extension Bench {
                 let target = resize.flatMap(parsedSize)
                 let images = Dataset.from(files).map(workers: workers) { path, _ -> Int in
                     let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                    let image = try ImageDecoder.decode(data, path: path, channels: channelsOf(data), target: target)
+                    let image = try ImageDecoder.decode(data, path: path, channels: 0, target: target)
                     guard let (h, w) = target else { return image.pixels.count }
                     return ImageTransform.resize(image.tensor, height: h, width: w).count
                 }
                 let (best, pixels) = try fastest(of: repeats) { try images.collect().reduce(0, +) }
-                let rate = Double(files.count) / best
-                if json {
-                    print(#"{"images_per_s": \#(Int(rate)), "images": \#(files.count), "values": \#(pixels), "workers": \#(workers), "seconds": \#(best)}"#)
-                } else {
-                    print("\(files.count) images in \(String(format: "%.3f", best)) s with \(workers) worker(s): \(Int(rate)) images/s")
-                }
+                printThroughput(json: json, unit: "images", count: files.count, seconds: best, workers: workers,
+                                fields: ["values": pixels], what: "\(files.count) images")
             }
         }
     }
@@ -122,6 +114,18 @@ func parsedSize(_ text: String) -> (Int, Int)? {
     return (parts[0], parts[1])
 }
 
+/// A throughput: one JSON object ({"<unit>_per_s", "<unit>", fields, "workers", "seconds"}) or
+/// one line of text.
+func printThroughput(json: Bool, unit: String, count: Int, seconds: Double, workers: Int, fields: [String: Int], what: String) {
+    let rate = Int(Double(count) / seconds)
+    if json {
+        let extra = fields.keys.sorted().map { #", "\#($0)": \#(fields[$0]!)"# }.joined()
+        print(#"{"\#(unit)_per_s": \#(rate), "\#(unit)": \#(count)\#(extra), "workers": \#(workers), "seconds": \#(seconds)}"#)
+    } else {
+        print("\(what) in \(String(format: "%.3f", seconds)) s with \(workers) worker(s): \(rate) \(unit)/s")
+    }
+}
+
 /// The fastest of `repeats` runs of `body`, in seconds, with its result.
 func fastest<T>(of repeats: Int, _ body: () throws -> T) throws -> (Double, T) {
     var best = Double.infinity
@@ -132,14 +136,6 @@ func fastest<T>(of repeats: Int, _ body: () throws -> T) throws -> (Double, T) {
         best = min(best, (ContinuousClock.now - start).seconds)
     }
     return (best, result!)
-}
-
-/// The channel count to decode a file to: its own (gray stays gray, color is RGB).
-func channelsOf(_ data: Data) -> Int {
-    // PNG color type at byte 25: 0 gray, 4 gray+alpha, else color; JPEG gray or color is
-    // decided by the decoder (3 asks for RGB, which gray files also give).
-    if data.starts(with: [0x89, 0x50, 0x4E, 0x47]), data.count > 25 { return data[25] == 0 || data[25] == 4 ? 1 : 3 }
-    return 3
 }
 
 extension Duration {
