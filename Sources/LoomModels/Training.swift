@@ -82,6 +82,11 @@ struct ArrayData {
         count = n
     }
 
+    /// A pipeline's batch, checked as fit checks its arrays.
+    init(_ batch: TrainingBatch, method: String) throws {
+        try self.init(x: batch.x, y: batch.y, sampleWeight: batch.sampleWeight, method: method)
+    }
+
     init(_ x: [Tensor], _ y: [Tensor], _ w: Tensor?, count: Int) {
         self.x = x
         self.y = y
@@ -241,8 +246,7 @@ extension Model {
                                      batch = try next!()
                                  }
                                  guard let batch else { return nil }
-                                 let data = try ArrayData(x: batch.x, y: batch.y, sampleWeight: batch.sampleWeight,
-                                                          method: "fit (epoch \(epoch + 1), batch \(step))")
+                                 let data = try ArrayData(batch, method: "fit (epoch \(epoch + 1), batch \(step))")
                                  try self.checkOutputCount(data.y, "fit")
                                  try self.checkSparseLabels(data.y, compiled: compiled, method: "fit (epoch \(epoch + 1), batch \(step))")
                                  defer { seen += data.count }
@@ -254,7 +258,7 @@ extension Model {
                                  return try self.evaluateBatches(steps: validation!.count, callbacks: list, method: "fit (validation)",
                                                                  workers: workers) { _ in
                                      guard let b = try stream() else { return nil }
-                                     let data = try ArrayData(x: b.x, y: b.y, sampleWeight: b.sampleWeight, method: "fit (validation)")
+                                     let data = try ArrayData(b, method: "fit (validation)")
                                      defer { first += data.count }
                                      return (data, first)
                                  }
