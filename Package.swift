@@ -14,10 +14,13 @@ let package = Package(
         .library(name: "LoomLayers", targets: ["LoomLayers"]),
         .library(name: "LoomData", targets: ["LoomData"]),
         .library(name: "LoomModels", targets: ["LoomModels"]),
+        .library(name: "LoomJobs", targets: ["LoomJobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries: the only places C is touched.
@@ -46,8 +49,12 @@ let package = Package(
         // The input pipeline; it feeds LoomModels' fit, so it comes after it.
         .target(name: "LoomData", dependencies: ["LoomTensor", "LoomLayers", "LoomModels", "CLoomImage", "CLoomZlib"],
                 swiftSettings: native),
+        // Batch jobs: job files, run folders (lock, checkpoints, resume), dataset preparation.
+        .target(name: "LoomJobs", dependencies: ["LoomTensor", "LoomLayers", "LoomData", "LoomModels",
+                                                .product(name: "Yams", package: "Yams"),
+                                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "loom", dependencies: [
-            "LoomTensor", "LoomLayers", "LoomData", "LoomModels",
+            "LoomTensor", "LoomLayers", "LoomData", "LoomModels", "LoomJobs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -62,6 +69,7 @@ let package = Package(
         .testTarget(name: "LoomCLITests", dependencies: ["loom", "LoomModels", "LoomData", "LoomLayers", "LoomTestSupport",
                                                        .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoomJobsTests", dependencies: ["LoomJobs", "LoomModels", "LoomData", "LoomLayers"]),
         .testTarget(name: "SystemLibraryTests",
                     dependencies: ["COpenBLAS", "CHDF5", "CLoomHDF5", "CLoomZlib", "CLoomImage"]),
     ]

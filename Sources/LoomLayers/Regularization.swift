@@ -42,14 +42,21 @@ func dropout(_ layer: Layer, _ x: Tensor, rate: Float, noiseShape: [Int], layerS
 /// The seed a random layer draws with: the configured one, or a fresh default seed.
 func layerSeed(_ seed: Int?) -> UInt64 { seed.map { UInt64(bitPattern: Int64($0)) } ?? RandomSeeds.next() }
 
+/// A layer that draws random numbers in training (dropout, noise): the seed it draws with,
+/// which a checkpoint keeps so a resumed run draws what the uninterrupted run would have
+/// (a layer made without a seed gets a fresh one each time it is made).
+public protocol SeededLayer: AnyObject {
+    var randomSeed: UInt64 { get set }
+}
+
 /// The base of Dropout and AlphaDropout: a rate in [0, 1), an optional noise shape (None
 /// entries taken from the input) and a seed.
-public class NoiseShapedDropout: Layer {
+public class NoiseShapedDropout: Layer, SeededLayer {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public let rate: Float
     public let noiseShape: TensorShape?
     public let seed: Int?
-    let randomSeed: UInt64
+    public var randomSeed: UInt64
 
     public required init(rate: Float, noiseShape: TensorShape? = nil, seed: Int? = nil, name: String? = nil) throws(ConfigError) {
         try checkRate(rate, name ?? Self.kerasClassName)
@@ -100,13 +107,13 @@ public final class Dropout: NoiseShapedDropout, KerasLayer {
 
 /// Dropout of whole feature maps: one draw per (sample, channel), shared over the spatial axes.
 /// SpatialDropout1D, 2D and 3D only fix the number of spatial axes.
-public class SpatialDropout: Layer {
+public class SpatialDropout: Layer, SeededLayer {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public class var spatialRank: Int { 1 }
     public let rate: Float
     public let seed: Int?
     public let dataFormat: DataFormat
-    let randomSeed: UInt64
+    public var randomSeed: UInt64
 
     public required init(rate: Float, seed: Int? = nil, dataFormat: DataFormat = .channelsLast,
                          name: String? = nil) throws(ConfigError) {
@@ -162,12 +169,12 @@ public final class SpatialDropout3D: SpatialDropout, KerasLayer {
 }
 
 /// Adds N(0, stddev) noise in training.
-public final class GaussianNoise: Layer, KerasLayer {
+public final class GaussianNoise: Layer, KerasLayer, SeededLayer {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianNoise" }
     public let stddev: Float
     public let seed: Int?
-    let randomSeed: UInt64
+    public var randomSeed: UInt64
 
     public init(stddev: Float, seed: Int? = nil, name: String? = nil) throws(ConfigError) {
         guard stddev >= 0 else { throw ConfigError(name ?? "GaussianNoise", argument: "stddev", "must be non-negative, got \(stddev)") }
@@ -195,12 +202,12 @@ public final class GaussianNoise: Layer, KerasLayer {
 }
 
 /// Multiplies by N(1, sqrt(rate / (1 - rate))) noise in training.
-public final class GaussianDropout: Layer, KerasLayer {
+public final class GaussianDropout: Layer, KerasLayer, SeededLayer {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianDropout" }
     public let rate: Float
     public let seed: Int?
-    let randomSeed: UInt64
+    public var randomSeed: UInt64
 
     public init(rate: Float, seed: Int? = nil, name: String? = nil) throws(ConfigError) {
         try checkRate(rate, name ?? "GaussianDropout")

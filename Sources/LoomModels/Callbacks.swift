@@ -1,5 +1,6 @@
 import Foundation
 import LoomTensor
+import LoomLayers
 
 /// Metric values by name, in the order they were logged (Keras's `logs` dict).
 public struct Logs: Sendable, Sequence, CustomStringConvertible {
@@ -51,6 +52,15 @@ open class Callback: @unchecked Sendable {
     open func onPredictEnd(logs: Logs) throws {}
     open func onPredictBatchBegin(_ batch: Int, logs: Logs) throws {}
     open func onPredictBatchEnd(_ batch: Int, logs: Logs) throws {}
+
+    /// Called once an epoch is complete: after every callback's onEpochEnd, History's
+    /// included (a Loom hook: where a checkpoint of the whole epoch belongs).
+    open func onEpochRecorded(_ epoch: Int) throws {}
+    /// What this callback has learned during fit (a patience count, a best value), for a
+    /// checkpoint; nil when it keeps nothing worth restoring.
+    open func checkpointState() -> JSONValue? { nil }
+    /// Takes back what `checkpointState()` gave, after onTrainBegin, when a fit resumes.
+    open func restoreCheckpointState(_ state: JSONValue) throws {}
 }
 
 /// The per-epoch logs of a fit (Keras's History): `history["loss"]` is the loss of each epoch.
@@ -74,7 +84,14 @@ public final class History: Callback, @unchecked Sendable {
         dataWait.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
     }
 
-    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
+    /// Puts back the epochs of a fit that is being resumed.
+    func restore(_ finished: [(epoch: Int, logs: [(String, Float)])]) {
+        for (epoch, logs) in finished { record(epoch, Logs(logs)) }
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: Logs) throws { record(epoch, logs) }
+
+    private func record(_ epoch: Int, _ logs: Logs) {
         epochs.append(epoch)
         for (k, v) in logs {
             if history[k] == nil { keys.append(k) }
@@ -178,13 +195,35 @@ open class MonitoringCallback: Callback, @unchecked Sendable {
 
     open override func onTrainBegin(logs: Logs) throws {
         monitor = nil
+        restoredBest = nil
         wait = 0
+    }
+
+    /// The best value a resumed fit had seen, kept until the monitor is made.
+    private var restoredBest: Float?
+
+    open override func checkpointState() -> JSONValue? {
+        let best = monitor.map(\.best) ?? restoredBest
+        return ["wait": .int(wait), "best": best.flatMap { $0.isFinite ? JSONValue.double(Double($0)) : nil } ?? .null]
+    }
+
+    open override func restoreCheckpointState(_ state: JSONValue) throws {
+        guard case let .object(o) = state, case let .int(w)? = o["wait"] else {
+            throw LoomTrainingError("\(type(of: self)): the checkpoint's state \(state) cannot be read")
+        }
+        wait = w
+        monitor = nil
+        restoredBest = o["best"]?.numberValue.map { Float($0) }
     }
 
     /// The watched value in `logs` (a warning when it is missing); the first call decides
     /// the direction, once the model's metrics exist.
     func monitoredValue(_ logs: Logs) -> Float? {
-        if monitor == nil { monitor = Monitor(key: monitorKey, mode: mode, minDelta: minDelta, model: model) }
+        if monitor == nil {
+            monitor = Monitor(key: monitorKey, mode: mode, minDelta: minDelta, model: model)
+            if let restoredBest { monitor!.record(restoredBest) }
+            restoredBest = nil
+        }
         guard let value = logs[monitorKey] else {
             warnMissing(monitorKey, logs, "\(type(of: self))")
             return nil
@@ -240,6 +279,24 @@ public final class EarlyStopping: MonitoringCallback, @unchecked Sendable {
         }
     }
 
+    public override func checkpointState() -> JSONValue? {
+        guard case var .object(o)? = super.checkpointState() else { return nil }
+        o["best_epoch"] = .int(bestEpoch)
+        o["stopped_epoch"] = stoppedEpoch.map { .int($0) } ?? .null
+        return .object(o)
+    }
+
+    public override func restoreCheckpointState(_ state: JSONValue) throws {
+        guard !restoreBestWeights else {
+            throw LoomTrainingError("EarlyStopping: a fit with restore_best_weights cannot be resumed: the best weights are not in the checkpoint")
+        }
+        try super.restoreCheckpointState(state)
+        if case let .object(o) = state {
+            if case let .int(e)? = o["best_epoch"] { bestEpoch = e }
+            if case let .int(e)? = o["stopped_epoch"] { stoppedEpoch = e }
+        }
+    }
+
     /// Keras restores the best weights at the end of training, stopped early or not.
     public override func onTrainEnd(logs: Logs) throws {
         if let epoch = stoppedEpoch, epoch > 0 { print("Epoch \(epoch + 1): early stopping") }
@@ -272,6 +329,17 @@ public final class ReduceLROnPlateau: MonitoringCallback, @unchecked Sendable {
 
     public override func epochLogEntries(_ epoch: Int) -> [(String, Float)] {
         model?.compiled.map { [("learning_rate", $0.optimizer.learningRate)] } ?? []
+    }
+
+    public override func checkpointState() -> JSONValue? {
+        guard case var .object(o)? = super.checkpointState() else { return nil }
+        o["cooldown_counter"] = .int(cooldownCounter)
+        return .object(o)
+    }
+
+    public override func restoreCheckpointState(_ state: JSONValue) throws {
+        try super.restoreCheckpointState(state)
+        if case let .object(o) = state, case let .int(c)? = o["cooldown_counter"] { cooldownCounter = c }
     }
 
     public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
@@ -350,12 +418,10 @@ public final class CSVLogger: Callback, @unchecked Sendable {
     public override func onEpochEnd(_ epoch: Int, logs: Logs) throws {
         guard let handle else { return }
         if columns == nil {
-            let keys = logs.keys.sorted()
-            columns = keys
-            handle.write(Data((["epoch"] + keys).joined(separator: separator).utf8 + [10]))
+            columns = logs.keys.sorted()
+            handle.write(Data(Self.header(columns!, separator: separator).utf8))
         }
-        let row = [String(epoch)] + columns!.map { logs[$0].map { formatCSV($0) } ?? "NA" }
-        handle.write(Data(row.joined(separator: separator).utf8 + [10]))
+        handle.write(Data(Self.row(epoch, logs, columns: columns!, separator: separator).utf8))
     }
 
     public override func onTrainEnd(logs: Logs) throws {
@@ -363,7 +429,16 @@ public final class CSVLogger: Callback, @unchecked Sendable {
         handle = nil
     }
 
-    private func formatCSV(_ v: Float) -> String { v.isNaN ? "nan" : "\(Double(v))" }
+    /// The header line: "epoch" and the columns (Keras sorts the log keys).
+    public static func header(_ columns: [String], separator: String = ",") -> String {
+        (["epoch"] + columns).joined(separator: separator) + "\n"
+    }
+
+    /// One epoch's line: its 0-based index, then each column's value ("NA" when not logged).
+    public static func row(_ epoch: Int, _ logs: Logs, columns: [String], separator: String = ",") -> String {
+        ([String(epoch)] + columns.map { key in logs[key].map { $0.isNaN ? "nan" : "\(Double($0))" } ?? "NA" })
+            .joined(separator: separator) + "\n"
+    }
 }
 
 /// An error in training that is not about a layer's configuration (bad data, NaN inputs).

@@ -27,6 +27,8 @@ public final class CompiledModel: @unchecked Sendable {
     /// The mean total loss, and each output's loss for models with several outputs.
     let lossTracker = MeanMetric(name: "loss")
     var outputLossTrackers: [MeanMetric] = []
+    /// States to give the trackers and metrics of a resumed fit once they all exist.
+    var pendingStates: [[Double]]?
 
     init(optimizer: Optimizer, losses: [Loss?], lossWeights: [Float], metricSpecs: [[MetricSpec]],
          weightedMetricSpecs: [[MetricSpec]]) {
@@ -122,6 +124,7 @@ extension CompiledModel {
         if losses.count > 1 {
             outputLossTrackers = losses.indices.compactMap { losses[$0] == nil ? nil : MeanMetric(name: outputNames[$0] + "_loss") }
         }
+        applyPendingStates()
     }
 
     /// The compiled losses of a batch: the weighted sum over outputs, and each output's own loss.

@@ -63,8 +63,10 @@ public enum KerasFile {
     }
 
     /// Writes `model` as a `.keras` archive Keras 3's `keras.saving.load_model` opens. The file
-    /// is written beside `path` and renamed into place.
-    public static func save(_ model: Model, to path: String, kerasVersion: String = "3.15.1") throws {
+    /// is written beside `path` and renamed into place. `extraEntries` are added to the archive
+    /// as they are (Keras ignores files it does not know; a checkpoint keeps its state there).
+    public static func save(_ model: Model, to path: String, kerasVersion: String = "3.15.1",
+                            extraEntries: [(name: String, data: Data)] = []) throws {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard path.hasSuffix(".keras") else { throw fail("the file name must end in .keras, as Keras requires") }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-save-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
@@ -80,7 +82,7 @@ public enum KerasFile {
         do {
             let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
             for (name, data) in [("metadata.json", Data(metadata.description.utf8)),
-                                 ("config.json", Data(model.serialized.description.utf8))] {
+                                 ("config.json", Data(model.serialized.description.utf8))] + extraEntries {
                 try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) {
                     position, size in data.subdata(in: Int(position)..<(Int(position) + size))
                 }
@@ -95,6 +97,29 @@ public enum KerasFile {
             try? FileManager.default.removeItem(atPath: temporary)
             throw fail("cannot move the new file into place: \(reason)")
         }
+    }
+}
+
+extension KerasFile {
+    /// The bytes of one entry of a `.keras` archive (nil when it has none by that name), at
+    /// most `maximumConfigBytes`.
+    public static func entry(_ name: String, of path: String) throws -> Data? {
+        func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        } catch {
+            throw fail("not a .keras archive (not a readable zip file)")
+        }
+        guard let found = archive[name] else { return nil }
+        guard found.uncompressedSize <= maximumConfigBytes else { throw fail("\(name) is too large (\(found.uncompressedSize) bytes)") }
+        var data = Data()
+        do {
+            _ = try archive.extract(found, skipCRC32: false) { data.append($0) }
+        } catch {
+            throw fail("\(name) cannot be read: \(error)")
+        }
+        return data
     }
 }
 

@@ -18,6 +18,12 @@ open class Metric: @unchecked Sendable {
     open func result() -> Float { 0 }
     /// Forgets everything added.
     open func reset() {}
+    /// What it has accumulated, as numbers a resumed fit gives back (a checkpoint holds them);
+    /// a metric that keeps none starts over when a fit resumes mid-epoch.
+    open var state: [Double] {
+        get { [] }
+        set {}
+    }
 }
 
 /// The weighted mean of per-sample values (Keras's Mean): each sample's values are averaged
@@ -48,6 +54,10 @@ open class MeanMetric: Metric, @unchecked Sendable {
 
     open override func result() -> Float { count == 0 ? 0 : Float(total / count) }
     open override func reset() { total = 0; count = 0 }
+    open override var state: [Double] {
+        get { [total, count] }
+        set { if newValue.count == 2 { (total, count) = (newValue[0], newValue[1]) } }
+    }
 }
 
 /// The mean of a per-sample function of (y_true, y_pred) (Keras's MeanMetricWrapper).
@@ -173,6 +183,16 @@ open class ConfusionMetric: Metric, @unchecked Sendable {
 
     public override func reset() {
         for j in thresholds.indices { tp[j] = 0; fp[j] = 0; tn[j] = 0; fn[j] = 0 }
+    }
+
+    public override var state: [Double] {
+        get { tp + fp + tn + fn }
+        set {
+            let n = thresholds.count
+            guard newValue.count == 4 * n else { return }
+            tp = Array(newValue[0..<n]); fp = Array(newValue[n..<2 * n])
+            tn = Array(newValue[2 * n..<3 * n]); fn = Array(newValue[3 * n..<4 * n])
+        }
     }
 }
 

@@ -112,6 +112,8 @@ open class Model: Layer, @unchecked Sendable {
     public var workers: Int?
     /// The worker threads of data-parallel steps, kept between steps.
     var pool: WorkerPool?
+    /// The running fit's position and callbacks, for `trainingState()`.
+    var fitProgress: FitProgress?
 
     /// A functional model from symbolic inputs to symbolic outputs.
     public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String? = nil, trainable: Bool = true) throws {

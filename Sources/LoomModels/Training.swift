@@ -136,21 +136,26 @@ extension Model {
     public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
                     callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
                     shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil) throws -> History {
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil,
+                    resume: TrainingState? = nil) throws -> History {
         try fit(x: [x], y: [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
                 validationSplit: validationSplit, validationData: validationData, shuffle: shuffle, classWeight: classWeight,
                 sampleWeight: sampleWeight, initialEpoch: initialEpoch, stepsPerEpoch: stepsPerEpoch, validationFreq: validationFreq,
-                workers: workers)
+                workers: workers, resume: resume)
     }
 
     /// fit for models with several inputs or outputs: one array per input and per output.
     /// `workers` threads share each batch (default: the model's `workers`, else $LOOM_WORKERS,
-    /// else the number of cores); the result does not depend on how many.
+    /// else the number of cores); the result does not depend on how many. With `resume` (a
+    /// `trainingState()` taken by a callback of an earlier fit of this model, with the same
+    /// data, arguments and callbacks, the weights and optimizer restored), fit carries on from
+    /// that batch and ends as the uninterrupted fit would have.
     @discardableResult
     public func fit(x: [Tensor], y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .auto,
                     callbacks: [Callback] = [], validationSplit: Float = 0, validationData: ValidationData? = nil,
                     shuffle: Bool = true, classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil) throws -> History {
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1, workers: Int? = nil,
+                    resume: TrainingState? = nil) throws -> History {
         let compiled = try requireCompiled("fit")
         let workers = try resolveWorkers(workers)
         guard batchSize > 0 else { throw ConfigError(name, argument: "batch_size", "must be positive, got \(batchSize)") }
@@ -186,11 +191,14 @@ extension Model {
         let generator = RandomGenerator(seed: seed)
         var cursor = 0
         var order: [Int]? = nil
+        if resume != nil && stepsPerEpoch != nil {
+            throw ConfigError(name, argument: "steps_per_epoch", "a fit with steps_per_epoch over arrays cannot be resumed mid-way")
+        }
         return try runEpochs(compiled: compiled, workers: workers, epochs: epochs, initialEpoch: initialEpoch,
                              steps: stepsPerEpoch ?? batches, verbose: verbose, callbacks: callbacks,
-                             validationFreq: validationFreq, hasValidation: validation != nil,
-                             beginEpoch: { epoch in
-                                 if stepsPerEpoch == nil { cursor = 0 }
+                             validationFreq: validationFreq, hasValidation: validation != nil, resume: resume,
+                             beginEpoch: { epoch, startStep in
+                                 if stepsPerEpoch == nil { cursor = Swift.min(startStep * batchSize, all.count) }
                                  if stepsPerEpoch == nil || order == nil {
                                      order = shuffle ? permutation(all.count, generator: generator, stream: UInt64(epoch)) : nil
                                  }
@@ -217,7 +225,7 @@ extension Model {
     @discardableResult
     public func fit(_ batches: BatchStream, epochs: Int = 1, verbose: Verbosity = .auto, callbacks: [Callback] = [],
                     validation: BatchStream? = nil, initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationFreq: Int = 1,
-                    workers: Int? = nil) throws -> History {
+                    workers: Int? = nil, resume: TrainingState? = nil) throws -> History {
         let compiled = try requireCompiled("fit")
         let workers = try resolveWorkers(workers)
         guard epochs >= 0, initialEpoch >= 0 else { throw ConfigError(name, argument: "epochs", "must not be negative") }
@@ -228,12 +236,18 @@ extension Model {
         var seen = 0
         return try runEpochs(compiled: compiled, workers: workers, epochs: epochs, initialEpoch: initialEpoch,
                              steps: stepsPerEpoch ?? batches.count, verbose: verbose, callbacks: callbacks,
-                             validationFreq: validationFreq, hasValidation: validation != nil,
-                             beginEpoch: { epoch in
+                             validationFreq: validationFreq, hasValidation: validation != nil, resume: resume,
+                             beginEpoch: { epoch, startStep in
                                  if stepsPerEpoch == nil || next == nil {
                                      next = try batches.epoch(epoch)
                                      pass = epoch
                                      seen = 0
+                                 }
+                                 // A resumed epoch reads past the batches already trained: the
+                                 // pipeline is deterministic, so the next one is the one due.
+                                 for _ in 0..<startStep {
+                                     guard let b = try next!() else { break }
+                                     seen += b.x.first?.shape.first ?? 0
                                  }
                              },
                              nextBatch: { epoch, step in
@@ -270,7 +284,7 @@ extension Model {
     /// epochs, early stops, and the time spent waiting for batches.
     private func runEpochs(compiled: CompiledModel, workers: Int, epochs: Int, initialEpoch: Int, steps: Int?,
                            verbose: Verbosity, callbacks: [Callback], validationFreq: Int, hasValidation: Bool,
-                           beginEpoch: (Int) throws -> Void,
+                           resume: TrainingState?, beginEpoch: (_ epoch: Int, _ startStep: Int) throws -> Void,
                            nextBatch: (_ epoch: Int, _ step: Int) throws -> (ArrayData, Int)?,
                            validate: ([Callback]) throws -> Logs) throws -> History {
         let history = History()
@@ -282,14 +296,29 @@ extension Model {
             if let steps { c.params["steps"] = steps }
         }
         stopTraining = false
+        let progress = FitProgress(callbacks: callbacks, history: history)
+        fitProgress = progress
+        defer { fitProgress = nil }
         for c in list { try c.onTrainBegin(logs: Logs()) }
+        var firstEpoch = initialEpoch
+        if let resume {
+            try restore(resume, callbacks: callbacks, history: history, compiled: compiled)
+            firstEpoch = resume.epoch
+            stopTraining = resume.stopped
+        }
         var lastLogs = Logs()
-        for epoch in initialEpoch..<Swift.max(epochs, initialEpoch) {
+        for epoch in firstEpoch..<Swift.max(epochs, firstEpoch) where !stopTraining {
             compiled.resetMetrics()
+            let startStep = epoch == resume?.epoch ? resume!.step : 0
+            if startStep > 0 {
+                compiled.pendingStates = resume!.metrics
+                compiled.applyPendingStates()
+            }
+            (progress.epoch, progress.step) = (epoch, startStep)
             for c in list { try c.onEpochBegin(epoch, logs: Logs()) }
-            try beginEpoch(epoch)
+            try beginEpoch(epoch, startStep)
             var waited = Duration.zero
-            var step = 0
+            var step = startStep
             while steps.map({ step < $0 }) ?? true {
                 let asked = ContinuousClock.now
                 guard let (batch, firstSample) = try nextBatch(epoch, step) else { break }
@@ -302,6 +331,7 @@ extension Model {
                     throw LoomTrainingError("fit: epoch \(epoch + 1), batch \(step): \(error)")
                 }
                 let logs = Logs(compiled.logs())
+                progress.step = step + 1
                 for c in list { try c.onTrainBatchEnd(step, logs: logs) }
                 step += 1
                 if stopTraining { break }
@@ -316,7 +346,8 @@ extension Model {
                 try c.onEpochEnd(epoch, logs: epochLogs)
             }
             lastLogs = epochLogs
-            if stopTraining { break }
+            (progress.epoch, progress.step) = (epoch + 1, 0)
+            for c in list { try c.onEpochRecorded(epoch) }
         }
         for c in list { try c.onTrainEnd(logs: lastLogs) }
         return history

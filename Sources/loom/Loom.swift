@@ -7,7 +7,7 @@ struct Loom: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loom",
         abstract: "Keras-compatible layer engine and batch trainer.",
-        subcommands: [Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
+        subcommands: [Train.self, Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
     )
 
     static func main() {
@@ -17,6 +17,12 @@ struct Loom: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
+            // Usage mistakes exit with 2 (ArgumentParser's own code is 64), as the README documents.
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                Glibc.exit(2)
+            }
             exit(withError: error)
         }
     }

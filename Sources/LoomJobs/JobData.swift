@@ -1,0 +1,162 @@
+import Foundation
+import LoomData
+import LoomLayers
+import LoomModels
+import LoomTensor
+
+/// One split in memory: one array per model input and per output, a sample per row.
+public struct SplitArrays: Sendable {
+    public var x: [Tensor], y: [Tensor]
+    public var count: Int { x.first?.shape.first ?? 0 }
+
+    func rows(_ indices: ArraySlice<Int>) -> SplitArrays {
+        let picks = Tensor(indices.map(Float.init))
+        return SplitArrays(x: x.map { $0.gather(picks) }, y: y.map { $0.gather(picks) })
+    }
+}
+
+/// What the transforms learned from the training split, kept in the run folder so inference
+/// can prepare its inputs the same way.
+public struct Preprocessing: Sendable, Equatable {
+    public var rescale: Float?
+    public var reshape: [Int]?
+    /// Per-feature (last axis) mean and standard deviation of the training inputs.
+    public var mean: [Float]?, std: [Float]?
+    public var oneHot: Int?
+    public var classNames: [String]?
+    public var vocabularies: [String: [String]] = [:]
+
+    public var json: JSONValue {
+        func floats(_ v: [Float]?) -> JSONValue { v.map { .array($0.map { .double(Double($0)) }) } ?? .null }
+        var vocab: [String: JSONValue] = [:]
+        for (k, v) in vocabularies { vocab[k] = .array(v.map { .string($0) }) }
+        return ["rescale": rescale.map { .double(Double($0)) } ?? .null, "reshape": reshape.map { .array($0.map { .int($0) }) } ?? .null,
+                "mean": floats(mean), "std": floats(std), "one_hot": oneHot.map { .int($0) } ?? .null,
+                "class_names": classNames.map { .array($0.map { .string($0) }) } ?? .null, "vocabularies": .object(vocab)]
+    }
+}
+
+/// The job's data, loaded into memory, split and transformed: train, validation and test.
+public struct JobData: Sendable {
+    public var train: SplitArrays
+    public var validation: SplitArrays?
+    public var test: SplitArrays?
+    public var preprocessing: Preprocessing
+    /// Rows or files left out by an on_error / missing policy of skip, one message each.
+    public var skipped: [String]
+
+    /// Loads every source of `spec` (images decoded and CSV parsed on `workers` threads),
+    /// splits off held-out fractions, then applies the transforms, learning their statistics
+    /// from the training split only.
+    public static func load(_ spec: DataSpec, workers: Int) throws -> JobData {
+        var skipped: [String] = []
+        var classNames: [String]? = nil
+        var vocabularies: [String: [String]] = [:]
+        func load(_ source: SourceSpec) throws -> SplitArrays {
+            switch source {
+            case let .idx(images, labels):
+                var x = try IDX.read(images)
+                let y = try IDX.read(labels)
+                guard x.shape.first == y.shape.first else {
+                    throw DataFileError(path: labels, message: "\(y.shape.first ?? 0) labels for \(x.shape.first ?? 0) images in \(images)")
+                }
+                // Images [N, H, W] get Keras's channel axis: [N, H, W, 1].
+                if x.rank == 3 { x = x.reshaped(x.shape + [1]) }
+                return SplitArrays(x: [x], y: [y])
+            case let .npy(xs, ys):
+                let split = SplitArrays(x: try xs.map { try NPY.read($0) }, y: try ys.map { try NPY.read($0) })
+                let counts = (split.x + split.y).map { $0.shape.first ?? 0 }
+                guard Set(counts).count == 1 else {
+                    throw DataFileError(path: xs[0], message: "the arrays hold different numbers of samples: \(counts) (\((xs + ys).joined(separator: ", ")))")
+                }
+                return split
+            case let .csv(paths, options):
+                var o = options
+                o.workers = workers
+                let table = try CSV.read(paths, options: o)
+                skipped += table.skipped
+                for (k, v) in table.vocabularies { vocabularies[k] = v }
+                return SplitArrays(x: [table.features], y: table.labels.map { [$0] } ?? [])
+            case let .imageFolder(directory, options):
+                let folder = try ImageFolder(directory: directory, options: options)
+                if classNames == nil { classNames = folder.classNames }
+                let log = SkipLog()
+                let samples = try folder.dataset(workers: workers, onError: .skip, log: log).collect()
+                skipped += log.messages
+                guard !samples.isEmpty else { throw DataFileError(path: directory, message: "no readable images") }
+                let batch = try Sample.stacked(samples)
+                return SplitArrays(x: batch.inputs, y: batch.targets)
+            }
+        }
+        var train = try load(spec.train)
+        var validation = try spec.validation.map(load)
+        var test = try spec.test.map(load)
+        guard train.count > 0 else { throw LoomTrainingError("the training data holds no samples") }
+
+        if spec.validationFraction > 0 || spec.testFraction > 0 {
+            // Shuffled once with the split seed: test first, then validation, the rest trains.
+            var random = StreamRandom(seed: spec.splitSeed, stream: 0x5_9_1_1_7)
+            let order = Array(0..<train.count).shuffled(using: &random)
+            let nTest = Int((Double(train.count) * spec.testFraction).rounded())
+            let nValidation = Int((Double(train.count) * spec.validationFraction).rounded())
+            guard nTest + nValidation < train.count, spec.testFraction == 0 || nTest > 0, spec.validationFraction == 0 || nValidation > 0 else {
+                throw LoomTrainingError("data.split leaves an empty split (\(train.count) samples)")
+            }
+            if nTest > 0 { test = train.rows(order[0..<nTest]) }
+            if nValidation > 0 { validation = train.rows(order[nTest..<(nTest + nValidation)]) }
+            train = train.rows(order[(nTest + nValidation)...])
+        }
+
+        var pre = Preprocessing(rescale: spec.rescale, reshape: spec.reshape, oneHot: spec.oneHot, classNames: classNames,
+                                vocabularies: vocabularies)
+        if spec.standardize {
+            // Keras's Normalization(axis=-1) adapted on the training inputs (after rescale and reshape).
+            let x = try transformInputs(train.x[0], pre)
+            let features = x.shape.last ?? 1
+            let rows = x.count / Swift.max(features, 1)
+            var sum = [Double](repeating: 0, count: features), squares = sum
+            x.withUnsafeBufferPointer { p in
+                for r in 0..<rows {
+                    for c in 0..<features {
+                        let v = Double(p[r * features + c])
+                        sum[c] += v
+                        squares[c] += v * v
+                    }
+                }
+            }
+            let mean = sum.map { $0 / Double(Swift.max(rows, 1)) }
+            pre.mean = mean.map(Float.init)
+            pre.std = zip(squares, mean).map { Float(Swift.max(Swift.max(0, $0 / Double(Swift.max(rows, 1)) - $1 * $1).squareRoot(), 1e-7)) }
+        }
+        func transformed(_ s: SplitArrays) throws -> SplitArrays {
+            var out = s
+            out.x[0] = try transformInputs(s.x[0], pre)
+            if let mean = pre.mean, let std = pre.std { out.x[0] = ImageTransform.normalize(out.x[0], mean: mean, std: std) }
+            if let classes = pre.oneHot, !out.y.isEmpty {
+                let labels = out.y[0].reshaped([out.y[0].count])
+                if let bad = labels.scalars.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) {
+                    throw LoomTrainingError("data.one_hot: label \(labels.scalars[bad]) of sample \(bad) is not a class in 0..<\(classes)")
+                }
+                out.y[0] = ImageTransform.oneHot(labels, classes: classes)
+            }
+            return out
+        }
+        return JobData(train: try transformed(train), validation: try validation.map(transformed), test: try test.map(transformed),
+                       preprocessing: pre, skipped: skipped)
+    }
+
+    /// Rescale, then reshape each sample.
+    static func transformInputs(_ x: Tensor, _ pre: Preprocessing) throws -> Tensor {
+        var out = x
+        if let scale = pre.rescale { out = ImageTransform.rescale(out, scale: scale) }
+        if let shape = pre.reshape {
+            let n = out.shape.first ?? 0
+            let per = out.count / Swift.max(n, 1)
+            guard shape.reduce(1, *) == per else {
+                throw LoomTrainingError("data.reshape: \(shape) holds \(shape.reduce(1, *)) values but each sample has \(per) (shape \(Array(out.shape.dropFirst())))")
+            }
+            out = out.reshaped([n] + shape)
+        }
+        return out
+    }
+}

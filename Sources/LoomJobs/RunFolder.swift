@@ -1,0 +1,147 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// How `loom train` and `loom prep` end, as their exit status (documented in the README).
+public enum JobExit: Int32, Sendable, CaseIterable {
+    /// The job ran to the end (or had already).
+    case success = 0
+    /// The job started and failed: bad data, a training error, a file that could not be written.
+    case failed = 1
+    /// The command line or the job file is wrong; nothing was done.
+    case usage = 2
+    /// Another run holds the run folder's lock; nothing was done.
+    case locked = 3
+    /// SIGTERM or SIGINT: a checkpoint was written; running the job again resumes it.
+    case interrupted = 4
+}
+
+/// A job that ended with a given exit status and a message for stderr.
+public struct JobEnded: Error, CustomStringConvertible {
+    public let exit: JobExit
+    public let message: String
+    public init(_ exit: JobExit, _ message: String) { (self.exit, self.message) = (exit, message) }
+    public var description: String { message }
+}
+
+/// A run's folder, locked for as long as this object lives (or the process does): the lock is
+/// an flock on `.lock`, which the kernel drops when the process dies, SIGKILL included.
+public final class RunFolder {
+    public let url: URL
+    private let lockDescriptor: Int32
+
+    /// Creates the folder if needed and takes its lock, or throws `JobEnded(.locked)` naming
+    /// the process that holds it.
+    public init(_ path: String) throws {
+        url = URL(fileURLWithPath: path).standardizedFileURL
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw JobEnded(.failed, "\(url.path): cannot create the run folder: \(error.localizedDescription)")
+        }
+        let lockPath = url.appendingPathComponent(".lock").path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw JobEnded(.failed, "\(lockPath): cannot open the lock file: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buffer, 32, 0)
+            close(fd)
+            let holder = String(decoding: buffer.prefix(Swift.max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw JobEnded(.locked, "\(url.path) is in use by another run (process \(holder.isEmpty ? "unknown" : holder)); "
+                + "it holds the folder's lock until it ends")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        lockDescriptor = fd
+    }
+
+    deinit { close(lockDescriptor) }
+
+    /// The path of a file in the folder.
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    public func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+
+    /// Writes a file of the folder through a temporary file and a rename, so a reader or a
+    /// resumed run never sees half of it.
+    public func write(_ text: String, to name: String) throws {
+        try writeAtomically(Data(text.utf8), to: path(name))
+    }
+
+    /// Removes a file of the folder if it is there.
+    public func remove(_ name: String) throws {
+        guard exists(name) else { return }
+        do {
+            try FileManager.default.removeItem(atPath: path(name))
+        } catch {
+            throw JobEnded(.failed, "\(path(name)): cannot remove: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Writes `data` beside `path`, flushes it to disk and renames it into place.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let temporary = path + ".partial-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw JobEnded(.failed, "\(path): cannot write: \(String(cString: strerror(errno)))") }
+    let written = data.withUnsafeBytes { raw -> Int in
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 { if errno == EINTR { continue }; return -1 }
+            offset += n
+        }
+        return offset
+    }
+    let synced = fsync(fd) == 0
+    close(fd)
+    guard written == data.count, synced, rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(temporary)
+        throw JobEnded(.failed, "\(path): cannot write: \(reason)")
+    }
+}
+
+/// SIGTERM and SIGINT turned into a flag the trainer reads between batches; a second signal
+/// ends the process at once (exit status `interrupted`). install and uninstall are called from
+/// the thread that runs the job (the sources list is theirs alone); handlers only touch the flag.
+public final class InterruptSignals: Sendable {
+    private let received = Mutex<Int32?>(nil)
+    private nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
+
+    public init() {}
+
+    /// The signal received, if one was.
+    public var signal: Int32? { received.withLock { $0 } }
+
+    /// Starts catching SIGTERM and SIGINT.
+    public func install() {
+        for number in [SIGTERM, SIGINT] {
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                let first = received.withLock { r -> Bool in
+                    defer { if r == nil { r = number } }
+                    return r == nil
+                }
+                if !first {
+                    FileHandle.standardError.write(Data("loom: second signal: stopping at once, without a new checkpoint\n".utf8))
+                    _exit(JobExit.interrupted.rawValue)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    /// Gives the signals their default actions back.
+    public func uninstall() {
+        for source in sources { source.cancel() }
+        sources = []
+        Glibc.signal(SIGTERM, SIG_DFL)
+        Glibc.signal(SIGINT, SIG_DFL)
+    }
+
+    static func name(_ number: Int32) -> String { number == SIGTERM ? "SIGTERM" : number == SIGINT ? "SIGINT" : "signal \(number)" }
+}
