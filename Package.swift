@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "LoomData", dependencies: ["LoomTensor", "LoomLayers", "LoomModels", "CLoomImage", "CLoomZlib"],
                 swiftSettings: native),
         // Batch jobs: job files, run folders (lock, checkpoints, resume), dataset preparation.
-        .target(name: "LoomJobs", dependencies: ["LoomTensor", "LoomLayers", "LoomData", "LoomModels",
+        .target(name: "LoomJobs", dependencies: ["LoomTensor", "LoomLayers", "LoomData", "LoomModels", "CLoomZlib",
                                                 .product(name: "Yams", package: "Yams"),
                                                 .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "loom", dependencies: [
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
         // The `loom` command line as other tools drive it: the binary run as a process.
-        .testTarget(name: "LoomCLITests", dependencies: ["loom", "LoomModels", "LoomData", "LoomLayers", "LoomTestSupport",
+        .testTarget(name: "LoomCLITests", dependencies: ["loom", "LoomJobs", "LoomModels", "LoomData", "LoomLayers", "LoomTestSupport",
                                                        .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomJobsTests", dependencies: ["LoomJobs", "LoomModels", "LoomData", "LoomLayers"]),

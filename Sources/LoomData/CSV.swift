@@ -715,9 +715,16 @@ public struct ColumnStatistics: Sendable, Equatable, Codable {
 
     /// The statistics of `table`'s feature columns (population standard deviation, as Keras).
     public static func adapt(_ table: CSVTable) -> ColumnStatistics {
-        let (rows, columns) = (table.features.shape[0], table.features.shape[1])
+        adapt(table.features, names: table.featureNames)
+    }
+
+    /// The statistics of each feature along the last axis of `x` over all the other axes
+    /// (Keras's Normalization(axis=-1) adapted on x).
+    public static func adapt(_ x: Tensor, names: [String]? = nil) -> ColumnStatistics {
+        let columns = x.shape.last ?? 1
+        let rows = x.count / Swift.max(columns, 1)
         var sum = [Double](repeating: 0, count: columns), squares = sum
-        table.features.withUnsafeBufferPointer { p in
+        x.withUnsafeBufferPointer { p in
             for r in 0..<rows {
                 for c in 0..<columns {
                     let v = Double(p[r * columns + c])
@@ -729,7 +736,8 @@ public struct ColumnStatistics: Sendable, Equatable, Codable {
         let n = Double(max(rows, 1))
         let mean = sum.map { $0 / n }
         let std = zip(squares, mean).map { max(0, $0 / n - $1 * $1).squareRoot() }
-        return ColumnStatistics(names: table.featureNames, mean: mean.map(Float.init), std: std.map { Float(max($0, 1e-7)) })
+        return ColumnStatistics(names: names ?? (0..<columns).map(String.init), mean: mean.map(Float.init),
+                                std: std.map { Float(max($0, 1e-7)) })
     }
 
     /// The table with every feature column standardized: (x − mean) / std.

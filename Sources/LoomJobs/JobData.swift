@@ -111,22 +111,8 @@ public struct JobData: Sendable {
                                 vocabularies: vocabularies)
         if spec.standardize {
             // Keras's Normalization(axis=-1) adapted on the training inputs (after rescale and reshape).
-            let x = try transformInputs(train.x[0], pre)
-            let features = x.shape.last ?? 1
-            let rows = x.count / Swift.max(features, 1)
-            var sum = [Double](repeating: 0, count: features), squares = sum
-            x.withUnsafeBufferPointer { p in
-                for r in 0..<rows {
-                    for c in 0..<features {
-                        let v = Double(p[r * features + c])
-                        sum[c] += v
-                        squares[c] += v * v
-                    }
-                }
-            }
-            let mean = sum.map { $0 / Double(Swift.max(rows, 1)) }
-            pre.mean = mean.map(Float.init)
-            pre.std = zip(squares, mean).map { Float(Swift.max(Swift.max(0, $0 / Double(Swift.max(rows, 1)) - $1 * $1).squareRoot(), 1e-7)) }
+            let statistics = ColumnStatistics.adapt(try transformInputs(train.x[0], pre))
+            (pre.mean, pre.std) = (statistics.mean, statistics.std)
         }
         func transformed(_ s: SplitArrays) throws -> SplitArrays {
             var out = s

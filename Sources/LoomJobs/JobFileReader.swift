@@ -145,9 +145,13 @@ final class JobObject {
         return f.isNull ? nil : f
     }
 
-    /// The value under `key`, which must be there.
+    /// The value under `key`, which must be there; when it is not, a key of the mapping
+    /// spelt nearly the same is named.
     func required(_ key: String) throws -> JobField {
-        guard let f = optional(key) else { throw field.error("missing key '\(key)'") }
+        guard let f = optional(key) else {
+            let near = entries.map(\.key).filter { !read.contains($0) && editDistance($0, key) <= 2 }
+            throw field.error("missing key '\(key)'" + (near.first.map { " ('\($0)' is given: misspelt?)" } ?? ""))
+        }
         return f
     }
 
@@ -192,4 +196,18 @@ extension YamlError {
         default: return "\(self)"
         }
     }
+}
+
+/// Levenshtein distance, for naming a misspelt key.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let (x, y) = (Array(a), Array(b))
+    var previous = Array(0...y.count)
+    for i in 1...Swift.max(x.count, 1) where !x.isEmpty {
+        var current = [i] + Array(repeating: 0, count: y.count)
+        for j in 1...Swift.max(y.count, 1) where !y.isEmpty {
+            current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return x.isEmpty ? y.count : previous[y.count]
 }

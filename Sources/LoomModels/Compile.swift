@@ -29,6 +29,8 @@ public final class CompiledModel: @unchecked Sendable {
     var outputLossTrackers: [MeanMetric] = []
     /// States to give the trackers and metrics of a resumed fit once they all exist.
     var pendingStates: [[Double]]?
+    /// The label and output shapes the metrics were made for.
+    var resolvedShapes: (yTrue: [[Int]], yPred: [[Int]])?
 
     init(optimizer: Optimizer, losses: [Loss?], lossWeights: [Float], metricSpecs: [[MetricSpec]],
          weightedMetricSpecs: [[MetricSpec]]) {
@@ -103,6 +105,13 @@ extension CompiledModel {
     /// Makes the metric objects from the first batch's shapes.
     func resolveMetrics(yTrue: [Tensor], yPred: [Tensor], outputNames: [String]) throws {
         guard metrics == nil else { return }
+        try resolveMetrics(yTrueShapes: yTrue.map(\.shape), yPredShapes: yPred.map(\.shape), outputNames: outputNames)
+    }
+
+    /// Makes the metric objects for labels and outputs of these shapes (batch axis first).
+    func resolveMetrics(yTrueShapes: [[Int]], yPredShapes: [[Int]], outputNames: [String]) throws {
+        guard metrics == nil else { return }
+        resolvedShapes = (yTrueShapes, yPredShapes)
         var made: [[Metric]] = []
         for (o, specs) in metricSpecs.enumerated() {
             var list: [Metric] = []
@@ -110,7 +119,7 @@ extension CompiledModel {
                 let metric: Metric
                 switch spec {
                 case let .name(n):
-                    metric = try resolveMetric(n, yTrue: yTrue[o].shape.map(Optional.some), yPred: yPred[o].shape.map(Optional.some))
+                    metric = try resolveMetric(n, yTrue: yTrueShapes[o].map(Optional.some), yPred: yPredShapes[o].map(Optional.some))
                 case let .metric(m): metric = m
                 }
                 if isWeighted { weighted.insert(ObjectIdentifier(metric)) }

@@ -18,6 +18,8 @@ public struct TrainingState: Sendable, Equatable {
     public var stopped: Bool
     /// The seed each random layer (dropout, noise) draws with, by layer path.
     public var layerSeeds: [String: UInt64] = [:]
+    /// The label and output shapes the metrics were made for (to make them again on resume).
+    public var metricShapes: (yTrue: [[Int]], yPred: [[Int]])?
 
     public static func == (a: TrainingState, b: TrainingState) -> Bool { a.json == b.json }
 
@@ -30,7 +32,8 @@ public struct TrainingState: Sendable, Equatable {
         return ["epoch": .int(epoch), "step": .int(step), "train_steps_run": .string(String(trainStepsRun)),
                 "metrics": .array(metrics.map { .array($0.map(TrainingState.number)) }),
                 "callbacks": .array(callbacks.map { $0 ?? .null }), "history": .array(epochs), "stopped": .bool(stopped),
-                "layer_seeds": .object(layerSeeds.mapValues { .string(String($0)) })]
+                "layer_seeds": .object(layerSeeds.mapValues { .string(String($0)) }),
+                "metric_shapes": metricShapes.map { ["y_true": TrainingState.shapes($0.yTrue), "y_pred": TrainingState.shapes($0.yPred)] } ?? .null]
     }
 
     /// Reads what `json` wrote; throws naming the first entry that is missing or malformed.
@@ -60,6 +63,12 @@ public struct TrainingState: Sendable, Equatable {
             return (epoch, logs)
         }
         guard case let .bool(stop)? = o["stopped"] else { throw fail("stopped") }
+        if let shapes = o["metric_shapes"], shapes != .null {
+            guard case let .object(so) = shapes, let t = TrainingState.readShapes(so["y_true"]), let p = TrainingState.readShapes(so["y_pred"]) else {
+                throw fail("metric_shapes")
+            }
+            metricShapes = (t, p)
+        }
         guard case let .object(seeds)? = o["layer_seeds"] else { throw fail("layer_seeds") }
         for (path, v) in seeds {
             guard case let .string(text) = v, let seed = UInt64(text) else { throw fail("layer_seeds") }
@@ -73,6 +82,17 @@ public struct TrainingState: Sendable, Equatable {
         layerSeeds = [:]
         (self.epoch, self.step, self.trainStepsRun, self.metrics) = (epoch, step, trainStepsRun, metrics)
         (self.callbacks, self.history, self.stopped) = (callbacks, history, stopped)
+    }
+
+    static func shapes(_ s: [[Int]]) -> JSONValue { .array(s.map { .array($0.map { .int($0) }) }) }
+    static func readShapes(_ v: JSONValue?) -> [[Int]]? {
+        guard case let .array(list)? = v else { return nil }
+        let out = list.compactMap { item -> [Int]? in
+            guard case let .array(dims) = item else { return nil }
+            let ints = dims.compactMap { d -> Int? in if case let .int(i) = d { return i }; return nil }
+            return ints.count == dims.count ? ints : nil
+        }
+        return out.count == list.count ? out : nil
     }
 
     /// JSON has no NaN or infinity: those are written as strings.
@@ -108,6 +128,7 @@ extension Model {
                                   metrics: compiled.allTrackers.map(\.state), callbacks: progress.callbacks.map { $0.checkpointState() },
                                   history: finished, stopped: stopTraining)
         for (path, layer) in seededLayers() { state.layerSeeds[path] = layer.randomSeed }
+        state.metricShapes = compiled.resolvedShapes
         return state
     }
 
@@ -136,6 +157,11 @@ extension Model {
             if let s { try c.restoreCheckpointState(s) }
         }
         history.restore(state.history)
+        // A state taken after the last batch of an epoch resumes with no batch left to make
+        // the metrics from, so they are made from the shapes they were made for.
+        if let shapes = state.metricShapes {
+            try compiled.resolveMetrics(yTrueShapes: shapes.yTrue, yPredShapes: shapes.yPred, outputNames: outputNames)
+        }
     }
 }
 

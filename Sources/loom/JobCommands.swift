@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import LoomData
 import LoomJobs
 
 /// Timestamped log lines on stderr (swift-log's stream handler: no colors, no control codes);
@@ -58,6 +59,118 @@ struct Train: ParsableCommand {
             } else {
                 print("\(result.runDirectory): finished \(result.epochs) epoch(s)\(test.isEmpty ? "" : "; test: \(test)")")
             }
+        }
+    }
+}
+
+/// `loom prep`: preprocessing without training.
+struct Prep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Preprocess a dataset into .npy shards (or MNIST IDX into an image folder) with a manifest; reruns do nothing unless --force.",
+        discussion: "Exit status: 0 done (or already up to date), 1 failed (the earlier output is kept), 2 usage error.",
+        subcommands: [Images.self, CSVFiles.self, IDXFiles.self])
+
+    /// What every prep takes: where to write, the splits, the transforms, the shards.
+    struct Common: ParsableArguments {
+        @Option(help: "The output folder (replaced whole when done).") var out: String
+        @Option(help: "Fraction held out for validation (shuffled with --seed).") var validation: Double = 0
+        @Option(help: "Fraction held out for test (shuffled with --seed).") var test: Double = 0
+        @Option(help: "Seed of the split.") var seed: UInt64 = 1337
+        @Option(help: "Multiply the inputs by this (e.g. 0.00392156862745098 for 1/255).") var rescale: Float?
+        @Flag(help: "Standardize each input feature with the training split's mean and standard deviation.") var standardize = false
+        @Option(name: .customLong("one-hot"), help: "Turn integer labels into one-hot rows of this many classes.") var oneHot: Int?
+        @Option(name: .customLong("shard-size"), help: "Samples per .npy shard.") var shardSize = 10_000
+        @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+        @Option(name: .customLong("on-error"), help: "skip: corrupt inputs are skipped and listed; fail: the first one stops the run.")
+        var onError: String = "skip"
+        @Flag(help: "Redo the work even when the output is up to date.") var force = false
+
+        func validate() throws {
+            guard ErrorPolicy(rawValue: onError) != nil else { throw ValidationError("--on-error must be skip or fail, got \(onError)") }
+            if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
+            guard shardSize >= 1 else { throw ValidationError("--shard-size must be at least 1, got \(shardSize)") }
+        }
+
+        func options(_ source: SourceSpec) -> PrepOptions {
+            var o = PrepOptions(source: source, output: out)
+            (o.validationFraction, o.testFraction, o.seed, o.rescale) = (validation, test, seed, rescale)
+            (o.standardize, o.oneHot, o.shardSize, o.workers) = (standardize, oneHot, shardSize, workers)
+            (o.onError, o.force) = (ErrorPolicy(rawValue: onError) ?? .skip, force)
+            return o
+        }
+    }
+
+    static func run(_ options: PrepOptions) throws {
+        let logger = makeLogger("loom.prep")
+        try runJob("loom prep") {
+            let result = try LoomJobs.Prep.run(options, logger: logger)
+            let counts = result.counts.sorted { $0.key > $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("\(options.output): \(result.upToDate ? "up to date" : "written"): \(counts)"
+                  + (result.skipped.isEmpty ? "" : "; \(result.skipped.count) input(s) skipped (listed in the manifest)"))
+        }
+    }
+
+    struct Images: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "images",
+            abstract: "An image folder (one subfolder per class) to decoded, resized .npy shards.")
+        @Argument(help: "The folder.") var directory: String
+        @Option(name: .customLong("image-size"), help: "HEIGHTxWIDTH every image is resized to.") var imageSize: String
+        @Option(name: .customLong("color-mode"), help: "grayscale, rgb or rgba.") var colorMode = "rgb"
+        @Option(help: "bilinear, nearest or area.") var interpolation = "bilinear"
+        @Flag(name: .customLong("crop-to-aspect-ratio"), help: "Center-crop to the target's aspect ratio before resizing.")
+        var cropToAspectRatio = false
+        @OptionGroup var common: Common
+
+        func run() throws {
+            let parts = imageSize.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("--image-size must be HEIGHTxWIDTH, got \(imageSize)")
+            }
+            guard let color = ColorMode(rawValue: colorMode) else { throw ValidationError("--color-mode must be grayscale, rgb or rgba") }
+            guard let method = Interpolation(rawValue: interpolation) else {
+                throw ValidationError("--interpolation must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var folder = ImageFolderOptions(colorMode: color, imageSize: (parts[0], parts[1]), interpolation: method,
+                                            cropToAspectRatio: cropToAspectRatio, shuffle: false)
+            folder.jpegDownscale = true
+            try Prep.run(common.options(.imageFolder(directory: directory, options: folder)))
+        }
+    }
+
+    struct CSVFiles: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "csv",
+            abstract: "CSV files with a header to .npy shards of features and labels.")
+        @Argument(help: "The files (sharing their header; .gz read as gzip).") var files: [String]
+        @Option(name: .customLong("labels"), help: "Label column(s), by name.") var labels: [String] = []
+        @Option(name: .customLong("features"), help: "Feature columns, by name (default: all but the labels).") var features: [String] = []
+        @Option(help: "Empty fields: error, skip (the row), or a number to fill with.") var missing = "error"
+        @OptionGroup var common: Common
+
+        func run() throws {
+            var csv = CSVOptions(features: features.isEmpty ? nil : features.map { .name($0) }, labels: labels.map { .name($0) })
+            switch missing {
+            case "error": csv.missing = .error
+            case "skip": csv.missing = .skipRow
+            default:
+                guard let v = Float(missing) else { throw ValidationError("--missing must be error, skip or a number, got \(missing)") }
+                csv.missing = .fill(v)
+            }
+            try Prep.run(common.options(.csv(paths: files, options: csv)))
+        }
+    }
+
+    struct IDXFiles: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "idx",
+            abstract: "IDX image and label files (MNIST) to .npy shards, or with --png-folder to an image folder of PNG files.")
+        @Argument(help: "The images file (.gz or plain).") var images: String
+        @Argument(help: "The labels file (.gz or plain).") var labels: String
+        @Flag(name: .customLong("png-folder"), help: "Write <out>/<split>/<label>/<n>.png instead of .npy shards.") var pngFolder = false
+        @OptionGroup var common: Common
+
+        func run() throws {
+            var options = common.options(.idx(images: images, labels: labels))
+            if pngFolder { options.format = .pngFolder }
+            try Prep.run(options)
         }
     }
 }

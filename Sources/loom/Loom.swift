@@ -7,7 +7,7 @@ struct Loom: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loom",
         abstract: "Keras-compatible layer engine and batch trainer.",
-        subcommands: [Train.self, Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
+        subcommands: [Train.self, Prep.self, Predict.self, Fit.self, Evaluate.self, Summary.self, Bench.self, Demo.self]
     )
 
     static func main() {

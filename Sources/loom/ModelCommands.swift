@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomData
+import LoomJobs
 import LoomLayers
 import LoomModels
 import LoomTensor
@@ -139,24 +140,9 @@ struct Fit: ParsableCommand {
                 let entries = record.keys.map { key in
                     "\(JSONValue.string(key)): " + JSONValue.array(record.history[key, default: []].map { .double(Double($0)) }).description
                 }
-                try writeAtomically("{" + entries.joined(separator: ", ") + "}\n", to: history)
+                try writeAtomically(Data(("{" + entries.joined(separator: ", ") + "}\n").utf8), to: history)
             }
         }
-    }
-}
-
-/// Writes `text` beside `path` and renames it into place, so a reader never sees half a file.
-func writeAtomically(_ text: String, to path: String) throws {
-    let temporary = path + ".partial-\(getpid())"
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-    } catch {
-        throw DataFileError(path: path, message: "cannot write: \(error.localizedDescription)")
-    }
-    guard rename(temporary, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw DataFileError(path: path, message: "cannot move the new file into place: \(reason)")
     }
 }
 

@@ -1,0 +1,195 @@
+import Foundation
+import LoomData
+import LoomJobs
+import LoomModels
+import LoomTensor
+import Testing
+
+/// `loom train` as cron runs it: exit statuses, plain output, the lock, and runs killed or
+/// stopped by a signal and resumed.
+@Suite(.serialized) struct TrainCommandTests {
+    /// A folder with a job that trains for a few seconds: 20,000 samples of 64 features,
+    /// a 512-512 MLP with dropout, 6 epochs of batch 64, a checkpoint every 40 steps.
+    struct Setup {
+        let folder: URL
+        var job: String { folder.appendingPathComponent("job.yaml").path }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+        init(epochs: Int = 6, samples: Int = 20_000) throws {
+            folder = try LoomProcess.scratch()
+            let g = RandomGenerator(seed: 8)
+            var x = [Float](repeating: 0, count: samples * 64)
+            x.withUnsafeMutableBufferPointer { g.fillUniform($0, stream: 0) }
+            let y = (0..<samples).map { (i: Int) -> Float in
+                let low: Float = x[i * 64] + x[i * 64 + 1] > 1 ? 1 : 0
+                let high: Float = x[i * 64 + 2] > 0.5 ? 2 : 0
+                return low + high
+            }
+            try NPY.write(Tensor(shape: [samples, 64], scalars: x), to: folder.appendingPathComponent("x.npy").path)
+            try NPY.write(Tensor(y), to: folder.appendingPathComponent("y.npy").path)
+            let text = """
+            name: resumable
+            seed: 5
+            data:
+              train: {npy: {x: x.npy, y: y.npy}}
+              split: {validation: 0.1, test: 0.1, seed: 1}
+            model:
+              layers:
+                - Input: {shape: [64]}
+                - Dense: {units: 512, activation: relu}
+                - Dropout: {rate: 0.2}
+                - Dense: {units: 512, activation: relu}
+                - Dropout: {rate: 0.2}
+                - Dense: {units: 4, activation: softmax}
+            compile: {optimizer: rmsprop, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+            fit:
+              epochs: \(epochs)
+              batch_size: 64
+              checkpoint_every_steps: 40
+              callbacks: [{ReduceLROnPlateau: {monitor: val_loss, patience: 1, factor: 0.5}}]
+            """
+            try Data(text.utf8).write(to: URL(fileURLWithPath: job))
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    /// `loom` started in the background, its output going to files.
+    final class Running {
+        let process = Process()
+        let out: URL, err: URL
+        init(_ arguments: [String], in folder: URL, tag: String) throws {
+            out = folder.appendingPathComponent("\(tag).out")
+            err = folder.appendingPathComponent("\(tag).err")
+            FileManager.default.createFile(atPath: out.path, contents: nil)
+            FileManager.default.createFile(atPath: err.path, contents: nil)
+            process.executableURL = LoomProcess.executable
+            process.arguments = arguments
+            process.standardOutput = try FileHandle(forWritingTo: out)
+            process.standardError = try FileHandle(forWritingTo: err)
+            try process.run()
+        }
+        func wait() -> Int32 {
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        var stderr: String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
+        var stdout: String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
+    }
+
+    /// Waits until the run has finished its first epoch (metrics.csv has a row) and written a
+    /// step checkpoint after it; false if the process ended first.
+    static func waitIntoSecondEpoch(_ running: Running, run: String) -> Bool {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && running.process.isRunning {
+            if let csv = try? String(contentsOfFile: run + "/metrics.csv", encoding: .utf8), csv.split(separator: "\n").count >= 2 {
+                usleep(400_000)
+                return running.process.isRunning
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The trained model's weights, as numbers.
+    static func weights(_ run: String) throws -> [[Float]] { try KerasFile.load(run + "/model.keras").weights.map(\.value.scalars) }
+
+    /// An uninterrupted run, to compare with.
+    static func reference(_ setup: Setup) throws -> (weights: [[Float]], history: String) {
+        let run = setup.path("reference")
+        let result = try LoomProcess.run(["train", setup.job, "--run-dir", run, "--workers", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return (try weights(run), try String(contentsOfFile: run + "/history.json", encoding: .utf8))
+    }
+
+    @Test(arguments: [SIGKILL, SIGTERM])
+    func aRunStoppedBySignalResumesToTheSameModel(signal: Int32) throws {
+        let setup = try Setup()
+        defer { setup.remove() }
+        let expected = try Self.reference(setup)
+        let run = setup.path("stopped")
+        let first = try Running(["train", setup.job, "--run-dir", run, "--workers", "2"], in: setup.folder, tag: "first")
+        let midway = Self.waitIntoSecondEpoch(first, run: run)
+        kill(first.process.processIdentifier, signal)
+        let status = first.wait()
+        try #require(midway, "the run ended before it could be stopped: \(first.stderr)")
+        if signal == SIGTERM {
+            #expect(status == JobExit.interrupted.rawValue, "\(first.stderr)")
+            #expect(first.stderr.contains("SIGTERM: stopped in epoch") && first.stderr.contains("run the job again to resume"))
+        } else {
+            #expect(first.process.terminationReason == .uncaughtSignal)
+        }
+        #expect(!FileManager.default.fileExists(atPath: run + "/result.json"))
+        let second = try Running(["train", setup.job, "--run-dir", run, "--workers", "2"], in: setup.folder, tag: "second")
+        #expect(second.wait() == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("resuming from the checkpoint: epoch "))
+        #expect(try Self.weights(run) == expected.weights, "the resumed run ends with the uninterrupted run's weights")
+        #expect(try String(contentsOfFile: run + "/history.json", encoding: .utf8) == expected.history)
+        // Nothing half-written is left behind.
+        let names = try FileManager.default.contentsOfDirectory(atPath: run)
+        #expect(!names.contains { $0.contains(".partial") }, "\(names)")
+    }
+
+    @Test func aSecondRunOnALockedFolderExitsAtOnce() throws {
+        let setup = try Setup(epochs: 1, samples: 200)
+        defer { setup.remove() }
+        let run = setup.path("run")
+        let holder = try RunFolder(run)
+        try withExtendedLifetime(holder) {
+            let started = Date()
+            let result = try LoomProcess.run(["train", setup.job, "--run-dir", run])
+            #expect(result.status == JobExit.locked.rawValue)
+            #expect(result.stderr.contains("is in use by another run (process \(getpid()))"), "\(result.stderr)")
+            #expect(Date().timeIntervalSince(started) < 30)
+        }
+        #expect(!FileManager.default.fileExists(atPath: run + "/checkpoint.keras"))
+    }
+
+    /// 0 finished (and finished already), 1 failed, 2 usage or job file error; 3 and 4 above.
+    @Test func exitStatuses() throws {
+        let setup = try Setup(epochs: 1, samples: 200)
+        defer { setup.remove() }
+        let done = try LoomProcess.run(["train", setup.job, "--run-dir", setup.path("ok")])
+        #expect(done.status == JobExit.success.rawValue, "\(done.stderr)")
+        #expect(done.stdout.contains("finished 1 epoch(s); test: loss"))
+        let again = try LoomProcess.run(["train", setup.job, "--run-dir", setup.path("ok")])
+        #expect(again.status == JobExit.success.rawValue && again.stdout.contains("already finished"))
+
+        try Data("a,label\n1,0\nnot-a-number,1\n".utf8).write(to: URL(fileURLWithPath: setup.path("bad.csv")))
+        let badData = try String(contentsOfFile: setup.job, encoding: .utf8)
+            .replacingOccurrences(of: "{npy: {x: x.npy, y: y.npy}}", with: "{csv: {path: bad.csv, labels: [label]}}")
+        try Data(badData.utf8).write(to: URL(fileURLWithPath: setup.path("bad-data.yaml")))
+        let failed = try LoomProcess.run(["train", setup.path("bad-data.yaml"), "--run-dir", setup.path("failed")])
+        #expect(failed.status == JobExit.failed.rawValue)
+        #expect(failed.stderr.contains("bad.csv") && !failed.stderr.contains("Fatal error"), "\(failed.stderr)")
+
+        let typo = try String(contentsOfFile: setup.job, encoding: .utf8).replacingOccurrences(of: "batch_size:", with: "batchsize:")
+        try Data(typo.utf8).write(to: URL(fileURLWithPath: setup.path("typo.yaml")))
+        let usage = try LoomProcess.run(["train", setup.path("typo.yaml"), "--run-dir", setup.path("typo")])
+        #expect(usage.status == JobExit.usage.rawValue)
+        #expect(usage.stderr.contains("typo.yaml:") && usage.stderr.contains("fit.batchsize: unknown key"), "\(usage.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: setup.path("typo")))
+        let flag = try LoomProcess.run(["train", setup.job, "--workers", "0"])
+        #expect(flag.status == JobExit.usage.rawValue && flag.stderr.contains("--workers must be at least 1"))
+        let missing = try LoomProcess.run(["train", setup.path("nowhere.yaml")])
+        #expect(missing.status == JobExit.usage.rawValue && missing.stderr.contains("nowhere.yaml: no such file"))
+    }
+
+    /// Under cron stdout and stderr are files or pipes: one plain line per epoch, timestamped
+    /// log lines, no terminal control codes, even when a progress bar is asked for.
+    @Test func outputIsPlainWhenNotOnATerminal() throws {
+        let setup = try Setup(epochs: 2, samples: 300)
+        defer { setup.remove() }
+        let result = try LoomProcess.run(["train", setup.job, "--run-dir", setup.path("run"), "--verbose", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for (name, text) in [("stdout", result.stdout), ("stderr", result.stderr)] {
+            #expect(!text.contains("\u{1B}") && !text.contains("\r"), "\(name) has control codes: \(text.debugDescription)")
+        }
+        #expect(result.stdout.contains("Epoch 2/2\n"))
+        let logLines = result.stderr.split(separator: "\n")
+        #expect(!logLines.isEmpty)
+        for line in logLines {
+            #expect(line.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"#, options: .regularExpression) != nil, "\(line)")
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import LoomData
+import LoomLayers
+import LoomTensor
+import Testing
+@testable import LoomJobs
+
+/// A scratch folder with a small classification dataset as .npy files (x.npy [60, 4], y.npy [60]).
+struct JobScratch {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("loom-jobs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let x = (0..<240).map { Float(($0 * 37) % 17) / 17 }
+        try NPY.write(Tensor(shape: [60, 4], scalars: x), to: path("x.npy"))
+        try NPY.write(Tensor((0..<60).map { Float($0 % 3) }), to: path("y.npy"))
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// Writes a job file and returns its path.
+    func job(_ text: String, name: String = "job.yaml") throws -> String {
+        try Data(text.utf8).write(to: url.appendingPathComponent(name))
+        return path(name)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+
+    static let valid = """
+    name: small
+    seed: 4
+    data:
+      train:
+        npy: {x: x.npy, y: y.npy}
+      split: {test: 0.2, seed: 2}
+      standardize: true
+    model:
+      layers:
+        - Input: {shape: [4]}
+        - Dense: {units: 8, activation: relu}
+        - Dropout: {rate: 0.2}
+        - Dense: {units: 3, activation: softmax}
+    compile:
+      optimizer: {Adam: {learning_rate: 0.01}}
+      loss: sparse_categorical_crossentropy
+      metrics: [accuracy]
+    fit:
+      epochs: 3
+      batch_size: 8
+      verbose: 0
+    """
+}
+
+@Suite struct JobFileTests {
+    /// The job's text with one line replaced.
+    static func edited(_ old: String, _ new: String) -> String {
+        #expect(JobScratch.valid.contains(old), "the edit's old text is not in the job: \(old)")
+        return JobScratch.valid.replacingOccurrences(of: old, with: new)
+    }
+
+    @Test func aValidJobReadsWithItsDefaults() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let job = try Job.read(try scratch.job(JobScratch.valid))
+        #expect(job.name == "small" && job.seed == 4 && job.fit.epochs == 3 && job.fit.batchSize == 8 && job.fit.shuffle)
+        #expect(job.evaluate, "a job with a test split evaluates by default")
+        #expect(job.data.testFraction == 0.2 && job.data.splitSeed == 2 && job.data.standardize)
+        guard case let .npy(x, y) = job.data.train else { Issue.record("not an npy source"); return }
+        #expect(x == [scratch.path("x.npy")] && y == [scratch.path("y.npy")], "paths are taken from the job file's folder")
+        // JSON is read as well as YAML, to the same job.
+        let json = """
+        {"name": "small", "seed": 4, "data": {"train": {"npy": {"x": "x.npy", "y": "y.npy"}}, "split": {"test": 0.2, "seed": 2},
+         "standardize": true}, "model": {"layers": [{"Input": {"shape": [4]}}, {"Dense": {"units": 8, "activation": "relu"}},
+         {"Dropout": {"rate": 0.2}}, {"Dense": {"units": 3, "activation": "softmax"}}]},
+         "compile": {"optimizer": {"Adam": {"learning_rate": 0.01}}, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+         "fit": {"epochs": 3, "batch_size": 8, "verbose": 0}}
+        """
+        #expect(try Job.read(try scratch.job(json, name: "job.json")).resolved == job.resolved)
+    }
+
+    /// Each kind of mistake is refused with the file, the line and the key path.
+    @Test(arguments: [
+        ("  batch_size: 8", "  batchsize: 8", "fit.batchsize", "unknown key (known here: "),
+        ("  epochs: 3", "  epocs: 3", "fit", "missing key 'epochs' ('epocs' is given: misspelt?)"),
+        ("  epochs: 3", "  epochs: three", "fit.epochs", "expected an integer"),
+        ("  epochs: 3", "  epochs: 0", "fit.epochs", "must be in 1...1000000, got 0"),
+        ("npy: {x: x.npy, y: y.npy}", "npy: {x: missing.npy, y: y.npy}", "data.train.npy.x", "no such file"),
+        ("  loss: sparse_categorical_crossentropy\n", "", "compile", "missing key 'loss'"),
+        ("  batch_size: 8", "  batch_size: [8]", "fit.batch_size", "expected an integer"),
+        ("  standardize: true", "  standardize: maybe", "data.standardize", "expected true or false"),
+        ("  split: {test: 0.2, seed: 2}", "  split: {test: 1.5, seed: 2}", "data.split.test", "must be in [0, 1)"),
+        ("    npy: {x: x.npy, y: y.npy}", "    parquet: {x: x.npy}", "data.train.parquet", "unknown source (known: idx, npy, csv, image_folder)"),
+        ("  verbose: 0", "  verbose: 0\n  callbacks: [{ModelCheckpoint: {}}]", "fit.callbacks[0].ModelCheckpoint", "unknown callback"),
+    ])
+    func mistakesNameTheKeyAndLine(old: String, new: String, keyPath: String, reason: String) throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let path = try scratch.job(Self.edited(old, new))
+        do {
+            _ = try Job.read(path)
+            Issue.record("accepted: \(new)")
+        } catch let error as JobFileError {
+            #expect(error.keyPath == keyPath, "\(error)")
+            #expect(error.message.contains(reason), "\(error)")
+            #expect(error.file == path && error.line != nil, "\(error)")
+            #expect(error.description.hasPrefix("\(path):\(error.line!): \(keyPath): "))
+        }
+    }
+
+    @Test func notYAMLIsRefusedWithItsLine() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        do {
+            _ = try Job.read(try scratch.job("fit:\n  epochs: [3\nmodel: {}\n"))
+            Issue.record("accepted broken YAML")
+        } catch let error as JobFileError {
+            #expect(error.message.contains("not valid YAML or JSON") && error.line != nil, "\(error)")
+        }
+    }
+
+    /// A layer that does not fit its input is refused before any file is written.
+    @Test func aLayerThatDoesNotFitIsAUsageErrorBeforeAnyWork() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let path = try scratch.job(Self.edited("    - Dense: {units: 8, activation: relu}", "    - Conv2D: {filters: 2, kernel_size: 3}"))
+        let run = scratch.path("run")
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: run), logger: Logger(label: "test"))
+            Issue.record("trained a model whose layer does not fit")
+        } catch let error as JobEnded {
+            #expect(error.exit == .usage && error.message.contains("model"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: run), "nothing is written before the job is known to be right")
+    }
+
+    /// Data whose samples do not fit the model's input is refused before training, naming the fix.
+    @Test func dataThatDoesNotFitTheModelIsAUsageError() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let path = try scratch.job(Self.edited("    - Input: {shape: [4]}", "    - Input: {shape: [5]}"))
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: scratch.path("run")), logger: Logger(label: "test"))
+            Issue.record("trained on data of the wrong shape")
+        } catch let error as JobEnded {
+            #expect(error.exit == .usage && error.message.contains("[4]") && error.message.contains("data.reshape"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("run/checkpoint.keras")))
+    }
+}
+
+@Suite struct RunFolderTests {
+    @Test func aSecondRunOnTheSameFolderIsTurnedAway() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let first = try RunFolder(scratch.path("run"))
+        withExtendedLifetime(first) {
+            do {
+                _ = try RunFolder(scratch.path("run"))
+                Issue.record("the lock was taken twice")
+            } catch let error as JobEnded {
+                #expect(error.exit == .locked && error.message.contains("process \(getpid())"), "\(error)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
+    @Test func theLockGoesWithItsHolder() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        do { _ = try RunFolder(scratch.path("run")) }
+        _ = try RunFolder(scratch.path("run"))
+    }
+
+    @Test func atomicWritesLeaveNoPartialFiles() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let folder = try RunFolder(scratch.path("run"))
+        try folder.write("one", to: "a.txt")
+        try folder.write("two", to: "a.txt")
+        #expect(try String(contentsOfFile: folder.path("a.txt"), encoding: .utf8) == "two")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.url.path)
+        #expect(names.sorted() == [".lock", "a.txt"])
+    }
+}
+
+@Suite struct TrainJobTests {
+    /// A run writes its folder; a second run of the finished job does nothing; --restart
+    /// trains again to the same numbers.
+    @Test func aRunWritesItsFolderAndARerunIsANoOp() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let path = try scratch.job(JobScratch.valid)
+        let run = scratch.path("run")
+        let first = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: run, workers: 2), logger: Logger(label: "test"))
+        #expect(!first.alreadyFinished && first.epochs == 3 && first.test.map(\.0) == ["loss", "accuracy"])
+        for name in TrainJob.outputs { #expect(FileManager.default.fileExists(atPath: run + "/" + name), "\(name)") }
+        let csv = try String(contentsOfFile: run + "/metrics.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").first == "epoch,accuracy,loss" && csv.split(separator: "\n").count == 4)
+        let again = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: run), logger: Logger(label: "test"))
+        #expect(again.alreadyFinished && again.test.map(\.1) == first.test.sorted { $0.0 < $1.0 }.map(\.1))
+        let restarted = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: run, restart: true, workers: 1), logger: Logger(label: "test"))
+        #expect(!restarted.alreadyFinished)
+        for ((k1, v1), (k2, v2)) in zip(restarted.test, first.test) {
+            #expect(k1 == k2 && abs(v1 - v2) <= 1e-5 * Swift.max(1, abs(v2)), "\(k1): 1 worker \(v1), 2 workers \(v2)")
+        }
+    }
+
+    /// A folder holding another job's run is refused, naming what changed.
+    @Test func aChangedJobDoesNotResumeAnothersRun() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let run = scratch.path("run")
+        _ = try TrainJob.run(TrainOptions(jobPath: try scratch.job(JobScratch.valid), runDirectory: run), logger: Logger(label: "test"))
+        let changed = try scratch.job(JobFileTests.edited("  batch_size: 8", "  batch_size: 4"), name: "changed.yaml")
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: changed, runDirectory: run), logger: Logger(label: "test"))
+            Issue.record("resumed another job's run")
+        } catch let error as JobEnded {
+            #expect(error.exit == .usage && error.message.contains("fit.batch_size was 8, is now 4"), "\(error)")
+        }
+    }
+
+    /// Bad data content (a CSV row with a bad number) is the job failing, not a usage error.
+    @Test func badDataFailsTheJob() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        try Data("a,b,label\n1,2,0\n3,x,1\n".utf8).write(to: scratch.url.appendingPathComponent("bad.csv"))
+        let path = try scratch.job(JobFileTests.edited("    npy: {x: x.npy, y: y.npy}", "    csv: {path: bad.csv, labels: [label]}")
+            .replacingOccurrences(of: "shape: [4]", with: "shape: [2]"))
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: scratch.path("run")), logger: Logger(label: "test"))
+            Issue.record("trained on a bad CSV")
+        } catch let error as JobEnded {
+            #expect(error.exit == .failed && error.message.contains("bad.csv:3: column 'b': cannot read 'x' as a number"), "\(error)")
+        }
+    }
+}
