@@ -54,6 +54,11 @@ public final class RunFolder {
         _ = ftruncate(fd, 0)
         _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
         lockDescriptor = fd
+        // Half-written files of a run killed while writing (their rename never came): with the
+        // lock held, no live run is writing them.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] where name.contains(".partial-") {
+            try? FileManager.default.removeItem(at: url.appendingPathComponent(name))
+        }
     }
 
     deinit { close(lockDescriptor) }

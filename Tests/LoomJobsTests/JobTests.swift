@@ -174,6 +174,16 @@ struct JobScratch {
         _ = try RunFolder(scratch.path("run"))
     }
 
+    @Test func partialFilesOfAKilledRunAreCleared() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        try FileManager.default.createDirectory(atPath: scratch.path("run"), withIntermediateDirectories: true)
+        try Data("half".utf8).write(to: URL(fileURLWithPath: scratch.path("run/checkpoint.keras.partial-99999")))
+        try Data("kept".utf8).write(to: URL(fileURLWithPath: scratch.path("run/notes.txt")))
+        let folder = try RunFolder(scratch.path("run"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted() == [".lock", "notes.txt"])
+    }
+
     @Test func atomicWritesLeaveNoPartialFiles() throws {
         let scratch = try JobScratch()
         defer { scratch.remove() }
