@@ -345,6 +345,42 @@ def activation_functions():
     print(f"activations.json: {len(out)} cases")
 
 
+def recurrent_layers():
+    """SimpleRNN, LSTM and GRU: every argument that changes the numbers, with masks (the masked
+    steps are whole trailing or inner steps, as Masking makes them)."""
+    reseed(7)
+    x = tensor_input((3, 5, 4), -1.0, 1.0)
+    mask = np.ones((3, 5), dtype=bool)
+    mask[0, 3:] = False   # a padded tail
+    mask[1, 1] = False    # a hole
+    mask[2, 0] = False    # masked first step
+    cases = []
+    for name, make in [("simple_rnn", L.SimpleRNN), ("lstm", L.LSTM), ("gru", L.GRU)]:
+        cases += [
+            layer_case(f"{name}", make(3), x),
+            layer_case(f"{name} sequences", make(2, return_sequences=True), x),
+            layer_case(f"{name} backwards", make(3, go_backwards=True), x),
+            layer_case(f"{name} backwards sequences", make(2, go_backwards=True, return_sequences=True), x),
+            layer_case(f"{name} masked", make(3), x, masks=[mask]),
+            layer_case(f"{name} masked sequences", make(2, return_sequences=True), x, masks=[mask]),
+            layer_case(f"{name} masked backwards sequences", make(2, return_sequences=True, go_backwards=True), x, masks=[mask]),
+            layer_case(f"{name} relu no bias", make(3, activation="relu", use_bias=False), x),
+            layer_case(f"{name} regularized", make(2, kernel_regularizer=R.L2(0.01), recurrent_regularizer=R.L1(0.02),
+                                                   bias_regularizer="l2", activity_regularizer=R.L1(0.05),
+                                                   recurrent_constraint=C.MaxNorm(1.0)), x),
+            layer_case(f"{name} dropout inference", make(3, dropout=0.3, recurrent_dropout=0.2, seed=4), x),
+        ]
+    cases += [
+        layer_case("lstm hard sigmoid gates", L.LSTM(3, recurrent_activation="hard_sigmoid"), x),
+        layer_case("lstm no unit forget bias", L.LSTM(2, unit_forget_bias=False), x),
+        layer_case("gru reset before", L.GRU(3, reset_after=False), x),
+        layer_case("gru reset before masked sequences", L.GRU(2, reset_after=False, return_sequences=True), x, masks=[mask]),
+        layer_case("gru reset before no bias", L.GRU(2, reset_after=False, use_bias=False), x),
+        layer_case("gru relu gates", L.GRU(3, recurrent_activation="relu", activation="sigmoid"), x),
+    ]
+    save("recurrent_layers.json", cases)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     keras.utils.set_random_seed(1)
@@ -354,3 +390,4 @@ if __name__ == "__main__":
     normalization_and_resizing_layers()
     objects()
     activation_functions()
+    recurrent_layers()

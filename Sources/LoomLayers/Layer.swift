@@ -193,6 +193,10 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// The layers this one is made of (a model's layers), whose weights are its weights too.
     open var sublayers: [Layer] { [] }
 
+    /// The objects Keras saves this layer's weights under, by their attribute name (a recurrent
+    /// layer's "cell", a wrapper's "layer"): `<layer>/<name>/vars/i` in a weights file.
+    open var kerasSavedChildren: [(String, Layer)] { [] }
+
     /// The weights this layer created itself, in creation order.
     public var ownWeights: [Parameter] { buildLock.withLock { _ in weightList } }
 

@@ -207,6 +207,11 @@ extension Model {
                 try write(child, to: file, at: childGroup)
             }
         }
+        for (name, child) in layer.kerasSavedChildren {
+            let childGroup = try file.makeGroup(group, name)
+            defer { H5Gclose(childGroup) }
+            try write(child, to: file, at: childGroup)
+        }
         let vars = try file.makeGroup(group, "vars")
         defer { H5Gclose(vars) }
         try file.writeStringAttribute(vars, "name", layer.name)
@@ -272,6 +277,9 @@ extension Model {
         let children = KerasWeightsLayout.children(layer)
         for (child, name) in zip(children, KerasWeightsLayout.groupNames(children)) {
             try read(child, from: file, at: prefix + "layers/" + name + "/", into: &assignments)
+        }
+        for (name, child) in layer.kerasSavedChildren {
+            try read(child, from: file, at: prefix + name + "/", into: &assignments)
         }
         let weights = layer.ownWeights
         let vars = prefix + "vars"

@@ -1,0 +1,45 @@
+import Foundation
+import LoomLayers
+import LoomTensor
+import LoomTestSupport
+import Testing
+
+@Suite struct RecurrentTests {
+    static let cases = Fixtures.cases("recurrent_layers.json")
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 36)
+    }
+
+    @Test(arguments: cases)
+    func matchesKeras(_ c: LayerCase) throws { try LayerFixtureCheck.matchesKeras(c, relative: 1e-5) }
+
+    /// Backward through time against finite differences (gates with kinks left out: their
+    /// own gradients are checked with the activations).
+    @Test(arguments: cases.filter { !$0.label.contains("hard sigmoid") && !$0.label.contains("relu gates") })
+    func gradientsMatchFiniteDifferences(_ c: LayerCase) throws { try LayerFixtureCheck.gradients(c) }
+
+    /// Dropout in training: one mask per sequence, a function of (seed, step, sample) only, so
+    /// a sample's output does not depend on the batch it is in or the shard it is computed in.
+    @Test func trainingDropoutIsPerSampleAndRepeatable() throws {
+        var arguments = RecurrentLayer.Arguments(units: 4)
+        (arguments.dropout, arguments.recurrentDropout, arguments.seed) = (0.5, 0.5, 9)
+        let layer = try LSTM(arguments)
+        let x = Tensor.randomUniform([6, 5, 3], generator: RandomGenerator(seed: 2))
+        let whole = try layer(x, context: ForwardContext(training: true, seed: 1, step: 3))
+        let part = try layer(x.slice(lower: [2, 0, 0], upper: [6, 5, 3]),
+                             context: ForwardContext(training: true, seed: 1, step: 3, sampleOffset: 2))
+        expectClose(part.scalars, whole.slice(lower: [2, 0], upper: [6, 4]).scalars, relative: 1e-6, absolute: 1e-7, "shard")
+        let inference = try layer(x, context: ForwardContext(training: false))
+        #expect(inference.scalars != whole.scalars, "dropout changes training outputs")
+        let again = try layer(x, context: ForwardContext(training: true, seed: 1, step: 3))
+        #expect(again.scalars == whole.scalars)
+    }
+
+    @Test func unsupportedArgumentsAreNamed() throws {
+        for argument in ["return_state", "stateful"] {
+            let config: JSONValue = ["class_name": "LSTM", "config": ["units": 2, argument: true]]
+            #expect(throws: ConfigError.self) { try Layer.deserialize(config) }
+        }
+    }
+}
