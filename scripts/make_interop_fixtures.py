@@ -88,9 +88,16 @@ def predict_models():
     merging = keras.Model([a, b], [layers.Dense(2, name="left")(merged), layers.Dense(3, activation="softmax",
                                                                                       name="right")(merged)],
                           name="merging")
+    seq = keras.Input((7, 3), name="sequence")
+    masked = layers.Masking(0.0)(seq)
+    forward = layers.LSTM(4, return_sequences=True, name="lstm")(masked)
+    backward = layers.GRU(3, go_backwards=True, return_sequences=True, reset_after=False, name="gru")(forward)
+    last = layers.SimpleRNN(5, name="simple_rnn")(backward)
+    recurrent = keras.Model(seq, layers.Dense(2, name="out")(last), name="recurrent")
     return {"core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
             "conv1d": (conv1d, [(5, 16, 3)], False), "conv2d": (conv2d, [(4, 12, 12, 3)], False),
-            "conv3d": (conv3d, [(3, 6, 6, 6, 2)], False), "merging": (merging, [(6, 8), (6, 8)], False)}
+            "conv3d": (conv3d, [(3, 6, 6, 6, 2)], False), "merging": (merging, [(6, 8), (6, 8)], False),
+            "recurrent": (recurrent, [(5, 7, 3)], False)}
 
 
 def randomize(model, rng):
@@ -102,7 +109,10 @@ def randomize(model, rng):
 
 
 def write_predict(rng, cases):
+    shared_rng = rng
     for name, (model, shapes, integer) in predict_models().items():
+        # Models added later draw from their own stream, so the earlier fixtures stay as they were.
+        rng = np.random.default_rng(7) if name == "recurrent" else shared_rng
         folder = os.path.join(OUT, "predict", name)
         os.makedirs(folder, exist_ok=True)
         randomize(model, rng)
@@ -110,6 +120,9 @@ def write_predict(rng, cases):
               for s in shapes]
         if integer:
             xs[0][:, -2:] = 0  # padding the mask hides
+        if name == "recurrent":
+            xs[0][0, -3:, :] = 0  # padded steps Masking hides
+            xs[0][2, 1, :] = 0
         ys = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
         ys = ys if isinstance(ys, list) else [ys]
         model.save(os.path.join(folder, "model.keras"))

@@ -60,10 +60,13 @@ def mlp(units_out, out_activation="linear", hidden=5, hidden_activation="relu", 
 CASES = []
 
 
-def case(name, model_layers, optimizer, loss, kind, metric_names=(), epochs=3, batch_size=8, weighted=(), **fit):
+def case(name, model_layers, optimizer, loss, kind, metric_names=(), epochs=3, batch_size=8, weighted=(), steps=None,
+         **fit):
+    """steps: sequences of that many time steps of FEATURES values (a trailing run of steps
+    zeroed in some samples, for Masking) instead of FEATURES values per sample."""
     CASES.append(dict(name=name, layers=model_layers, optimizer=optimizer, loss=loss, kind=kind,
                       metrics=list(metric_names), weighted_metrics=list(weighted), epochs=epochs,
-                      batch_size=batch_size, fit=fit))
+                      batch_size=batch_size, steps=steps, fit=fit))
 
 
 # Optimizers (with mean squared error).
@@ -160,6 +163,19 @@ case("class_weight", mlp(3, "softmax"), adam(), losses.SparseCategoricalCrossent
      weighted=["sparse_categorical_accuracy"], class_weight={0: 1.0, 1: 2.0, 2: 0.5})
 case("uneven_last_batch", mlp(3), adam(), losses.MeanSquaredError(), "regression", batch_size=12)
 
+# Recurrent layers, trained through time.
+case("lstm", [layers.LSTM(4), layers.Dense(3)], optimizers.Adam(learning_rate=0.01), losses.MeanSquaredError(),
+     "regression", ["mae"], steps=6)
+case("gru_stacked_sequences", [layers.GRU(4, return_sequences=True), layers.GRU(3, go_backwards=True),
+                               layers.Dense(3, activation="softmax")],
+     optimizers.RMSprop(learning_rate=0.01), losses.SparseCategoricalCrossentropy(), "sparse", ["accuracy"], steps=5)
+case("gru_reset_before", [layers.GRU(4, reset_after=False, kernel_regularizer=regularizers.L2(0.01)), layers.Dense(3)],
+     optimizers.Adam(learning_rate=0.01), losses.MeanSquaredError(), "regression", steps=5)
+case("simple_rnn", [layers.SimpleRNN(5, recurrent_constraint=constraints.MaxNorm(1.0)), layers.Dense(3)],
+     optimizers.SGD(learning_rate=0.05, momentum=0.9), losses.MeanSquaredError(), "regression", steps=4)
+case("lstm_masked", [layers.Masking(0.0), layers.LSTM(4, return_sequences=True), layers.LSTM(3), layers.Dense(1, activation="sigmoid")],
+     optimizers.Adam(learning_rate=0.01), losses.BinaryCrossentropy(), "binary", ["accuracy"], steps=6)
+
 
 def loss_config(loss):
     """The loss's serialized form. Some Keras losses (Huber's delta) leave their arguments
@@ -176,7 +192,13 @@ def main():
         keras.utils.set_random_seed(100 + i)
         rng = np.random.default_rng(1000 + i)
         x, y = data(c["kind"], rng)
-        model = keras.Sequential([keras.Input((FEATURES,))] + c["layers"])
+        input_shape = (FEATURES,)
+        if c["steps"]:
+            input_shape = (c["steps"], FEATURES)
+            x = rng.normal(size=(N,) + input_shape).astype(np.float32)
+            for i in range(0, N, 3):
+                x[i, c["steps"] - 1 - i % 3:, :] = 0.0
+        model = keras.Sequential([keras.Input(input_shape)] + c["layers"])
         initial = [w.numpy().copy() for w in model.weights]
         model.compile(optimizer=c["optimizer"], loss=c["loss"], metrics=c["metrics"],
                       weighted_metrics=c["weighted_metrics"] or None)
@@ -191,7 +213,7 @@ def main():
         out["cases"].append({
             "name": c["name"],
             "layers": [keras.saving.serialize_keras_object(l) for l in model.layers],
-            "input_shape": [None, FEATURES],
+            "input_shape": [None, *input_shape],
             "weight_names": [w.path for w in model.weights],
             "initial_weights": [arr(w) for w in initial],
             "x": arr(x), "y": arr(y),

@@ -79,6 +79,7 @@ public class RecurrentLayer: Layer, SeededLayer {
     public override var kerasSavedChildren: [(String, Layer)] { [("cell", cell)] }
     public override var supportsMasking: Bool { true }
     public override var callTakesMask: Bool { true }
+    public override var callDefaultsTrainingToFalse: Bool { true }
     public override var recordsBuildConfig: Bool { true }
 
     /// The bias's shape and initializer (GRU's reset_after keeps two rows; LSTM's forget gate).

@@ -25,7 +25,7 @@ struct TrainingCase: Sendable, CustomStringConvertible {
     func model() throws -> Sequential {
         guard case let .array(layerConfigs)? = fields["layers"] else { throw LoomTrainingError("no layers") }
         let model = try Sequential(try layerConfigs.map { try Layer.deserialize($0) })
-        try model.build(inputShape: [nil, tensor("x")!.shape[1]])
+        try model.build(inputShape: [nil] + tensor("x")!.shape.dropFirst().map(Optional.some))
         try model.setWeights(tensors("initial_weights"))
         let optimizer = try optimizers.make(fields["optimizer"]!, owner: "fixture", argument: "optimizer")
         let loss = try losses.make(fields["loss"]!, owner: "fixture", argument: "loss")
