@@ -34,6 +34,10 @@ public enum SourceSpec: Sendable {
     case csv(paths: [String], options: CSVOptions)
     /// A folder with one subfolder of images per class (image_dataset_from_directory).
     case imageFolder(directory: String, options: ImageFolderOptions)
+    /// Windows over the rows of a CSV file in time order (timeseries_dataset_from_array):
+    /// the input columns over `sequenceLength` rows, the target column `horizon` rows after
+    /// each window's last row. Splits of such a source are taken from the end, in time order.
+    case timeseries(TimeseriesSpec)
 
     var resolved: JSONValue {
         switch self {
@@ -57,6 +61,11 @@ public enum SourceSpec: Sendable {
                             "features": o.features.map(columns) ?? .null, "categorical": .object(categorical),
                             "missing": missing, "header": .bool(o.header),
                             "delimiter": .string(String(UnicodeScalar(o.delimiter))), "on_error": .string(o.onError.rawValue)]]
+        case let .timeseries(t):
+            return ["timeseries": ["path": .string(t.path), "columns": .array(t.columns.map { .string($0) }), "target": .string(t.target),
+                                   "sequence_length": .int(t.sequenceLength), "horizon": .int(t.horizon),
+                                   "sequence_stride": .int(t.sequenceStride), "sampling_rate": .int(t.samplingRate),
+                                   "missing": .string(t.missing.rawValue), "scale": .double(Double(t.scale))]]
         case let .imageFolder(directory, o):
             return ["image_folder": ["directory": .string(directory), "image_size": [.int(o.imageSize.0), .int(o.imageSize.1)],
                                      "color_mode": .string(o.colorMode.rawValue), "label_mode": .string(o.labelMode.rawValue),
@@ -64,6 +73,27 @@ public enum SourceSpec: Sendable {
                                      "class_names": o.classNames.map { .array($0.map { .string($0) }) } ?? .null]]
         }
     }
+}
+
+/// A time series in a CSV file, windowed for forecasting.
+public struct TimeseriesSpec: Sendable {
+    /// How empty fields (missing measurements) are handled.
+    public enum Missing: String, Sendable {
+        /// Refuse the file, naming the line.
+        case error
+        /// Linear interpolation between the nearest measured rows (the nearest one at the ends):
+        /// the rows stay evenly spaced in time.
+        case interpolate
+    }
+    public var path: String
+    public var columns: [String]
+    public var target: String
+    public var sequenceLength: Int
+    public var horizon = 1
+    public var sequenceStride = 1, samplingRate = 1
+    public var missing = Missing.error
+    /// The series is multiplied by this before windowing (inputs and target alike).
+    public var scale: Float = 1
 }
 
 /// The data section: the sources of the splits and the transforms applied to all of them.
@@ -211,7 +241,7 @@ extension Job {
     private static func parseSource(_ field: JobField, resolve: (JobField, Bool) throws -> String) throws -> SourceSpec {
         let o = try field.object()
         guard o.keys.count == 1, let kind = o.keys.first else {
-            throw field.error("expected one of idx, npy, csv, image_folder, got \(o.keys.isEmpty ? "nothing" : o.keys.joined(separator: ", "))")
+            throw field.error("expected one of idx, npy, csv, image_folder, timeseries, got \(o.keys.isEmpty ? "nothing" : o.keys.joined(separator: ", "))")
         }
         let spec = try o.required(kind)
         let s = try spec.object()
@@ -284,8 +314,27 @@ extension Job {
             // The job reads the files in order; fit shuffles the samples each epoch.
             options.shuffle = false
             source = .imageFolder(directory: directory, options: options)
+        case "timeseries":
+            let target = try s.required("target").string()
+            var t = TimeseriesSpec(path: try resolve(try s.required("path"), false),
+                                   columns: try s.optional("columns")?.list().map { try $0.string() } ?? [target], target: target,
+                                   sequenceLength: try s.required("sequence_length").int(in: 1...1_000_000))
+            guard t.columns.contains(target) || s.optional("columns") == nil else {
+                throw spec.error("the target column '\(target)' must be one of the input columns (the naive forecast repeats its last value)")
+            }
+            t.horizon = try s.optional("horizon")?.int(in: 1...1_000_000) ?? 1
+            t.sequenceStride = try s.optional("sequence_stride")?.int(in: 1...1_000_000) ?? 1
+            t.samplingRate = try s.optional("sampling_rate")?.int(in: 1...1_000_000) ?? 1
+            if let m = s.optional("missing") {
+                guard let policy = TimeseriesSpec.Missing(rawValue: try m.string()) else {
+                    throw m.error("expected error or interpolate, got \(m.shown)")
+                }
+                t.missing = policy
+            }
+            if let f = s.optional("scale") { t.scale = Float(try f.double()) }
+            source = .timeseries(t)
         default:
-            throw JobFileError(file: field.file, line: spec.line, keyPath: spec.path, "unknown source (known: idx, npy, csv, image_folder)")
+            throw JobFileError(file: field.file, line: spec.line, keyPath: spec.path, "unknown source (known: idx, npy, csv, image_folder, timeseries)")
         }
         try s.finish()
         return source

@@ -44,12 +44,19 @@ public struct JobData: Sendable {
     public var preprocessing: Preprocessing
     /// Rows or files left out by an on_error / missing policy of skip, one message each.
     public var skipped: [String]
+    /// For a time series: the input feature whose last value is the naive forecast.
+    public var naiveForecastFeature: Int?
+    /// For a time series: the rows interpolated (missing measurements), one message each.
+    public var filled: [String] = []
 
     /// Loads every source of `spec` (images decoded and CSV parsed on `workers` threads),
     /// splits off held-out fractions, then applies the transforms, learning their statistics
     /// from the training split only.
     public static func load(_ spec: DataSpec, workers: Int) throws -> JobData {
         var skipped: [String] = []
+        var filled: [String] = []
+        var naive: Int? = nil
+        var chronological = false
         var classNames: [String]? = nil
         var vocabularies: [String: [String]] = [:]
         func load(_ source: SourceSpec) throws -> SplitArrays {
@@ -77,6 +84,12 @@ public struct JobData: Sendable {
                 skipped += table.skipped
                 for (k, v) in table.vocabularies { vocabularies[k] = v }
                 return SplitArrays(x: [table.features], y: table.labels.map { [$0] } ?? [])
+            case let .timeseries(t):
+                chronological = true
+                let (x, y, interpolated) = try windows(t)
+                filled += interpolated
+                naive = t.columns.firstIndex(of: t.target)
+                return SplitArrays(x: [x], y: [y])
             case let .imageFolder(directory, options):
                 let folder = try ImageFolder(directory: directory, options: options)
                 if classNames == nil { classNames = folder.classNames }
@@ -95,16 +108,19 @@ public struct JobData: Sendable {
 
         if spec.validationFraction > 0 || spec.testFraction > 0 {
             // Shuffled once with the split seed: test first, then validation, the rest trains.
+            // A time series is split in time order instead: test is the tail, validation the
+            // windows before it.
             var random = StreamRandom(seed: spec.splitSeed, stream: 0x5_9_1_1_7)
-            let order = Array(0..<train.count).shuffled(using: &random)
+            let order = chronological ? Array((0..<train.count).reversed()) : Array(0..<train.count).shuffled(using: &random)
             let nTest = Int((Double(train.count) * spec.testFraction).rounded())
             let nValidation = Int((Double(train.count) * spec.validationFraction).rounded())
             guard nTest + nValidation < train.count, spec.testFraction == 0 || nTest > 0, spec.validationFraction == 0 || nValidation > 0 else {
                 throw LoomTrainingError("data.split leaves an empty split (\(train.count) samples)")
             }
-            if nTest > 0 { test = train.rows(order[0..<nTest]) }
-            if nValidation > 0 { validation = train.rows(order[nTest..<(nTest + nValidation)]) }
-            train = train.rows(order[(nTest + nValidation)...])
+            func part(_ r: ArraySlice<Int>) -> ArraySlice<Int> { chronological ? ArraySlice(r.reversed()) : r }
+            if nTest > 0 { test = train.rows(part(order[0..<nTest])) }
+            if nValidation > 0 { validation = train.rows(part(order[nTest..<(nTest + nValidation)])) }
+            train = train.rows(part(order[(nTest + nValidation)...]))
         }
 
         var pre = Preprocessing(rescale: spec.rescale, reshape: spec.reshape, oneHot: spec.oneHot, classNames: classNames,
@@ -128,7 +144,54 @@ public struct JobData: Sendable {
             return out
         }
         return JobData(train: try transformed(train), validation: try validation.map(transformed), test: try test.map(transformed),
-                       preprocessing: pre, skipped: skipped)
+                       preprocessing: pre, skipped: skipped, naiveForecastFeature: naive, filled: filled)
+    }
+
+    /// The windows of a time-series source: [windows, sequence_length, columns] and the target
+    /// `horizon` rows after each window's last row; and the rows that were interpolated.
+    static func windows(_ t: TimeseriesSpec) throws -> (Tensor, Tensor, [String]) {
+        var options = CSVOptions(features: t.columns.map { .name($0) }, labels: t.columns.contains(t.target) ? [] : [.name(t.target)])
+        if t.missing == .interpolate { options.missing = .fill(.nan) }
+        let table = try CSV.read([t.path], options: options)
+        let rows = table.rowCount, width = t.columns.count
+        var values = table.features.scalars
+        var filled: [String] = []
+        if t.missing == .interpolate {
+            for c in 0..<width {
+                let measured = (0..<rows).filter { !values[$0 * width + c].isNaN }
+                guard let first = measured.first, let last = measured.last else {
+                    throw DataFileError(path: t.path, message: "column '\(t.columns[c])' has no values")
+                }
+                var previous = first
+                for r in 0..<rows where values[r * width + c].isNaN {
+                    // Header line 1, so row r is on line r + 2.
+                    filled.append("\(t.path):\(r + 2): \(t.columns[c]) interpolated")
+                    if r < first { values[r * width + c] = values[first * width + c]; continue }
+                    if r > last { values[r * width + c] = values[last * width + c]; continue }
+                    while let next = measured.first(where: { $0 > previous }), next < r { previous = next }
+                    let next = measured.first { $0 > r }!
+                    let (a, b) = (values[previous * width + c], values[next * width + c])
+                    values[r * width + c] = a + (b - a) * Float(r - previous) / Float(next - previous)
+                }
+            }
+        }
+        if t.scale != 1 { values = values.map { $0 * t.scale } }
+        let series = Tensor(shape: [rows, width], scalars: values)
+        var target: Tensor
+        if let index = t.columns.firstIndex(of: t.target) {
+            target = Tensor(shape: [rows], scalars: (0..<rows).map { values[$0 * width + index] })
+        } else {
+            target = (table.labels ?? Tensor(shape: [rows], scalars: [])).reshaped([rows]) * t.scale
+        }
+        let lead = (t.sequenceLength - 1) * t.samplingRate + t.horizon
+        guard rows > lead else {
+            throw DataFileError(path: t.path, message: "\(rows) rows are too few for windows of \(t.sequenceLength) rows and a horizon of \(t.horizon)")
+        }
+        let (x, y) = try Timeseries.windows(series.slice(lower: [0, 0], upper: [rows - t.horizon, width]),
+                                            targets: target.slice(lower: [lead], upper: [rows]),
+                                            sequenceLength: t.sequenceLength, sequenceStride: t.sequenceStride,
+                                            samplingRate: t.samplingRate)
+        return (x, y!.reshaped([y!.shape[0], 1]), filled)
     }
 
     /// Rescale, then reshape each sample.

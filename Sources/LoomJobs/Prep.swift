@@ -203,6 +203,7 @@ public enum Prep {
         case let .csv(p, _): paths = p
         case let .imageFolder(directory, _):
             paths = try ImageFolder.walk(URL(fileURLWithPath: directory))
+        case let .timeseries(t): paths = [t.path]
         }
         let inputs: [JSONValue] = try paths.map { path in
             let attributes: [FileAttributeKey: Any]
@@ -228,6 +229,7 @@ public enum Prep {
         case let .npy(x, _): return x.joined(separator: ", ")
         case let .csv(paths, _): return paths.joined(separator: ", ")
         case let .imageFolder(directory, _): return directory
+        case let .timeseries(t): return t.path
         }
     }
 

@@ -142,6 +142,20 @@ public enum TrainJob {
             let values = test.map { "\($0.0) \(String(format: "%.4f", $0.1))" }.joined(separator: ", ")
             logger.info("test: \(values)")
         }
+        // A forecast is worth what it adds to repeating the last value seen: that baseline's
+        // mean absolute error on the same test windows.
+        if job.evaluate, let feature = data.naiveForecastFeature, let t = data.test {
+            let x = t.x[0], y = t.y[0].scalars
+            let (steps, width) = (x.shape[1], x.shape[2])
+            let xs = x.scalars
+            let errors = y.indices.map { abs(y[$0] - xs[($0 * steps + steps - 1) * width + feature]) }
+            let naive = errors.reduce(0, +) / Float(Swift.max(errors.count, 1))
+            test.append(("naive_last_value_mae", naive))
+            logger.info("test: the naive last-value forecast's mean absolute error is \(String(format: "%.4f", naive))")
+        }
+        if !data.filled.isEmpty {
+            logger.info("data: \(data.filled.count) missing value(s) interpolated linearly (first: \(data.filled[0]))")
+        }
         var testJSON: [String: JSONValue] = [:]
         for (k, v) in test { testJSON[k] = jsonNumber(v) }
         let result: JSONValue = ["job": .string(job.name), "epochs_run": .int(history.epochs.count), "test": .object(testJSON),

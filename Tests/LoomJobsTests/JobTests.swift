@@ -91,7 +91,7 @@ struct JobScratch {
         ("  batch_size: 8", "  batch_size: [8]", "fit.batch_size", "expected an integer"),
         ("  standardize: true", "  standardize: maybe", "data.standardize", "expected true or false"),
         ("  split: {test: 0.2, seed: 2}", "  split: {test: 1.5, seed: 2}", "data.split.test", "must be in [0, 1)"),
-        ("    npy: {x: x.npy, y: y.npy}", "    parquet: {x: x.npy}", "data.train.parquet", "unknown source (known: idx, npy, csv, image_folder)"),
+        ("    npy: {x: x.npy, y: y.npy}", "    parquet: {x: x.npy}", "data.train.parquet", "unknown source (known: idx, npy, csv, image_folder, timeseries)"),
         ("  verbose: 0", "  verbose: 0\n  callbacks: [{ModelCheckpoint: {}}]", "fit.callbacks[0].ModelCheckpoint", "unknown callback"),
     ])
     func mistakesNameTheKeyAndLine(old: String, new: String, keyPath: String, reason: String) throws {
@@ -246,5 +246,34 @@ struct JobScratch {
         } catch let error as JobEnded {
             #expect(error.exit == .failed && error.message.contains("bad.csv:3: column 'b': cannot read 'x' as a number"), "\(error)")
         }
+    }
+}
+
+@Suite struct TimeseriesSourceTests {
+    /// A series 0, 10, 20, ... with two missing rows: interpolated linearly, windowed, the
+    /// target `horizon` rows after each window, split from the end in time order.
+    @Test func windowsInterpolateAndSplitInTimeOrder() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        var csv = "t,v\n"
+        for i in 0..<20 { csv += "\(i),\(i == 5 || i == 6 ? "" : String(i * 10))\n" }
+        try Data(csv.utf8).write(to: scratch.url.appendingPathComponent("s.csv"))
+        var t = TimeseriesSpec(path: scratch.path("s.csv"), columns: ["v"], target: "v", sequenceLength: 3)
+        (t.horizon, t.missing, t.scale) = (2, .interpolate, 0.1)
+        var spec = DataSpec(train: .timeseries(t), splitSeed: 1)
+        spec.testFraction = 0.25
+        let data = try JobData.load(spec, workers: 1)
+        // Rows 0..<20 (row 5 and 6 interpolated to 5 and 6 after scaling); windows start at
+        // 0...15 (the last window's target, row 2 + 2 + 15 = 19, is the last row).
+        #expect(data.filled.count == 2 && data.filled[0].hasSuffix("s.csv:7: v interpolated"))
+        let test = try #require(data.test)
+        #expect(data.train.count == 12 && test.count == 4)
+        // The test windows are the last four, in time order: starts 12...15.
+        #expect(test.x[0].shape == [4, 3, 1])
+        #expect(test.x[0].scalars == [12, 13, 14, 13, 14, 15, 14, 15, 16, 15, 16, 17].map { Float($0) * 1 })
+        #expect(test.y[0].scalars == [16, 17, 18, 19])
+        #expect(data.train.x[0].scalars.prefix(9) == [0, 1, 2, 1, 2, 3, 2, 3, 4])
+        #expect(data.train.x[0].scalars[12..<15] == [4, 5, 6], "the interpolated rows")
+        #expect(data.naiveForecastFeature == 0)
     }
 }
