@@ -149,8 +149,13 @@ public class RecurrentLayer: Layer, SeededLayer {
         var projected = input.reshaped([batch * steps, features]).matmul(cell.kernel.tracked)
         if let b = inputBias() { projected = projected + b }
         projected = projected.reshaped([batch, steps, width])
-        let mask = masks.first ?? nil
+        return recur(projected, mask: masks.first ?? nil, recurrentKeep: recurrentKeep)
+    }
 
+    /// The recurrent steps over the projected inputs [B, T, gates x units]: step by step
+    /// through `step` (LSTM replaces this with a fused recurrence for its default activations).
+    func recur(_ projected: Tensor, mask: Tensor?, recurrentKeep: Tensor?) -> Tensor {
+        let (batch, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
         var state = initialState(batch: batch)
         var outputs: [Tensor] = []
         var previous = state[0]
@@ -267,6 +272,16 @@ public final class LSTM: RecurrentLayer, KerasLayer {
     }
 
     override func initialState(batch: Int) -> [Tensor] { super.initialState(batch: batch) + super.initialState(batch: batch) }
+
+    override func recur(_ projected: Tensor, mask: Tensor?, recurrentKeep: Tensor?) -> Tensor {
+        // Keras's default activations run as one fused recurrence with hand-written step
+        // derivatives; other activations go step by step through the graph.
+        guard activation.name == "tanh" && recurrentActivation.name == "sigmoid" else {
+            return super.recur(projected, mask: mask, recurrentKeep: recurrentKeep)
+        }
+        return Tensor.lstmSequence(projected: projected, recurrentKernel: cell.recurrentKernel.tracked, mask: mask,
+                                   recurrentKeep: recurrentKeep, goBackwards: goBackwards, returnSequences: returnSequences)
+    }
 
     override func step(_ projected: Tensor, state: [Tensor], recurrentKeep: Tensor?) -> (Tensor, [Tensor]) {
         let (hPrevious, cPrevious) = (state[0], state[1])

@@ -9,7 +9,7 @@ import LoomTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self, CSVParse.self, Decode.self, Pipeline.self]
+        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self, LSTMTraining.self, CSVParse.self, Decode.self, Pipeline.self]
     )
 
     struct Gemm: ParsableCommand {
@@ -34,6 +34,49 @@ struct Bench: ParsableCommand {
                     print("sgemm \(result.label.padding(toLength: 26, withPad: " ", startingAt: 0)) \(result.m)x\(result.n)x\(result.k)".padding(toLength: 50, withPad: " ", startingAt: 0)
                           + String(format: "%8.1f GFLOP/s", result.gflops))
                 }
+            }
+        }
+    }
+
+    struct LSTMTraining: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "lstm",
+            abstract: "Train LSTM(units) + Dense(1) (Adam, MSE) with fit on random sequences and report training samples/s.")
+
+        @Option(help: "LSTM units.") var units = 128
+        @Option(name: .customLong("time-steps"), help: "Time steps per sequence.") var timeSteps = 50
+        @Option(help: "Features per time step.") var features = 32
+        @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 128
+        @Option(help: "Training steps timed (after one warm-up epoch of 2 steps).") var steps = 20
+        @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+        @Flag(help: "One JSON object.") var json = false
+
+        func validate() throws {
+            guard units >= 1, timeSteps >= 1, features >= 1, batchSize >= 1, steps >= 1 else {
+                throw ValidationError("--units, --time-steps, --features, --batch-size and --steps must be at least 1")
+            }
+        }
+
+        func run() throws {
+            RandomSeeds.set(5)
+            let net = try Sequential([try LSTM(RecurrentLayer.Arguments(units: units)), try Dense(units: 1)])
+            try net.build(inputShape: [nil, timeSteps, features])
+            try net.compile(optimizer: try Adam(), loss: MeanSquaredError())
+            let n = batchSize * steps
+            let x = Tensor.randomNormal([n, timeSteps, features], generator: RandomGenerator(seed: 1))
+            let y = Tensor.randomNormal([n, 1], generator: RandomGenerator(seed: 2))
+            let warm = x.slice(lower: [0, 0, 0], upper: [2 * batchSize, timeSteps, features])
+            try net.fit(x: warm, y: y.slice(lower: [0, 0], upper: [2 * batchSize, 1]), batchSize: batchSize, epochs: 1,
+                        verbose: .silent, workers: workers)
+            let start = Date()
+            try net.fit(x: x, y: y, batchSize: batchSize, epochs: 1, verbose: .silent, shuffle: false, workers: workers)
+            let seconds = Date().timeIntervalSince(start)
+            let rate = Double(n) / seconds
+            let used = try net.resolveWorkers(workers)
+            if json {
+                print(#"{"tool": "loom", "units": \#(units), "time_steps": \#(timeSteps), "features": \#(features), "batch_size": \#(batchSize), "workers": \#(used), "train_samples_per_s": \#(rounded(rate))}"#)
+            } else {
+                print(String(format: "LSTM(%d) over %d steps x %d features, batch %d, %d workers: %.0f training samples/s",
+                             units, timeSteps, features, batchSize, used, rate))
             }
         }
     }

@@ -1,0 +1,164 @@
+/// The LSTM recurrence over a whole sequence as one differentiable operation: the forward
+/// keeps each step's gates, and the backward walks back through time with hand-written step
+/// derivatives, one matrix product per step each way, instead of a graph of small nodes.
+extension Tensor {
+    /// h and c through time for gates i, f, c, o = sigmoid, sigmoid, tanh, sigmoid of
+    /// `projected[:, t] + h_{t-1} · recurrentKernel` (Keras's LSTM with its default activations).
+    /// - projected: [B, T, 4U], the input projection of every step (x W + b).
+    /// - recurrentKernel: [U, 4U].
+    /// - mask: [B, T] of 0 / 1, or nil: a masked step keeps h and c (and outputs the previous h).
+    /// - recurrentKeep: [B, U] multipliers of h_{t-1} before the product (recurrent dropout), or nil.
+    /// - goBackwards: steps run from t = T-1 down; outputs are in the order they were computed.
+    /// Returns the outputs [B, T, U] with `returnSequences`, else the last one [B, U].
+    public static func lstmSequence(projected: Tensor, recurrentKernel: Tensor, mask: Tensor?, recurrentKeep: Tensor?,
+                                    goBackwards: Bool, returnSequences: Bool) -> Tensor {
+        let (b, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
+        let u = width / 4
+        precondition(width == 4 * u && recurrentKernel.shape == [u, width], "lstmSequence: shapes \(projected.shape) and \(recurrentKernel.shape)")
+        let xp = projected.scalars, kernel = recurrentKernel.scalars
+        let maskValues = mask?.scalars, keep = recurrentKeep?.scalars
+        // Saved for the backward: per step the activated gates [B, 4U], the cell before it,
+        // tanh of the cell after it, and the h that entered the product.
+        var gates = [Float](repeating: 0, count: steps * b * width)
+        var cellsBefore = [Float](repeating: 0, count: steps * b * u)
+        var tanhCells = [Float](repeating: 0, count: steps * b * u)
+        var hInputs = [Float](repeating: 0, count: steps * b * u)
+        var outputs = [Float](repeating: 0, count: (returnSequences ? steps : 1) * b * u)
+        var h = [Float](repeating: 0, count: b * u), c = h
+        var z = [Float](repeating: 0, count: b * width)
+        for i in 0..<steps {
+            let t = goBackwards ? steps - 1 - i : i
+            let hin = keep.map { k in zip(h, k).map { $0 * $1 } } ?? h
+            hInputs.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: hin)
+            for r in 0..<b {
+                let from = (r * steps + t) * width
+                z.replaceSubrange((r * width)..<((r + 1) * width), with: xp[from..<(from + width)])
+            }
+            hin.withUnsafeBufferPointer { ph in
+                kernel.withUnsafeBufferPointer { pk in
+                    z.withUnsafeMutableBufferPointer { pz in
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: b, n: width, k: u, a: ph.baseAddress!, b: pk.baseAddress!,
+                                   c: pz.baseAddress!, accumulate: true)
+                    }
+                }
+            }
+            gates.withUnsafeMutableBufferPointer { pg in
+                z.withUnsafeBufferPointer { pz in
+                    let g = pg.baseAddress! + i * b * width
+                    for r in 0..<b {
+                        let row = r * width
+                        applyVec(pz.baseAddress! + row, g + row, u, vsigmoid)
+                        applyVec(pz.baseAddress! + row + u, g + row + u, u, vsigmoid)
+                        applyVec(pz.baseAddress! + row + 2 * u, g + row + 2 * u, u, vtanh)
+                        applyVec(pz.baseAddress! + row + 3 * u, g + row + 3 * u, u, vsigmoid)
+                    }
+                }
+            }
+            cellsBefore.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: c)
+            var newCell = [Float](repeating: 0, count: b * u)
+            for r in 0..<b {
+                let gRow = i * b * width + r * width
+                for j in 0..<u {
+                    newCell[r * u + j] = gates[gRow + u + j] * c[r * u + j] + gates[gRow + j] * gates[gRow + 2 * u + j]
+                }
+            }
+            var tanhCell = [Float](repeating: 0, count: b * u)
+            newCell.withUnsafeBufferPointer { pc in
+                tanhCell.withUnsafeMutableBufferPointer { pt in applyVec(pc.baseAddress!, pt.baseAddress!, b * u, vtanh) }
+            }
+            tanhCells.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: tanhCell)
+            for r in 0..<b {
+                let kept = maskValues.map { $0[r * steps + t] != 0 } ?? true
+                guard kept else { continue }
+                let gRow = i * b * width + r * width
+                for j in 0..<u {
+                    c[r * u + j] = newCell[r * u + j]
+                    h[r * u + j] = gates[gRow + 3 * u + j] * tanhCell[r * u + j]
+                }
+            }
+            if returnSequences {
+                for r in 0..<b {
+                    let to = (r * steps + i) * u
+                    outputs.replaceSubrange(to..<(to + u), with: h[(r * u)..<((r + 1) * u)])
+                }
+            }
+        }
+        let result = returnSequences ? Tensor(shape: [b, steps, u], scalars: outputs) : Tensor(shape: [b, u], scalars: h)
+        let saved = (gates, cellsBefore, tanhCells, hInputs)
+        return record("lstm_sequence", result, [projected, recurrentKernel]) { gradient in
+            let g = gradient.scalars
+            let (gates, cellsBefore, tanhCells, hInputs) = saved
+            var dProjected = [Float](repeating: 0, count: b * steps * width)
+            var dKernel = [Float](repeating: 0, count: u * width)
+            var dh = [Float](repeating: 0, count: b * u), dc = dh
+            var dz = [Float](repeating: 0, count: b * width)
+            var dhIn = [Float](repeating: 0, count: b * u)
+            for i in stride(from: steps - 1, through: 0, by: -1) {
+                let t = goBackwards ? steps - 1 - i : i
+                if returnSequences {
+                    for r in 0..<b { for j in 0..<u { dh[r * u + j] += g[(r * steps + i) * u + j] } }
+                } else if i == steps - 1 {
+                    for k in 0..<(b * u) { dh[k] += g[k] }
+                }
+                for r in 0..<b {
+                    let kept: Float = maskValues.map { $0[r * steps + t] != 0 ? 1 : 0 } ?? 1
+                    let gRow = i * b * width + r * width, zRow = r * width
+                    for j in 0..<u {
+                        let k = r * u + j
+                        let (ig, fg, cg, og) = (gates[gRow + j], gates[gRow + u + j], gates[gRow + 2 * u + j], gates[gRow + 3 * u + j])
+                        let tc = tanhCells[i * b * u + k]
+                        let dhc = dh[k] * kept, dcc = dc[k] * kept
+                        let dOut = dhc * tc
+                        let dCell = dcc + dhc * og * (1 - tc * tc)
+                        dz[zRow + j] = dCell * cg * ig * (1 - ig)
+                        dz[zRow + u + j] = dCell * cellsBefore[i * b * u + k] * fg * (1 - fg)
+                        dz[zRow + 2 * u + j] = dCell * ig * (1 - cg * cg)
+                        dz[zRow + 3 * u + j] = dOut * og * (1 - og)
+                        dc[k] = dCell * fg + dc[k] * (1 - kept)
+                        dh[k] *= 1 - kept
+                    }
+                    let to = (r * steps + t) * width
+                    dProjected.replaceSubrange(to..<(to + width), with: dz[zRow..<(zRow + width)])
+                }
+                dz.withUnsafeBufferPointer { pz in
+                    hInputs.withUnsafeBufferPointer { ph in
+                        dKernel.withUnsafeMutableBufferPointer { pk in
+                            // dU += h_inᵀ · dz
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: u, n: width, k: b, a: ph.baseAddress! + i * b * u,
+                                       b: pz.baseAddress!, c: pk.baseAddress!, accumulate: true)
+                        }
+                    }
+                    kernel.withUnsafeBufferPointer { pk in
+                        dhIn.withUnsafeMutableBufferPointer { pd in
+                            // dh_in = dz · Uᵀ
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: b, n: u, k: width, a: pz.baseAddress!, b: pk.baseAddress!,
+                                       c: pd.baseAddress!)
+                        }
+                    }
+                }
+                if let keep {
+                    for k in 0..<(b * u) { dh[k] += dhIn[k] * keep[k] }
+                } else {
+                    for k in 0..<(b * u) { dh[k] += dhIn[k] }
+                }
+            }
+            return [Tensor(shape: [b, steps, width], scalars: dProjected), Tensor(shape: [u, width], scalars: dKernel)]
+        }
+    }
+}
+
+/// `f` over n floats from `source` into `target`, eight at a time, the tail through a padded vector.
+@inline(__always)
+private func applyVec(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Vec) -> Vec) {
+    var i = 0
+    while i + 8 <= n {
+        store(f(load(source + i)), target + i)
+        i += 8
+    }
+    if i < n {
+        var tail = Vec(repeating: 0)
+        for k in 0..<(n - i) { tail[k] = source[i + k] }
+        let out = f(tail)
+        for k in 0..<(n - i) { target[i + k] = out[k] }
+    }
+}
