@@ -377,6 +377,16 @@ def recurrent_layers():
         layer_case("gru reset before masked sequences", L.GRU(2, reset_after=False, return_sequences=True), x, masks=[mask]),
         layer_case("gru reset before no bias", L.GRU(2, reset_after=False, use_bias=False), x),
         layer_case("gru relu gates", L.GRU(3, recurrent_activation="relu", activation="sigmoid"), x),
+        layer_case("lstm zero output for mask", L.LSTM(2, return_sequences=True, zero_output_for_mask=True), x, masks=[mask]),
+        layer_case("bidirectional lstm", L.Bidirectional(L.LSTM(3)), x),
+        layer_case("bidirectional gru sequences sum", L.Bidirectional(L.GRU(2, return_sequences=True), merge_mode="sum"), x),
+        layer_case("bidirectional lstm masked sequences", L.Bidirectional(L.LSTM(2, return_sequences=True)), x, masks=[mask]),
+        layer_case("bidirectional own backward ave", L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode="ave",
+                                                                     backward_layer=L.SimpleRNN(3, return_sequences=True,
+                                                                                                go_backwards=True, activation="relu")), x),
+        layer_case("bidirectional mul masked", L.Bidirectional(L.GRU(2), merge_mode="mul"), x, masks=[mask]),
+        layer_case("time distributed dense", L.TimeDistributed(L.Dense(3, activation="tanh")), x),
+        layer_case("time distributed conv", L.TimeDistributed(L.Conv1D(2, 2)), tensor_input((2, 3, 5, 2))),
     ]
     save("recurrent_layers.json", cases)
 

@@ -16,7 +16,7 @@ public let layers: Registry<Layer> = {
         UnitNormalization.self, ZeroPadding1D.self, ZeroPadding2D.self, ZeroPadding3D.self, Cropping1D.self,
         Cropping2D.self, Cropping3D.self, UpSampling1D.self, UpSampling2D.self, UpSampling3D.self,
         Add.self, Subtract.self, Multiply.self, Average.self, Maximum.self, Minimum.self, Concatenate.self, Dot.self,
-        SimpleRNN.self, LSTM.self, GRU.self,
+        SimpleRNN.self, LSTM.self, GRU.self, Bidirectional.self, TimeDistributed.self,
     ]
     for type in builtIn { register(type, in: r) }
     return r

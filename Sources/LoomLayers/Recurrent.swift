@@ -31,6 +31,9 @@ public class RecurrentLayer: Layer, SeededLayer {
     public let dropout: Float, recurrentDropout: Float
     public let seed: Int?
     public let returnSequences: Bool, goBackwards: Bool, unroll: Bool
+    /// Masked steps output zeros instead of the previous output (Bidirectional sets it for
+    /// sequences, as Keras does).
+    public internal(set) var zeroOutputForMask: Bool
     public var randomSeed: UInt64
     /// The cell that holds the weights (Keras saves them under "cell").
     public let cell: RecurrentCell
@@ -52,7 +55,7 @@ public class RecurrentLayer: Layer, SeededLayer {
         public var biasConstraint: (any Constraint)? = nil
         public var dropout: Float = 0, recurrentDropout: Float = 0
         public var seed: Int? = nil
-        public var returnSequences = false, goBackwards = false, unroll = false
+        public var returnSequences = false, goBackwards = false, unroll = false, zeroOutputForMask = false
         public init(units: Int) { self.units = units }
     }
 
@@ -69,7 +72,7 @@ public class RecurrentLayer: Layer, SeededLayer {
         (kernelRegularizer, recurrentRegularizer, biasRegularizer) = (a.kernelRegularizer, a.recurrentRegularizer, a.biasRegularizer)
         (kernelConstraint, recurrentConstraint, biasConstraint) = (a.kernelConstraint, a.recurrentConstraint, a.biasConstraint)
         (dropout, recurrentDropout, seed) = (a.dropout, a.recurrentDropout, a.seed)
-        (returnSequences, goBackwards, unroll) = (a.returnSequences, a.goBackwards, a.unroll)
+        (returnSequences, goBackwards, unroll, zeroOutputForMask) = (a.returnSequences, a.goBackwards, a.unroll, a.zeroOutputForMask)
         randomSeed = layerSeed(a.seed)
         cell = RecurrentCell(name: LayerNames.next(layerName.lowercased() + "_cell"))
         super.init(name: name, activityRegularizer: a.activityRegularizer)
@@ -158,23 +161,26 @@ public class RecurrentLayer: Layer, SeededLayer {
         let (batch, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
         var state = initialState(batch: batch)
         var outputs: [Tensor] = []
-        var previous = state[0]
+        var previous = state[0], last = state[0]
         for i in 0..<steps {
             let t = goBackwards ? steps - 1 - i : i
             let xt = projected.slice(lower: [0, t, 0], upper: [batch, t + 1, width]).reshaped([batch, width])
             var (output, next) = step(xt, state: state, recurrentKeep: recurrentKeep)
             if let mask {
-                // A masked step keeps the previous output and state (Keras's rnn with a mask).
+                // A masked step keeps the previous state and outputs the previous output (or
+                // zeros with zero_output_for_mask), as Keras's rnn does.
                 let keep = mask.slice(lower: [0, t], upper: [batch, t + 1])
                 let drop = 1 - keep
-                output = output * keep + previous * drop
                 next = zip(next, state).map { $0 * keep + $1 * drop }
+                output = zeroOutputForMask ? output * keep : output * keep + previous * drop
             }
             state = next
-            previous = output
+            // The output a masked step repeats is the state's h (equal to the output unless zeroed).
+            previous = next[0]
+            last = output
             if returnSequences { outputs.append(output.reshaped([batch, 1, units])) }
         }
-        return returnSequences ? Tensor.concatenate(outputs, axis: 1) : previous
+        return returnSequences ? Tensor.concatenate(outputs, axis: 1) : last
     }
 
     public override var layerConfig: Config {
@@ -193,7 +199,7 @@ public class RecurrentLayer: Layer, SeededLayer {
          "kernel_constraint": kernelConstraint?.serialized ?? .null, "recurrent_constraint": recurrentConstraint?.serialized ?? .null,
          "bias_constraint": biasConstraint?.serialized ?? .null, "dropout": .from(dropout), "recurrent_dropout": .from(recurrentDropout),
          "return_sequences": .bool(returnSequences), "return_state": false, "go_backwards": .bool(goBackwards),
-         "stateful": false, "unroll": .bool(unroll), "zero_output_for_mask": false]
+         "stateful": false, "unroll": .bool(unroll), "zero_output_for_mask": .bool(zeroOutputForMask)]
     }
 
     /// The arguments every recurrent layer reads, with Keras's defaults; refuses what Loom
@@ -217,7 +223,8 @@ public class RecurrentLayer: Layer, SeededLayer {
         a.returnSequences = try k.reader.bool("return_sequences", default: false)
         a.goBackwards = try k.reader.bool("go_backwards", default: false)
         a.unroll = try k.reader.bool("unroll", default: false)
-        for unsupported in ["return_state", "stateful", "zero_output_for_mask"] where try k.reader.bool(unsupported, default: false) {
+        a.zeroOutputForMask = try k.reader.bool("zero_output_for_mask", default: false)
+        for unsupported in ["return_state", "stateful"] where try k.reader.bool(unsupported, default: false) {
             throw ConfigError(k.reader.object, argument: unsupported, "is not supported yet (only \(unsupported)=False)")
         }
         return a
@@ -280,7 +287,8 @@ public final class LSTM: RecurrentLayer, KerasLayer {
             return super.recur(projected, mask: mask, recurrentKeep: recurrentKeep)
         }
         return Tensor.lstmSequence(projected: projected, recurrentKernel: cell.recurrentKernel.tracked, mask: mask,
-                                   recurrentKeep: recurrentKeep, goBackwards: goBackwards, returnSequences: returnSequences)
+                                   recurrentKeep: recurrentKeep, goBackwards: goBackwards, returnSequences: returnSequences,
+                                   zeroOutputForMask: zeroOutputForMask)
     }
 
     override func step(_ projected: Tensor, state: [Tensor], recurrentKeep: Tensor?) -> (Tensor, [Tensor]) {

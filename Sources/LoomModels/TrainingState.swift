@@ -132,13 +132,15 @@ extension Model {
         return state
     }
 
-    /// The random layers, nested models' included, by path ("outer/inner/dropout").
+    /// The random layers, nested models' and wrappers' included, by path ("outer/inner/dropout").
     func seededLayers(prefix: String = "") -> [(String, SeededLayer)] {
-        layers.flatMap { layer -> [(String, SeededLayer)] in
+        func walk(_ layer: Layer, _ prefix: String) -> [(String, SeededLayer)] {
             let path = prefix + layer.name
             if let nested = layer as? Model { return nested.seededLayers(prefix: path + "/") }
-            return (layer as? SeededLayer).map { [(path, $0)] } ?? []
+            let own = (layer as? SeededLayer).map { [(path, $0)] } ?? []
+            return own + layer.sublayers.flatMap { walk($0, path + "/") }
         }
+        return layers.flatMap { walk($0, prefix) }
     }
 
     /// Puts a resumed fit's counters, callbacks and history back (after onTrainBegin reset them).

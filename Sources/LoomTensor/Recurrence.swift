@@ -9,9 +9,10 @@ extension Tensor {
     /// - mask: [B, T] of 0 / 1, or nil: a masked step keeps h and c (and outputs the previous h).
     /// - recurrentKeep: [B, U] multipliers of h_{t-1} before the product (recurrent dropout), or nil.
     /// - goBackwards: steps run from t = T-1 down; outputs are in the order they were computed.
+    /// - zeroOutputForMask: a masked step outputs zeros instead of the previous h.
     /// Returns the outputs [B, T, U] with `returnSequences`, else the last one [B, U].
     public static func lstmSequence(projected: Tensor, recurrentKernel: Tensor, mask: Tensor?, recurrentKeep: Tensor?,
-                                    goBackwards: Bool, returnSequences: Bool) -> Tensor {
+                                    goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool = false) -> Tensor {
         let (b, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
         let u = width / 4
         precondition(width == 4 * u && recurrentKernel.shape == [u, width], "lstmSequence: shapes \(projected.shape) and \(recurrentKernel.shape)")
@@ -78,12 +79,19 @@ extension Tensor {
             }
             if returnSequences {
                 for r in 0..<b {
+                    if zeroOutputForMask, let m = maskValues, m[r * steps + t] == 0 { continue }
                     let to = (r * steps + i) * u
                     outputs.replaceSubrange(to..<(to + u), with: h[(r * u)..<((r + 1) * u)])
                 }
             }
         }
-        let result = returnSequences ? Tensor(shape: [b, steps, u], scalars: outputs) : Tensor(shape: [b, u], scalars: h)
+        var last = h
+        if zeroOutputForMask, let m = maskValues {
+            // The last output is the last step's: zeros where that step was masked.
+            let t = goBackwards ? 0 : steps - 1
+            for r in 0..<b where m[r * steps + t] == 0 { for j in 0..<u { last[r * u + j] = 0 } }
+        }
+        let result = returnSequences ? Tensor(shape: [b, steps, u], scalars: outputs) : Tensor(shape: [b, u], scalars: last)
         let saved = (gates, cellsBefore, tanhCells, hInputs)
         return record("lstm_sequence", result, [projected, recurrentKernel]) { gradient in
             let g = gradient.scalars
@@ -95,10 +103,12 @@ extension Tensor {
             var dhIn = [Float](repeating: 0, count: b * u)
             for i in stride(from: steps - 1, through: 0, by: -1) {
                 let t = goBackwards ? steps - 1 - i : i
+                // An output zeroed for its mask passes no gradient back.
+                func outputKept(_ r: Int) -> Bool { !(zeroOutputForMask && maskValues.map { $0[r * steps + t] == 0 } == true) }
                 if returnSequences {
-                    for r in 0..<b { for j in 0..<u { dh[r * u + j] += g[(r * steps + i) * u + j] } }
+                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[(r * steps + i) * u + j] } }
                 } else if i == steps - 1 {
-                    for k in 0..<(b * u) { dh[k] += g[k] }
+                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[r * u + j] } }
                 }
                 for r in 0..<b {
                     let kept: Float = maskValues.map { $0[r * steps + t] != 0 ? 1 : 0 } ?? 1

@@ -8,7 +8,7 @@ import Testing
     static let cases = Fixtures.cases("recurrent_layers.json")
 
     @Test func fixturesArePresent() {
-        #expect(Self.cases.count >= 36)
+        #expect(Self.cases.count >= 44)
     }
 
     @Test(arguments: cases)
