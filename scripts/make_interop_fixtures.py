@@ -90,9 +90,11 @@ def predict_models():
                           name="merging")
     seq = keras.Input((7, 3), name="sequence")
     masked = layers.Masking(0.0)(seq)
-    forward = layers.LSTM(4, return_sequences=True, name="lstm")(masked)
-    backward = layers.GRU(3, go_backwards=True, return_sequences=True, reset_after=False, name="gru")(forward)
-    last = layers.SimpleRNN(5, name="simple_rnn")(backward)
+    forward = layers.Bidirectional(layers.LSTM(4, return_sequences=True, name="lstm"), name="bidirectional")(masked)
+    per_step = layers.TimeDistributed(layers.Dense(4, activation="tanh"), name="per_step")(forward)
+    backward = layers.GRU(3, go_backwards=True, return_sequences=True, reset_after=False, name="gru")(per_step)
+    again = layers.LSTM(3, return_sequences=True, name="lstm_2")(backward)
+    last = layers.SimpleRNN(5, name="simple_rnn")(again)
     recurrent = keras.Model(seq, layers.Dense(2, name="out")(last), name="recurrent")
     return {"core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
             "conv1d": (conv1d, [(5, 16, 3)], False), "conv2d": (conv2d, [(4, 12, 12, 3)], False),

@@ -30,7 +30,6 @@ public final class Bidirectional: Layer, KerasLayer {
     public override var kerasSavedChildren: [(String, Layer)] { [("forward_layer", forwardLayer), ("backward_layer", backwardLayer)] }
     public override var supportsMasking: Bool { true }
     public override var callTakesMask: Bool { true }
-    public override var callDefaultsTrainingToFalse: Bool { true }
     public override var recordsBuildConfig: Bool { true }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
