@@ -3,6 +3,7 @@ import Logging
 import LoomData
 import LoomLayers
 import LoomTensor
+import LoomModels
 import Testing
 @testable import LoomJobs
 
@@ -275,5 +276,42 @@ struct JobScratch {
         #expect(data.train.x[0].scalars.prefix(9) == [0, 1, 2, 1, 2, 3, 2, 3, 4])
         #expect(data.train.x[0].scalars[12..<15] == [4, 5, 6], "the interpolated rows")
         #expect(data.naiveForecastFeature == 0)
+    }
+}
+
+@Suite struct ModelSourceTests {
+    /// A Keras model config (.json) and a .keras file (fine-tuning: its weights, compiled anew
+    /// by the job) are model sources as well as a layer list.
+    @Test func configAndFileModelsTrain() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let first = try TrainJob.run(TrainOptions(jobPath: try scratch.job(JobScratch.valid), runDirectory: scratch.path("first")),
+                                     logger: Logger(label: "test"))
+        let trained = try KerasFile.load(scratch.path("first/model.keras"))
+        try Data(trained.serialized.description.utf8).write(to: scratch.url.appendingPathComponent("model.json"))
+
+        let layerList = """
+          layers:
+            - Input: {shape: [4]}
+            - Dense: {units: 8, activation: relu}
+            - Dropout: {rate: 0.2}
+            - Dense: {units: 3, activation: softmax}
+        """
+        #expect(JobScratch.valid.contains(layerList))
+        let fromConfig = try scratch.job(JobScratch.valid.replacingOccurrences(of: layerList, with: "  config: model.json\n"), name: "config.yaml")
+        let viaConfig = try TrainJob.run(TrainOptions(jobPath: fromConfig, runDirectory: scratch.path("config")), logger: Logger(label: "test"))
+        #expect(viaConfig.epochs == 3)
+
+        // Fine-tuning starts from the trained weights: its first epoch's loss is below the
+        // first run's first epoch.
+        let fromFile = try scratch.job(JobScratch.valid.replacingOccurrences(of: layerList, with: "  file: first/model.keras\n"), name: "file.yaml")
+        _ = try TrainJob.run(TrainOptions(jobPath: fromFile, runDirectory: scratch.path("tuned")), logger: Logger(label: "test"))
+        func firstLoss(_ run: String) throws -> Double {
+            guard case let .object(h) = try JSONValue.parse(String(contentsOfFile: scratch.path(run + "/history.json"), encoding: .utf8)),
+                  case let .array(losses)? = h["loss"], let loss = losses.first?.numberValue else { return .nan }
+            return loss
+        }
+        #expect(try firstLoss("tuned") < firstLoss("first"))
+        _ = first
     }
 }
