@@ -25,66 +25,72 @@ extension Tensor {
         var tanhCells = [Float](repeating: 0, count: steps * b * u)
         var hInputs = [Float](repeating: 0, count: steps * b * u)
         var outputs = [Float](repeating: 0, count: (returnSequences ? steps : 1) * b * u)
-        var h = [Float](repeating: 0, count: b * u), c = h
-        var z = [Float](repeating: 0, count: b * width)
-        for i in 0..<steps {
-            let t = goBackwards ? steps - 1 - i : i
-            let hin = keep.map { k in zip(h, k).map { $0 * $1 } } ?? h
-            hInputs.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: hin)
-            for r in 0..<b {
-                let from = (r * steps + t) * width
-                z.replaceSubrange((r * width)..<((r + 1) * width), with: xp[from..<(from + width)])
-            }
-            hin.withUnsafeBufferPointer { ph in
-                kernel.withUnsafeBufferPointer { pk in
-                    z.withUnsafeMutableBufferPointer { pz in
-                        BLAS.sgemm(transposeA: false, transposeB: false, m: b, n: width, k: u, a: ph.baseAddress!, b: pk.baseAddress!,
-                                   c: pz.baseAddress!, accumulate: true)
-                    }
-                }
-            }
-            gates.withUnsafeMutableBufferPointer { pg in
-                z.withUnsafeBufferPointer { pz in
-                    let g = pg.baseAddress! + i * b * width
-                    for r in 0..<b {
-                        let row = r * width
-                        applyVec(pz.baseAddress! + row, g + row, u, vsigmoid)
-                        applyVec(pz.baseAddress! + row + u, g + row + u, u, vsigmoid)
-                        applyVec(pz.baseAddress! + row + 2 * u, g + row + 2 * u, u, vtanh)
-                        applyVec(pz.baseAddress! + row + 3 * u, g + row + 3 * u, u, vsigmoid)
-                    }
-                }
-            }
-            cellsBefore.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: c)
-            var newCell = [Float](repeating: 0, count: b * u)
-            for r in 0..<b {
-                let gRow = i * b * width + r * width
-                for j in 0..<u {
-                    newCell[r * u + j] = gates[gRow + u + j] * c[r * u + j] + gates[gRow + j] * gates[gRow + 2 * u + j]
-                }
-            }
-            var tanhCell = [Float](repeating: 0, count: b * u)
-            newCell.withUnsafeBufferPointer { pc in
-                tanhCell.withUnsafeMutableBufferPointer { pt in applyVec(pc.baseAddress!, pt.baseAddress!, b * u, vtanh) }
-            }
-            tanhCells.replaceSubrange((i * b * u)..<((i + 1) * b * u), with: tanhCell)
-            for r in 0..<b {
-                let kept = maskValues.map { $0[r * steps + t] != 0 } ?? true
-                guard kept else { continue }
-                let gRow = i * b * width + r * width
-                for j in 0..<u {
-                    c[r * u + j] = newCell[r * u + j]
-                    h[r * u + j] = gates[gRow + 3 * u + j] * tanhCell[r * u + j]
-                }
-            }
-            if returnSequences {
-                for r in 0..<b {
-                    if zeroOutputForMask, let m = maskValues, m[r * steps + t] == 0 { continue }
-                    let to = (r * steps + i) * u
-                    outputs.replaceSubrange(to..<(to + u), with: h[(r * u)..<((r + 1) * u)])
-                }
-            }
+        var h = [Float](repeating: 0, count: b * u)
+        // The step loop works on raw buffers allocated once: no allocation or reference
+        // counting inside it.
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: b * u), z = UnsafeMutablePointer<Float>.allocate(capacity: b * width)
+        c.initialize(repeating: 0, count: b * u)
+        defer { c.deallocate(); z.deallocate() }
+        let maskPointer = maskValues.map { m -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: m.count)
+            p.initialize(from: m, count: m.count)
+            return p
         }
+        let keepPointer = keep.map { k -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: k.count)
+            p.initialize(from: k, count: k.count)
+            return p
+        }
+        defer { maskPointer?.deallocate(); keepPointer?.deallocate() }
+        xp.withUnsafeBufferPointer { pxb in kernel.withUnsafeBufferPointer { pkb in
+        gates.withUnsafeMutableBufferPointer { pgb in cellsBefore.withUnsafeMutableBufferPointer { pcb in
+        tanhCells.withUnsafeMutableBufferPointer { ptb in hInputs.withUnsafeMutableBufferPointer { phib in
+        outputs.withUnsafeMutableBufferPointer { pob in h.withUnsafeMutableBufferPointer { phb in
+            let (px, pk, ph) = (pxb.baseAddress!, pkb.baseAddress!, phb.baseAddress!)
+            for i in 0..<steps {
+                let t = goBackwards ? steps - 1 - i : i
+                let hin = phib.baseAddress! + i * b * u
+                if let keepPointer {
+                    for k in 0..<(b * u) { hin[k] = ph[k] * keepPointer[k] }
+                } else {
+                    hin.update(from: ph, count: b * u)
+                }
+                for r in 0..<b { (z + r * width).update(from: px + (r * steps + t) * width, count: width) }
+                BLAS.sgemm(transposeA: false, transposeB: false, m: b, n: width, k: u, a: hin, b: pk, c: z, accumulate: true)
+                let g = pgb.baseAddress! + i * b * width
+                for r in 0..<b {
+                    let row = r * width
+                    applyVec(z + row, g + row, u, vsigmoid)
+                    applyVec(z + row + u, g + row + u, u, vsigmoid)
+                    applyVec(z + row + 2 * u, g + row + 2 * u, u, vtanh)
+                    applyVec(z + row + 3 * u, g + row + 3 * u, u, vsigmoid)
+                }
+                let before = pcb.baseAddress! + i * b * u, tanhCell = ptb.baseAddress! + i * b * u
+                before.update(from: c, count: b * u)
+                // The new cell goes into tanhCell's slot first, then is replaced by its tanh.
+                for r in 0..<b {
+                    let gr = g + r * width
+                    for j in 0..<u { tanhCell[r * u + j] = gr[u + j] * c[r * u + j] + gr[j] * gr[2 * u + j] }
+                }
+                for r in 0..<b {
+                    let kept = maskPointer.map { $0[r * steps + t] != 0 } ?? true
+                    if kept { (c + r * u).update(from: tanhCell + r * u, count: u) }
+                }
+                applyVec(tanhCell, tanhCell, b * u, vtanh)
+                for r in 0..<b {
+                    let kept = maskPointer.map { $0[r * steps + t] != 0 } ?? true
+                    guard kept else { continue }
+                    let gr = g + r * width
+                    for j in 0..<u { ph[r * u + j] = gr[3 * u + j] * tanhCell[r * u + j] }
+                }
+                if returnSequences {
+                    for r in 0..<b {
+                        if zeroOutputForMask, let m = maskPointer, m[r * steps + t] == 0 { continue }
+                        (pob.baseAddress! + (r * steps + i) * u).update(from: ph + r * u, count: u)
+                    }
+                }
+            }
+        } } } } } } } }
         var last = h
         if zeroOutputForMask, let m = maskValues {
             // The last output is the last step's: zeros where that step was masked.
