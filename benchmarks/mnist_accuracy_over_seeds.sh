@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Test accuracy of the MNIST MLP (or CNN) after the same epochs over many seeds: Loom (every
+# core) and Keras 3 on TensorFlow and on JAX and PyTorch, each seed changing initialization,
+# dropout and shuffling. Prints each tool's mean, standard deviation and standard error, and
+# Loom's difference from each in standard errors. One seed's accuracy moves by ~0.002, so
+# comparisons need many seeds. Peers come from .build-bench-peers (see mnist_training_vs_peers.sh).
+# Usage: benchmarks/mnist_accuracy_over_seeds.sh [--model mlp|cnn] [--epochs E] [--seeds N] [--tools "keras-tensorflow keras-jax torch"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=mlp epochs=2 seeds=20 tools="keras-tensorflow keras-jax torch"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) model=$2; shift 2 ;;
+        --epochs) epochs=$2; shift 2 ;;
+        --seeds) seeds=$2; shift 2 ;;
+        --tools) tools=$2; shift 2 ;;
+        *) echo "usage: $0 [--model mlp|cnn] [--epochs E] [--seeds N] [--tools LIST]" >&2; exit 2 ;;
+    esac
+done
+venv=.build-bench-peers
+if ! "$venv/bin/python" -c "import tensorflow, jax, keras, torch" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q tensorflow-cpu keras jax jaxlib numpy
+    "$venv/bin/pip" install -q --no-deps torch==2.13.0+cpu
+    "$venv/bin/pip" install -q typing_extensions filelock sympy networkx jinja2 fsspec
+fi
+swift build -c release --product loom >/dev/null
+out=$(mktemp -d)
+for s in $(seq 1 "$seeds"); do
+    .build/release/loom bench train --model "$model" --epochs "$epochs" --seed "$s" --json 2>/dev/null | tail -1 >> "$out/loom"
+    for tool in $tools; do
+        "$venv/bin/python" benchmarks/mnist_training_peers.py --tool "$tool" --model "$model" --epochs "$epochs" --seed "$s" \
+            2>/dev/null | tail -1 >> "$out/$tool"
+    done
+done
+python3 - "$out" loom $tools <<'PY'
+import json, statistics as st, sys
+folder, names = sys.argv[1], sys.argv[2:]
+rows = {n: [json.loads(l)["test_accuracy"] for l in open(f"{folder}/{n}") if l.strip()] for n in names}
+loom = rows["loom"]
+print(f"| tool | seeds | mean | sd | se | Loom - tool (in se) |")
+print("|---|---:|---:|---:|---:|---:|")
+for n in names:
+    v = rows[n]
+    se = st.stdev(v) / len(v) ** 0.5
+    diff = st.mean(loom) - st.mean(v)
+    joint = (st.variance(loom) / len(loom) + st.variance(v) / len(v)) ** 0.5
+    print(f"| {n} | {len(v)} | {st.mean(v):.4f} | {st.stdev(v):.4f} | {se:.4f} | "
+          + ("" if n == "loom" else f"{diff:+.4f} ({diff / joint:+.1f})") + " |")
+PY
