@@ -359,8 +359,10 @@ public final class InputLayer: Layer, KerasLayer {
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
         let x = inputs[0]
         let expected = batchShape
-        let matches = x.rank == expected.count && zip(x.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
-        guard matches else { throw ConfigError(name, "expects inputs of shape \(expected.text), got \(x.shape)") }
+        // A fixed batch size is the whole batch's, which a worker's shard is part of.
+        let shape = x.rank > 0 ? [context.batchSize ?? x.shape[0]] + x.shape.dropFirst() : x.shape
+        let matches = x.rank == expected.count && zip(shape, expected).allSatisfy { $1 == nil || $0 == $1 }
+        guard matches else { throw ConfigError(name, "expects inputs of shape \(expected.text), got \(shape)") }
         return x
     }
 

@@ -157,6 +157,44 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// Whether the layer takes several inputs (merge layers) rather than one.
     open var takesMultipleInputs: Bool { false }
 
+    /// How many values one call makes: 1, or more for a recurrent layer with return_state
+    /// (its output, then its states) and Bidirectional with merge_mode None.
+    open var outputCount: Int { 1 }
+
+    /// Every value one call makes, in Keras's order. Layers with several outputs override
+    /// this; their `call` returns the first.
+    open func callOutputs(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> [Tensor] {
+        [try call(inputs, masks: masks, context: context)]
+    }
+
+    /// The shapes of every value one call makes.
+    open func computeOutputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        [try computeOutputShape(inputShapes)]
+    }
+
+    /// The masks of every value one call makes (the first output's mask, none for the rest).
+    open func computeOutputMasks(_ inputs: [Tensor], masks: [Tensor?]) throws -> [Tensor?] {
+        [try computeMask(inputs, masks: masks)] + Array(repeating: nil, count: outputCount - 1)
+    }
+
+    /// The keyword argument of Keras's call that takes further tensors after the first input
+    /// (a recurrent layer's "initial_state"), or nil when the call takes none.
+    open var keywordInputName: String? { nil }
+
+    /// Refuses a call on the wrong number of inputs; `keywordInputs` of them came by
+    /// `keywordInputName` (initial states).
+    open func checkInputCount(_ count: Int, keywordInputs: Int = 0) throws {
+        if keywordInputs > 0 && keywordInputName == nil {
+            throw ConfigError(name, "takes no keyword tensors, got \(keywordInputs)")
+        }
+        let positional = count - keywordInputs
+        if takesMultipleInputs {
+            guard positional >= 2 else { throw ConfigError(name, "expects at least 2 inputs, got \(positional)") }
+        } else if positional != 1 {
+            throw ConfigError(name, "expects 1 input, got \(positional)")
+        }
+    }
+
     /// Whether Keras's call method of this class takes a `mask` argument (a functional config
     /// records it as a call keyword).
     open var callTakesMask: Bool { false }
@@ -253,25 +291,39 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         try callWithMask(xs, masks: masks, context: context).output
     }
 
-    /// Calls the layer and returns its output mask too.
+    /// Calls the layer and returns its output mask too (a layer with one output).
     public func callWithMask(_ inputs: [Tensor], masks: [Tensor?]? = nil,
                              context: ForwardContext = ForwardContext()) throws -> (output: Tensor, mask: Tensor?) {
-        if takesMultipleInputs {
-            guard inputs.count >= 2 else { throw ConfigError(name, "expects at least 2 inputs, got \(inputs.count)") }
-        } else if inputs.count != 1 {
-            throw ConfigError(name, "expects 1 input, got \(inputs.count)")
+        guard outputCount == 1 else {
+            throw ConfigError(name, "makes \(outputCount) values (return_state or merge_mode None): call it with callAll")
         }
+        let (ys, ms) = try callAllWithMasks(inputs, masks: masks, context: context)
+        return (ys[0], ms[0])
+    }
+
+    /// Every value of one call (an output and its states), with their masks.
+    public func callAllWithMasks(_ inputs: [Tensor], masks: [Tensor?]? = nil, keywordInputs: Int = 0,
+                                 context: ForwardContext = ForwardContext()) throws -> (outputs: [Tensor], masks: [Tensor?]) {
+        try checkInputCount(inputs.count, keywordInputs: keywordInputs)
         // Shapes are gathered only for the first call (building); later calls only read the flag.
         if !isBuilt { try buildIfNeeded(inputs.map { $0.shape.map(Optional.some) }) }
         let m = masks ?? Array(repeating: nil, count: inputs.count)
-        let y = try call(inputs, masks: m, context: context)
+        let ys = try callOutputs(inputs, masks: m, context: context)
         if let regularizer = activityRegularizer {
             // Keras 3 divides the activity penalty by the batch size (the whole batch's, so the
-            // shards' penalties add up to Keras's).
-            let batch = Float(max(1, context.batchSize ?? (y.rank > 0 ? y.shape[0] : 1)))
-            context.addLoss(regularizer.penalty(y) / batch)
+            // shards' penalties add up to Keras's), for every output of the call.
+            for y in ys {
+                let batch = Float(max(1, context.batchSize ?? (y.rank > 0 ? y.shape[0] : 1)))
+                context.addLoss(regularizer.penalty(y) / batch)
+            }
         }
-        return (y, try computeMask(inputs, masks: m))
+        return (ys, try computeOutputMasks(inputs, masks: m))
+    }
+
+    /// Every value of one call on `inputs` (with initial states after the first input, for
+    /// a recurrent layer).
+    public func callAll(_ inputs: [Tensor], masks: [Tensor?]? = nil, context: ForwardContext = ForwardContext()) throws -> [Tensor] {
+        try callAllWithMasks(inputs, masks: masks, keywordInputs: takesMultipleInputs ? 0 : inputs.count - 1, context: context).outputs
     }
 
     // MARK: - Config
@@ -300,7 +352,13 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         }
         if recordsBuildConfig, let shapes = builtInputShapes {
             let json = shapes.map { JSONValue.array($0.map { JSONValue.from($0) }) }
-            s["build_config"] = ["input_shape": json.count == 1 ? json[0] : .array(json)]
+            if let keyword = keywordInputName, json.count > 1 {
+                // Built with initial states: Keras names each argument's shapes.
+                let states = json.count == 2 ? json[1] : .array(Array(json.dropFirst()))
+                s["build_config"] = ["shapes_dict": ["sequences_shape": json[0], "\(keyword)_shape": states]]
+            } else {
+                s["build_config"] = ["input_shape": json.count == 1 ? json[0] : .array(json)]
+            }
         }
         return .object(s)
     }

@@ -32,9 +32,15 @@ extension Layer {
     public static func deserialize(_ value: JSONValue) throws -> Layer {
         let layer = try layers.make(value, owner: "layer", argument: "class_name")
         // A functional model writes input_shape null: its graph already fixes the shapes.
-        if case let .object(dict) = value, case let .object(build)? = dict["build_config"], let shape = build["input_shape"],
-           shape != .null {
+        guard case let .object(dict) = value, case let .object(build)? = dict["build_config"] else { return layer }
+        if let shape = build["input_shape"], shape != .null {
             try layer.buildIfNeeded(try buildShapes(shape, layer: layer.name))
+        } else if case let .object(shapes)? = build["shapes_dict"], let sequences = shapes["sequences_shape"],
+                  let keyword = layer.keywordInputName {
+            // A recurrent layer built with initial states: the sequence's shape, then the states'.
+            var all = try buildShapes(sequences, layer: layer.name)
+            if let states = shapes["\(keyword)_shape"], states != .null { all += try buildShapes(states, layer: layer.name) }
+            try layer.buildIfNeeded(all)
         }
         return layer
     }

@@ -118,6 +118,12 @@ func knownDims(_ shape: TensorShape, _ layer: String, _ what: String) throws(Con
 extension TensorShape {
     /// A shape for messages: [None, 3].
     public var text: String { "(" + map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")" }
+
+    /// Whether inputs of `other` fit a layer built for this shape: the same rank, and the same
+    /// sizes where both are known.
+    public func fits(_ other: TensorShape) -> Bool {
+        count == other.count && zip(self, other).allSatisfy { $0 == nil || $1 == nil || $0 == $1 }
+    }
 }
 
 /// The settings of a layer with a kernel and an optional bias (Dense and the convolutions):

@@ -1,4 +1,5 @@
 import LoomTensor
+import Synchronization
 
 /// Keras's LSTM bias initializer with unit_forget_bias: the forget gate's quarter is ones,
 /// the rest from the bias initializer (i, f, c, o order).
@@ -20,7 +21,9 @@ struct UnitForgetBias: Initializer {
 /// reversed with go_backwards), masked steps keeping the previous output and state, dropout
 /// masks drawn once per sequence. Weights are the cell's: kernel [input, gates x units],
 /// recurrent_kernel [units, gates x units] and bias, saved under the layer's "cell" as Keras
-/// saves them.
+/// saves them. With return_state a call makes the output then the final states; initial
+/// states come by Keras's `initial_state` keyword; a stateful layer starts each batch from
+/// the states the previous batch ended with, sample by sample.
 public class RecurrentLayer: Layer, SeededLayer {
     public let units: Int
     public let activation: ActivationFunction
@@ -31,6 +34,7 @@ public class RecurrentLayer: Layer, SeededLayer {
     public let dropout: Float, recurrentDropout: Float
     public let seed: Int?
     public let returnSequences: Bool, goBackwards: Bool, unroll: Bool
+    public let returnState: Bool, stateful: Bool
     /// Masked steps output zeros instead of the previous output (Bidirectional sets it for
     /// sequences, as Keras does).
     public internal(set) var zeroOutputForMask: Bool
@@ -40,6 +44,10 @@ public class RecurrentLayer: Layer, SeededLayer {
 
     /// How many blocks of `units` the kernels hold (1, 4 for LSTM's i f c o, 3 for GRU's z r h).
     class var gates: Int { 1 }
+    /// How many states the recurrence carries (h, and c for LSTM).
+    class var stateCount: Int { 1 }
+    /// A stateful layer's states between batches: one row per sample, nil after a reset.
+    private let carriedStates = Mutex<[Tensor]?>(nil)
     class var writesNullSeed: Bool { false }
 
     public struct Arguments {
@@ -56,6 +64,7 @@ public class RecurrentLayer: Layer, SeededLayer {
         public var dropout: Float = 0, recurrentDropout: Float = 0
         public var seed: Int? = nil
         public var returnSequences = false, goBackwards = false, unroll = false, zeroOutputForMask = false
+        public var returnState = false, stateful = false
         public init(units: Int) { self.units = units }
     }
 
@@ -73,6 +82,7 @@ public class RecurrentLayer: Layer, SeededLayer {
         (kernelConstraint, recurrentConstraint, biasConstraint) = (a.kernelConstraint, a.recurrentConstraint, a.biasConstraint)
         (dropout, recurrentDropout, seed) = (a.dropout, a.recurrentDropout, a.seed)
         (returnSequences, goBackwards, unroll, zeroOutputForMask) = (a.returnSequences, a.goBackwards, a.unroll, a.zeroOutputForMask)
+        (returnState, stateful) = (a.returnState, a.stateful)
         randomSeed = layerSeed(a.seed)
         cell = RecurrentCell(name: LayerNames.next(layerName.lowercased() + "_cell"))
         super.init(name: name, activityRegularizer: a.activityRegularizer)
@@ -84,6 +94,22 @@ public class RecurrentLayer: Layer, SeededLayer {
     public override var callTakesMask: Bool { true }
     public override var callDefaultsTrainingToFalse: Bool { true }
     public override var recordsBuildConfig: Bool { true }
+    public override var outputCount: Int { returnState ? 1 + Self.stateCount : 1 }
+    public override var keywordInputName: String? { "initial_state" }
+
+    public override func checkInputCount(_ count: Int, keywordInputs: Int) throws {
+        guard count - keywordInputs == 1 else { throw ConfigError(name, "expects 1 input, got \(count - keywordInputs)") }
+        guard keywordInputs == 0 || keywordInputs == Self.stateCount else {
+            throw ConfigError(name, argument: "initial_state",
+                              "must hold \(Self.stateCount) tensor\(Self.stateCount == 1 ? "" : "s") (\(Self.stateNames)), got \(keywordInputs)")
+        }
+    }
+
+    /// The states' names, for messages.
+    class var stateNames: String { "h" }
+
+    /// Forgets a stateful layer's states: the next batch starts from zeros (Keras's reset_state).
+    public func resetStates() { carriedStates.withLock { $0 = nil } }
 
     /// The bias's shape and initializer (GRU's reset_after keeps two rows; LSTM's forget gate).
     func biasShape() -> [Int] { [Self.gates * units] }
@@ -93,6 +119,10 @@ public class RecurrentLayer: Layer, SeededLayer {
         let shape = inputShapes[0]
         guard shape.count == 3, let features = shape[2] ?? nil else {
             throw ConfigError(name, "expects inputs of shape (batch, timesteps, features) with known features, got \(shape.text)")
+        }
+        if stateful && (shape[0] ?? nil) == nil {
+            throw ConfigError(name, argument: "stateful",
+                              "needs a fixed batch size: give the model's Input a batch_size (Keras's batch_shape), got inputs \(shape.text)")
         }
         let g = Self.gates * units
         cell.kernel = try cell.addWeight("kernel", shape: [features, g], initializer: kernelInitializer,
@@ -109,6 +139,14 @@ public class RecurrentLayer: Layer, SeededLayer {
         let s = inputShapes[0]
         guard s.count == 3 else { throw ConfigError(name, "expects inputs of shape (batch, timesteps, features), got \(s.text)") }
         return returnSequences ? [s[0], s[1], units] : [s[0], units]
+    }
+
+    public override func computeOutputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let output = try computeOutputShape(inputShapes)
+        for (k, shape) in inputShapes.dropFirst().enumerated() where !shape.fits([output[0], units]) {
+            throw ConfigError(name, argument: "initial_state", "state \(k) must have shape (batch, \(units)), got \(shape.text)")
+        }
+        return [output] + Array(repeating: [output[0], units], count: outputCount - 1)
     }
 
     public override func computeMask(_ inputs: [Tensor], masks: [Tensor?]) throws -> Tensor? {
@@ -129,6 +167,11 @@ public class RecurrentLayer: Layer, SeededLayer {
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        try callOutputs(inputs, masks: masks, context: context)[0]
+    }
+
+    /// The output, then the final states with return_state.
+    public override func callOutputs(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> [Tensor] {
         let x = inputs[0]
         guard x.rank == 3, x.shape[2] == cell.kernel.shape[0] else {
             throw ConfigError(name, "expects inputs of shape (batch, timesteps, \(cell.kernel.shape[0])), got \(x.shape)")
@@ -152,14 +195,56 @@ public class RecurrentLayer: Layer, SeededLayer {
         var projected = input.reshaped([batch * steps, features]).matmul(cell.kernel.tracked)
         if let b = inputBias() { projected = projected + b }
         projected = projected.reshaped([batch, steps, width])
-        return recur(projected, mask: masks.first ?? nil, recurrentKeep: recurrentKeep)
+        let given = Array(inputs.dropFirst())
+        for (k, s) in given.enumerated() where s.shape != [batch, units] {
+            throw ConfigError(name, argument: "initial_state", "state \(k) must have shape [\(batch), \(units)], got \(s.shape)")
+        }
+        // nil: zeros (a fused recurrence then needs no gradient for them).
+        let start = given.isEmpty ? (stateful ? try carried(batch: batch, context: context) : nil) : given
+        // Keras 3 fills in a call's mask only when the call takes one tensor: given initial
+        // states, the sequence's mask is not applied (the output's mask still follows it).
+        let mask = given.isEmpty ? masks.first ?? nil : nil
+        let (output, final) = recur(projected, initial: start, mask: mask, recurrentKeep: recurrentKeep,
+                                    returnsState: returnState || stateful)
+        if stateful { carry(final, context: context) }
+        return returnState ? [output] + final : [output]
     }
 
-    /// The recurrent steps over the projected inputs [B, T, gates x units]: step by step
-    /// through `step` (LSTM replaces this with a fused recurrence for its default activations).
-    func recur(_ projected: Tensor, mask: Tensor?, recurrentKeep: Tensor?) -> Tensor {
+    /// The rows of the carried states for this pass's samples (nil, zeros, before the first batch).
+    private func carried(batch: Int, context: ForwardContext) throws -> [Tensor]? {
+        let whole = context.batchSize ?? batch
+        let expected = builtInputShapes?.first?.first ?? nil
+        guard whole == expected else {
+            throw ConfigError(name, argument: "stateful", "needs batches of \(expected.map(String.init) ?? "a fixed number of") samples, "
+                              + "the batch size it was built for, got \(whole): carried states are one per sample")
+        }
+        let rows = context.sampleOffset..<(context.sampleOffset + batch)
+        return carriedStates.withLock { states in
+            states?.map { $0.slice(lower: [rows.lowerBound, 0], upper: [rows.upperBound, units]) }
+        }
+    }
+
+    /// Stores this pass's final states in its samples' rows (each shard writes its own rows).
+    private func carry(_ final: [Tensor], context: ForwardContext) {
+        let whole = context.batchSize ?? final[0].shape[0]
+        let offset = context.sampleOffset * units
+        carriedStates.withLock { states in
+            var next = states?.map(\.scalars) ?? Array(repeating: [Float](repeating: 0, count: whole * units), count: final.count)
+            for (k, state) in final.enumerated() {
+                let values = state.scalars
+                next[k].replaceSubrange(offset..<(offset + values.count), with: values)
+            }
+            states = next.map { Tensor(shape: [whole, units], scalars: $0) }
+        }
+    }
+
+    /// The recurrent steps over the projected inputs [B, T, gates x units] from `initial`:
+    /// step by step through `step` (LSTM replaces this with a fused recurrence for its
+    /// default activations). Returns the output and the final states (`returnsState` lets
+    /// a fused recurrence skip them).
+    func recur(_ projected: Tensor, initial: [Tensor]?, mask: Tensor?, recurrentKeep: Tensor?, returnsState: Bool) -> (Tensor, [Tensor]) {
         let (batch, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
-        var state = initialState(batch: batch)
+        var state = initial ?? initialState(batch: batch)
         var outputs: [Tensor] = []
         var previous = state[0], last = state[0]
         for i in 0..<steps {
@@ -180,7 +265,7 @@ public class RecurrentLayer: Layer, SeededLayer {
             last = output
             if returnSequences { outputs.append(output.reshaped([batch, 1, units])) }
         }
-        return returnSequences ? Tensor.concatenate(outputs, axis: 1) : last
+        return (returnSequences ? Tensor.concatenate(outputs, axis: 1) : last, state)
     }
 
     public override var layerConfig: Config {
@@ -198,12 +283,11 @@ public class RecurrentLayer: Layer, SeededLayer {
          "recurrent_regularizer": recurrentRegularizer?.serialized ?? .null, "bias_regularizer": biasRegularizer?.serialized ?? .null,
          "kernel_constraint": kernelConstraint?.serialized ?? .null, "recurrent_constraint": recurrentConstraint?.serialized ?? .null,
          "bias_constraint": biasConstraint?.serialized ?? .null, "dropout": .from(dropout), "recurrent_dropout": .from(recurrentDropout),
-         "return_sequences": .bool(returnSequences), "return_state": false, "go_backwards": .bool(goBackwards),
-         "stateful": false, "unroll": .bool(unroll), "zero_output_for_mask": .bool(zeroOutputForMask)]
+         "return_sequences": .bool(returnSequences), "return_state": .bool(returnState), "go_backwards": .bool(goBackwards),
+         "stateful": .bool(stateful), "unroll": .bool(unroll), "zero_output_for_mask": .bool(zeroOutputForMask)]
     }
 
-    /// The arguments every recurrent layer reads, with Keras's defaults; refuses what Loom
-    /// does not do yet (return_state, stateful), naming the argument.
+    /// The arguments every recurrent layer reads, with Keras's defaults.
     static func readArguments(_ k: LayerConfigReader) throws -> Arguments {
         var a = Arguments(units: try k.reader.size("units"))
         a.activation = try k.reader.has("activation") ? k.activation() : .tanh
@@ -224,9 +308,8 @@ public class RecurrentLayer: Layer, SeededLayer {
         a.goBackwards = try k.reader.bool("go_backwards", default: false)
         a.unroll = try k.reader.bool("unroll", default: false)
         a.zeroOutputForMask = try k.reader.bool("zero_output_for_mask", default: false)
-        for unsupported in ["return_state", "stateful"] where try k.reader.bool(unsupported, default: false) {
-            throw ConfigError(k.reader.object, argument: unsupported, "is not supported yet (only \(unsupported)=False)")
-        }
+        a.returnState = try k.reader.bool("return_state", default: false)
+        a.stateful = try k.reader.bool("stateful", default: false)
         return a
     }
 }
@@ -278,17 +361,23 @@ public final class LSTM: RecurrentLayer, KerasLayer {
         unitForgetBias ? UnitForgetBias(base: biasInitializer, units: units) : biasInitializer
     }
 
+    override class var stateCount: Int { 2 }
+    override class var stateNames: String { "h, c" }
+
     override func initialState(batch: Int) -> [Tensor] { super.initialState(batch: batch) + super.initialState(batch: batch) }
 
-    override func recur(_ projected: Tensor, mask: Tensor?, recurrentKeep: Tensor?) -> Tensor {
+    override func recur(_ projected: Tensor, initial: [Tensor]?, mask: Tensor?, recurrentKeep: Tensor?,
+                        returnsState: Bool) -> (Tensor, [Tensor]) {
         // Keras's default activations run as one fused recurrence with hand-written step
         // derivatives; other activations go step by step through the graph.
         guard activation.name == "tanh" && recurrentActivation.name == "sigmoid" else {
-            return super.recur(projected, mask: mask, recurrentKeep: recurrentKeep)
+            return super.recur(projected, initial: initial, mask: mask, recurrentKeep: recurrentKeep, returnsState: returnsState)
         }
-        return Tensor.lstmSequence(projected: projected, recurrentKernel: cell.recurrentKernel.tracked, mask: mask,
-                                   recurrentKeep: recurrentKeep, goBackwards: goBackwards, returnSequences: returnSequences,
-                                   zeroOutputForMask: zeroOutputForMask)
+        let values = Tensor.lstmSequence(projected: projected, recurrentKernel: cell.recurrentKernel.tracked,
+                                         initialState: initial, mask: mask,
+                                         recurrentKeep: recurrentKeep, goBackwards: goBackwards, returnSequences: returnSequences,
+                                         zeroOutputForMask: zeroOutputForMask, returnsState: returnsState)
+        return (values[0], Array(values.dropFirst()))
     }
 
     override func step(_ projected: Tensor, state: [Tensor], recurrentKeep: Tensor?) -> (Tensor, [Tensor]) {

@@ -53,7 +53,7 @@ extension Model {
     /// weights per output.
     public func compile(optimizer: Optimizer, loss: Loss?, metrics: [MetricSpec] = [], weightedMetrics: [MetricSpec] = [],
                         lossWeights: [Float]? = nil) throws {
-        let n = outputCount
+        let n = modelOutputCount
         try compile(optimizer: optimizer, losses: Array(repeating: loss, count: n),
                     metrics: Array(repeating: metrics, count: n), weightedMetrics: Array(repeating: weightedMetrics, count: n),
                     lossWeights: lossWeights)
@@ -62,7 +62,7 @@ extension Model {
     /// compile with one loss per output and metrics per output.
     public func compile(optimizer: Optimizer, losses: [Loss?], metrics: [[MetricSpec]], weightedMetrics: [[MetricSpec]] = [],
                         lossWeights: [Float]? = nil) throws {
-        let n = outputCount
+        let n = modelOutputCount
         guard losses.count == n else {
             throw ConfigError(name, argument: "loss", "the model has \(n) output\(n == 1 ? "" : "s") but \(losses.count) losses were given")
         }
@@ -90,7 +90,7 @@ extension Model {
     }
 
     /// The number of outputs.
-    var outputCount: Int { self is Sequential ? 1 : outputs.count }
+    var modelOutputCount: Int { self is Sequential ? 1 : outputs.count }
 
     /// The compiled state, or Keras's error when compile has not run.
     func requireCompiled(_ method: String) throws -> CompiledModel {

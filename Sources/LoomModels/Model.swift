@@ -9,10 +9,13 @@ public final class SymbolicTensor: @unchecked Sendable, CustomStringConvertible 
     public let shape: TensorShape
     /// The layer call that produces it.
     let node: Node
+    /// Which of the call's values it is (0 but for a layer's states, or Bidirectional's halves).
+    let index: Int
 
-    init(shape: TensorShape, node: Node) {
+    init(shape: TensorShape, node: Node, index: Int = 0) {
         self.shape = shape
         self.node = node
+        self.index = index
     }
 
     /// The layer that produces it.
@@ -21,45 +24,46 @@ public final class SymbolicTensor: @unchecked Sendable, CustomStringConvertible 
     public var description: String { "<SymbolicTensor shape=\(shape.text), layer=\(node.layer.name)>" }
 }
 
-/// One call of a layer in a graph: the layer, its symbolic inputs, and where its output goes.
-/// Input layers are nodes without inputs.
+/// One call of a layer in a graph: the layer, its symbolic inputs, and the shapes of the
+/// values it makes. Input layers are nodes without inputs.
 final class Node: @unchecked Sendable {
     let layer: Layer
+    /// The inputs: the positional ones, then `keywordInputs` passed by the layer's keyword
+    /// (a recurrent layer's initial states).
     let inputs: [SymbolicTensor]
+    let keywordInputs: Int
     /// Which call of its layer this is (0 for the first), for naming connections ("dense[1][0]").
     let callIndex: Int
-    /// The shape of the value it makes.
-    let outputShape: TensorShape
+    /// The shapes of the values it makes (one but for layers that return states).
+    let outputShapes: [TensorShape]
 
-    init(layer: Layer, inputs: [SymbolicTensor], outputShape: TensorShape) {
+    init(layer: Layer, inputs: [SymbolicTensor], keywordInputs: Int = 0, outputShapes: [TensorShape]) {
         self.layer = layer
         self.inputs = inputs
-        self.outputShape = outputShape
+        self.keywordInputs = keywordInputs
+        self.outputShapes = outputShapes
         callIndex = layer.symbolicCallCount
         layer.symbolicCallCount += 1
     }
+
+    /// The inputs passed positionally.
+    var positionalInputs: ArraySlice<SymbolicTensor> { inputs.dropLast(keywordInputs) }
 }
 
 extension SymbolicTensor {
     /// The value an existing input layer makes.
     convenience init(inputLayer: InputLayer) {
-        self.init(shape: inputLayer.batchShape, node: Node(layer: inputLayer, inputs: [], outputShape: inputLayer.batchShape))
+        self.init(shape: inputLayer.batchShape, node: Node(layer: inputLayer, inputs: [], outputShapes: [inputLayer.batchShape]))
     }
 }
 
 /// Keras's `keras.Input`: a symbolic input of `shape` (without the batch axis).
 public func Input(shape: TensorShape, batchSize: Int? = nil, dtype: String = "float32", name: String? = nil) -> SymbolicTensor {
     let layer = InputLayer(shape: shape, batchSize: batchSize, dtype: dtype, name: name)
-    return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], outputShape: layer.batchShape))
+    return SymbolicTensor(shape: layer.batchShape, node: Node(layer: layer, inputs: [], outputShapes: [layer.batchShape]))
 }
 
 extension TensorShape {
-    /// Whether inputs of `other` fit a layer built for this shape: the same rank, and the same
-    /// sizes where both are known.
-    func fits(_ other: TensorShape) -> Bool {
-        count == other.count && zip(self, other).allSatisfy { $0 == nil || $1 == nil || $0 == $1 }
-    }
-
     /// Refuses an output whose sample (batch axis excluded) could not be allocated, whatever
     /// sizes a config declares.
     func checkSampleSize(_ layer: String) throws(ConfigError) {
@@ -69,22 +73,38 @@ extension TensorShape {
 
 extension Layer {
     /// Calls the layer on a symbolic input: builds it for that shape and records the call.
-    public func callAsFunction(_ x: SymbolicTensor) throws -> SymbolicTensor { try callSymbolic([x]) }
+    public func callAsFunction(_ x: SymbolicTensor) throws -> SymbolicTensor { try single(callSymbolic([x])) }
 
     /// Calls the layer on several symbolic inputs (merge layers).
-    public func callAsFunction(_ xs: [SymbolicTensor]) throws -> SymbolicTensor { try callSymbolic(xs) }
+    public func callAsFunction(_ xs: [SymbolicTensor]) throws -> SymbolicTensor { try single(callSymbolic(xs)) }
 
-    private func callSymbolic(_ inputs: [SymbolicTensor]) throws -> SymbolicTensor {
-        if takesMultipleInputs {
-            guard inputs.count >= 2 else { throw ConfigError(name, "expects at least 2 inputs, got \(inputs.count)") }
-        } else if inputs.count != 1 {
-            throw ConfigError(name, "expects 1 input, got \(inputs.count)")
+    /// Calls a recurrent layer (or Bidirectional) from initial states (Keras's
+    /// `initial_state=`): LSTM takes [h, c], GRU and SimpleRNN [h].
+    public func callAsFunction(_ x: SymbolicTensor, initialState: [SymbolicTensor]) throws -> SymbolicTensor {
+        try single(callSymbolic([x] + initialState, keywordInputs: initialState.count))
+    }
+
+    /// Every value of the call, as Keras returns them: a layer with return_state gives its
+    /// output then its states (`let (y, h, c)` in Keras is `callAll(x)` here).
+    public func callAll(_ x: SymbolicTensor, initialState: [SymbolicTensor] = []) throws -> [SymbolicTensor] {
+        try callSymbolic([x] + initialState, keywordInputs: initialState.count)
+    }
+
+    private func single(_ outputs: [SymbolicTensor]) throws -> SymbolicTensor {
+        guard outputs.count == 1 else {
+            throw ConfigError(name, "makes \(outputs.count) values (return_state or merge_mode None): take them with callAll")
         }
+        return outputs[0]
+    }
+
+    func callSymbolic(_ inputs: [SymbolicTensor], keywordInputs: Int = 0) throws -> [SymbolicTensor] {
+        try checkInputCount(inputs.count, keywordInputs: keywordInputs)
         let shapes = inputs.map(\.shape)
         try buildIfNeeded(shapes)
-        let shape = try computeOutputShape(shapes)
-        try shape.checkSampleSize(name)
-        return SymbolicTensor(shape: shape, node: Node(layer: self, inputs: inputs, outputShape: shape))
+        let outputShapes = try computeOutputShapes(shapes)
+        for shape in outputShapes { try shape.checkSampleSize(name) }
+        let node = Node(layer: self, inputs: inputs, keywordInputs: keywordInputs, outputShapes: outputShapes)
+        return outputShapes.enumerated().map { SymbolicTensor(shape: $1, node: node, index: $0) }
     }
 }
 
@@ -213,18 +233,22 @@ open class Model: Layer, @unchecked Sendable {
         guard values.count == inputs.count else {
             throw ConfigError(name, "expects \(inputs.count) input\(inputs.count == 1 ? "" : "s"), got \(values.count)")
         }
-        // Each node makes exactly one value, so values are keyed by the node that made them.
-        var computed: [ObjectIdentifier: (Tensor, Tensor?)] = [:]
+        // Values are keyed by the node that made them, then their index among its values.
+        var computed: [ObjectIdentifier: (outputs: [Tensor], masks: [Tensor?])] = [:]
+        func value(_ t: SymbolicTensor) -> (Tensor, Tensor?) {
+            let made = computed[ObjectIdentifier(t.node)]!
+            return (made.outputs[t.index], made.masks[t.index])
+        }
         for (i, x) in inputs.enumerated() {
             let y = try x.node.layer([values[i]], context: context)
-            computed[ObjectIdentifier(x.node)] = (y, masks?[i] ?? nil)
+            computed[ObjectIdentifier(x.node)] = ([y], [masks?[i] ?? nil])
         }
         for node in nodes where !node.inputs.isEmpty {
-            let args = node.inputs.map { computed[ObjectIdentifier($0.node)]! }
-            computed[ObjectIdentifier(node)] = try node.layer.callWithMask(args.map(\.0), masks: args.map(\.1),
-                                                                         context: context)
+            let args = node.inputs.map(value)
+            computed[ObjectIdentifier(node)] = try node.layer.callAllWithMasks(args.map(\.0), masks: args.map(\.1),
+                                                                             keywordInputs: node.keywordInputs, context: context)
         }
-        return outputs.map { computed[ObjectIdentifier($0.node)]!.0 }
+        return outputs.map { value($0).0 }
     }
 
     /// Builds whatever the first call would build, for inputs like `values`: called once on
@@ -250,6 +274,16 @@ open class Model: Layer, @unchecked Sendable {
         guard outputs.count == 1 else { throw ConfigError(name, "a model used as a layer must have one output, has \(outputs.count)") }
         let batch = inputShapes.first?.first ?? nil
         return [batch] + outputs[0].shape.dropFirst()
+    }
+
+    /// Forgets the carried states of every stateful recurrent layer, nested ones included: the
+    /// next batch starts from zeros (Keras 2's model.reset_states()).
+    public func resetStates() {
+        func visit(_ layer: Layer) {
+            (layer as? RecurrentLayer)?.resetStates()
+            layer.sublayers.forEach(visit)
+        }
+        layers.forEach(visit)
     }
 
     /// Inference on one batch: the outputs for `inputs` with dropout off.
@@ -322,6 +356,10 @@ public final class Sequential: Model, @unchecked Sendable {
             if let built = layer.builtInputShapes?.first, let incoming = shapes.first, !built.fits(incoming) {
                 // A config whose build_config disagrees with the stack: Keras fails on it too.
                 throw ConfigError(layer.name, "was built for inputs of shape \(built.text) but receives \(incoming.text)")
+            }
+            guard layer.outputCount == 1 else {
+                throw ConfigError(layer.name, "makes \(layer.outputCount) values (return_state or merge_mode None), "
+                                  + "and a Sequential model passes one value on: use a functional model")
             }
             try layer.buildIfNeeded(shapes)
             shapes = [try layer.computeOutputShape(shapes)]

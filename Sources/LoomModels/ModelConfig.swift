@@ -50,7 +50,7 @@ extension Model {
             throw ConfigError(name, argument: "compile_config", "has no optimizer")
         }
         let optimizer = try optimizers.make(optimizerValue, owner: "compile_config", argument: "optimizer")
-        let n = outputCount
+        let n = modelOutputCount
         func loss(_ v: JSONValue) throws -> Loss? {
             v == .null ? nil : try losses.make(v, owner: "compile_config", argument: "loss")
         }
@@ -98,7 +98,7 @@ extension Model {
             perLayer[layerID, default: 0] += 1
         }
         func history(_ t: SymbolicTensor) -> JSONValue {
-            [.string(t.node.layer.name), .int(localIndex[ObjectIdentifier(t.node)] ?? 0), 0]
+            [.string(t.node.layer.name), .int(localIndex[ObjectIdentifier(t.node)] ?? 0), .int(t.index)]
         }
         func tensor(_ t: SymbolicTensor) -> JSONValue {
             let dtype = (t.node.layer as? InputLayer)?.dtype ?? "float32"
@@ -111,9 +111,15 @@ extension Model {
             entry["name"] = .string(layer.name)
             let calls = nodes.filter { $0.layer === layer && !$0.inputs.isEmpty }
             entry["inbound_nodes"] = .array(calls.map { node in
-                let arg: JSONValue = node.inputs.count == 1 ? tensor(node.inputs[0]) : .array(node.inputs.map(tensor))
+                let positional = node.positionalInputs
+                let arg: JSONValue = positional.count == 1 ? tensor(positional.first!) : .array(positional.map(tensor))
                 var kwargs: Config = layer.callTakesMask ? ["mask": nil] : [:]
                 if layer.callDefaultsTrainingToFalse { kwargs["training"] = false }
+                if node.keywordInputs > 0, let keyword = layer.keywordInputName {
+                    // Keras records only the keyword tensors for a call given initial states.
+                    let extra = node.inputs.suffix(node.keywordInputs)
+                    kwargs = [keyword: extra.count == 1 ? tensor(extra.first!) : .array(extra.map(tensor))]
+                }
                 return ["args": [arg], "kwargs": .object(kwargs)]
             })
             layerEntries.append(.object(entry))
@@ -136,7 +142,8 @@ extension Model {
         struct Pending { let layer: Layer; let calls: [JSONValue]; var done = 0 }
         var pending: [Pending] = []
         var byName: [String: Int] = [:]
-        var outputs: [String: [SymbolicTensor]] = [:]
+        // Each layer's calls so far, each call's values.
+        var outputs: [String: [[SymbolicTensor]]] = [:]
         // Keras 3 writes the mask computations of Masking and Embedding(mask_zero) as op nodes
         // feeding `mask` arguments; Loom propagates those masks itself, so the ops are skipped.
         var maskOps = Set<String>()
@@ -153,7 +160,7 @@ extension Model {
             var calls: [JSONValue] = []
             if case let .array(c)? = o["inbound_nodes"] { calls = c }
             if let input = layer as? InputLayer {
-                outputs[layer.name] = [SymbolicTensor(inputLayer: input)]
+                outputs[layer.name] = [[SymbolicTensor(inputLayer: input)]]
             }
             pending.append(Pending(layer: layer, calls: calls))
         }
@@ -168,7 +175,15 @@ extension Model {
             }
             guard byName[producer] != nil else { throw ConfigError(name, "a node reads layer '\(producer)', which is not in the model") }
             guard let made = outputs[producer], index < made.count else { return nil }
-            return made[index]
+            return try pick(made[index], h, producer)
+        }
+        // The value a history's third entry names among a call's values.
+        func pick(_ values: [SymbolicTensor], _ history: [JSONValue], _ producer: String) throws -> SymbolicTensor {
+            let which = history.count >= 3 ? history[2].numberValue.map { Int($0) } ?? 0 : 0
+            guard which >= 0 && which < values.count else {
+                throw ConfigError(name, "a node reads value \(which) of layer '\(producer)', which makes \(values.count)")
+            }
+            return values[which]
         }
         var progress = true
         while progress {
@@ -179,15 +194,25 @@ extension Model {
                     guard case let .object(c) = call, case let .array(args)? = c["args"], let first = args.first else {
                         throw ConfigError(pending[i].layer.name, "an inbound node has no args")
                     }
-                    if case let .object(kwargs)? = c["kwargs"], let key = kwargs.keys.sorted().first(where: { $0 != "training" && $0 != "mask" }) {
-                        throw ConfigError(pending[i].layer.name, "call argument '\(key)' is not supported")
+                    let layer = pending[i].layer
+                    var keywordValues: [JSONValue] = []
+                    if case let .object(kwargs)? = c["kwargs"] {
+                        for key in kwargs.keys.sorted() where key != "training" && key != "mask" {
+                            guard key == layer.keywordInputName else {
+                                throw ConfigError(layer.name, "call argument '\(key)' is not supported")
+                            }
+                            switch kwargs[key]! {
+                            case .null: break
+                            case let .array(list): keywordValues = list
+                            case let single: keywordValues = [single]
+                            }
+                        }
                     }
                     let values: [JSONValue]
                     if case let .array(list) = first { values = list } else { values = [first] }
-                    let tensors = try values.map(resolve)
+                    let tensors = try (values + keywordValues).map(resolve)
                     guard tensors.allSatisfy({ $0 != nil }) else { break }
-                    let layer = pending[i].layer
-                    let y = tensors.count == 1 && !layer.takesMultipleInputs ? try layer(tensors[0]!) : try layer(tensors.map { $0! })
+                    let y = try layer.callSymbolic(tensors.map { $0! }, keywordInputs: keywordValues.count)
                     outputs[layer.name, default: []].append(y)
                     pending[i].done += 1
                     progress = true
@@ -207,7 +232,7 @@ extension Model {
                       let index = h[1].numberValue.map({ Int($0) }), let made = outputs[layer], index < made.count else {
                     throw ConfigError(name, argument: key, "names a value that is not in the model: \(item)")
                 }
-                return made[index]
+                return try pick(made[index], h, layer)
             }
         }
         let model = try Model(inputs: try ends("input_layers"), outputs: try ends("output_layers"), name: name)

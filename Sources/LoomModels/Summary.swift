@@ -23,7 +23,7 @@ extension Model {
                 params = "0 (unbuilt)"
             }
             var row = ["\(layer.name) (\(type(of: layer).kerasClassName))",
-                       outputShapesByLayer[ObjectIdentifier(layer)]?.text ?? "?", params]
+                       outputShapesByLayer[ObjectIdentifier(layer)] ?? "?", params]
             if !chain { row.append(connections(of: layer)) }
             rows.append(row)
         }
@@ -95,21 +95,25 @@ extension Model {
         return readers.values.allSatisfy { $0 <= 1 } && inputs.count == 1 && outputs.count == 1
     }
 
-    /// Each layer's output shape: from the graph, or from building a Sequential model.
-    private func layerOutputShapes() -> [ObjectIdentifier: TensorShape] {
-        var shapes: [ObjectIdentifier: TensorShape] = [:]
+    /// Each layer's output shape as the summary prints it: from the graph, or from building a
+    /// Sequential model; a call making several values shows them as Keras's tuple.
+    private func layerOutputShapes() -> [ObjectIdentifier: String] {
+        var shapes: [ObjectIdentifier: String] = [:]
         if let sequential = self as? Sequential {
-            for (layer, shape) in zip(sequential.layers, sequential.layerOutputShapes) { shapes[ObjectIdentifier(layer)] = shape }
+            for (layer, shape) in zip(sequential.layers, sequential.layerOutputShapes) { shapes[ObjectIdentifier(layer)] = shape.text }
             return shapes
         }
-        for node in nodes { shapes[ObjectIdentifier(node.layer)] = node.outputShape }
+        for node in nodes {
+            let texts = node.outputShapes.map(\.text)
+            shapes[ObjectIdentifier(node.layer)] = texts.count == 1 ? texts[0] : "(" + texts.joined(separator: ", ") + ")"
+        }
         return shapes
     }
 
     /// "dense[0][0], dense_1[1][0]": the values each call of `layer` in this model reads.
     private func connections(of layer: Layer) -> String {
         let parts = nodes.filter { $0.layer === layer }.flatMap { node in
-            node.inputs.map { "\($0.node.layer.name)[\($0.node.callIndex)][0]" }
+            node.inputs.map { "\($0.node.layer.name)[\($0.node.callIndex)][\($0.index)]" }
         }
         return parts.isEmpty ? "-" : parts.joined(separator: ", ")
     }

@@ -382,8 +382,8 @@ extension Model {
     }
 
     func checkOutputCount(_ y: [Tensor], _ method: String) throws {
-        guard y.count == outputCount else {
-            throw LoomTrainingError("\(method): the model has \(outputCount) output\(outputCount == 1 ? "" : "s") but \(y.count) label array\(y.count == 1 ? " was" : "s were") given")
+        guard y.count == modelOutputCount else {
+            throw LoomTrainingError("\(method): the model has \(modelOutputCount) output\(modelOutputCount == 1 ? "" : "s") but \(y.count) label array\(y.count == 1 ? " was" : "s were") given")
         }
     }
 

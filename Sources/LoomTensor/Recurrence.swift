@@ -6,31 +6,41 @@ extension Tensor {
     /// `projected[:, t] + h_{t-1} · recurrentKernel` (Keras's LSTM with its default activations).
     /// - projected: [B, T, 4U], the input projection of every step (x W + b).
     /// - recurrentKernel: [U, 4U].
+    /// - initialState: [h0, c0], each [B, U], or nil for zeros; gradients flow into them.
     /// - mask: [B, T] of 0 / 1, or nil: a masked step keeps h and c (and outputs the previous h).
     /// - recurrentKeep: [B, U] multipliers of h_{t-1} before the product (recurrent dropout), or nil.
     /// - goBackwards: steps run from t = T-1 down; outputs are in the order they were computed.
     /// - zeroOutputForMask: a masked step outputs zeros instead of the previous h.
-    /// Returns the outputs [B, T, U] with `returnSequences`, else the last one [B, U].
-    public static func lstmSequence(projected: Tensor, recurrentKernel: Tensor, mask: Tensor?, recurrentKeep: Tensor?,
-                                    goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool = false) -> Tensor {
+    /// - returnsState: also return the final h and c.
+    /// Returns the outputs [B, T, U] with `returnSequences`, else the last one [B, U]; then, with
+    /// `returnsState`, the final h and c [B, U].
+    public static func lstmSequence(projected: Tensor, recurrentKernel: Tensor, initialState: [Tensor]? = nil, mask: Tensor?,
+                                    recurrentKeep: Tensor?, goBackwards: Bool, returnSequences: Bool,
+                                    zeroOutputForMask: Bool = false, returnsState: Bool = false) -> [Tensor] {
         let (b, steps, width) = (projected.shape[0], projected.shape[1], projected.shape[2])
         let u = width / 4
         precondition(width == 4 * u && recurrentKernel.shape == [u, width], "lstmSequence: shapes \(projected.shape) and \(recurrentKernel.shape)")
+        precondition(initialState.map { $0.count == 2 && $0.allSatisfy { $0.shape == [b, u] } } ?? true,
+                     "lstmSequence: initial state must be [h, c] of shape [\(b), \(u)]")
         let xp = projected.scalars, kernel = recurrentKernel.scalars
         let maskValues = mask?.scalars, keep = recurrentKeep?.scalars
+        // One result of [B, rows, U]: the outputs (every step's, or the last), then with
+        // returnsState the final h and c; the values returned are slices of it.
+        let outputRows = returnSequences ? steps : 1
+        let rows = outputRows + (returnsState ? 2 : 0)
         // Saved for the backward: per step the activated gates [B, 4U], the cell before it,
         // tanh of the cell after it, and the h that entered the product.
         var gates = [Float](repeating: 0, count: steps * b * width)
         var cellsBefore = [Float](repeating: 0, count: steps * b * u)
         var tanhCells = [Float](repeating: 0, count: steps * b * u)
         var hInputs = [Float](repeating: 0, count: steps * b * u)
-        var outputs = [Float](repeating: 0, count: (returnSequences ? steps : 1) * b * u)
-        var h = [Float](repeating: 0, count: b * u)
+        var packed = [Float](repeating: 0, count: b * rows * u)
+        var h = initialState?[0].scalars ?? [Float](repeating: 0, count: b * u)
+        var cell = initialState?[1].scalars ?? [Float](repeating: 0, count: b * u)
         // The step loop works on raw buffers allocated once: no allocation or reference
         // counting inside it.
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: b * u), z = UnsafeMutablePointer<Float>.allocate(capacity: b * width)
-        c.initialize(repeating: 0, count: b * u)
-        defer { c.deallocate(); z.deallocate() }
+        let z = UnsafeMutablePointer<Float>.allocate(capacity: b * width)
+        defer { z.deallocate() }
         let maskPointer = maskValues.map { m -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: m.count)
             p.initialize(from: m, count: m.count)
@@ -45,8 +55,9 @@ extension Tensor {
         xp.withUnsafeBufferPointer { pxb in kernel.withUnsafeBufferPointer { pkb in
         gates.withUnsafeMutableBufferPointer { pgb in cellsBefore.withUnsafeMutableBufferPointer { pcb in
         tanhCells.withUnsafeMutableBufferPointer { ptb in hInputs.withUnsafeMutableBufferPointer { phib in
-        outputs.withUnsafeMutableBufferPointer { pob in h.withUnsafeMutableBufferPointer { phb in
-            let (px, pk, ph) = (pxb.baseAddress!, pkb.baseAddress!, phb.baseAddress!)
+        packed.withUnsafeMutableBufferPointer { pob in h.withUnsafeMutableBufferPointer { phb in
+        cell.withUnsafeMutableBufferPointer { pcellb in
+            let (px, pk, ph, c) = (pxb.baseAddress!, pkb.baseAddress!, phb.baseAddress!, pcellb.baseAddress!)
             for i in 0..<steps {
                 let t = goBackwards ? steps - 1 - i : i
                 let hin = phib.baseAddress! + i * b * u
@@ -86,25 +97,41 @@ extension Tensor {
                 if returnSequences {
                     for r in 0..<b {
                         if zeroOutputForMask, let m = maskPointer, m[r * steps + t] == 0 { continue }
-                        (pob.baseAddress! + (r * steps + i) * u).update(from: ph + r * u, count: u)
+                        (pob.baseAddress! + (r * rows + i) * u).update(from: ph + r * u, count: u)
                     }
                 }
             }
-        } } } } } } } }
-        var last = h
-        if zeroOutputForMask, let m = maskValues {
-            // The last output is the last step's: zeros where that step was masked.
-            let t = goBackwards ? 0 : steps - 1
-            for r in 0..<b where m[r * steps + t] == 0 { for j in 0..<u { last[r * u + j] = 0 } }
-        }
-        let result = returnSequences ? Tensor(shape: [b, steps, u], scalars: outputs) : Tensor(shape: [b, u], scalars: last)
+            let out = pob.baseAddress!
+            // The last output is the last step's: the state's h, or zeros where that step was
+            // masked and masked steps output zeros.
+            let lastStep = goBackwards ? 0 : steps - 1
+            for r in 0..<b {
+                if !returnSequences && !(zeroOutputForMask && maskPointer.map { $0[r * steps + lastStep] == 0 } == true) {
+                    (out + r * rows * u).update(from: ph + r * u, count: u)
+                }
+                if returnsState {
+                    (out + (r * rows + outputRows) * u).update(from: ph + r * u, count: u)
+                    (out + (r * rows + outputRows + 1) * u).update(from: c + r * u, count: u)
+                }
+            }
+        } } } } } } } } }
         let saved = (gates, cellsBefore, tanhCells, hInputs)
-        return record("lstm_sequence", result, [projected, recurrentKernel]) { gradient in
+        let inputs = [projected, recurrentKernel] + (initialState ?? [])
+        let result = record("lstm_sequence", Tensor(shape: [b, rows, u], scalars: packed), inputs) { gradient in
             let g = gradient.scalars
             let (gates, cellsBefore, tanhCells, hInputs) = saved
             var dProjected = [Float](repeating: 0, count: b * steps * width)
             var dKernel = [Float](repeating: 0, count: u * width)
             var dh = [Float](repeating: 0, count: b * u), dc = dh
+            if returnsState {
+                // The final state's gradients enter where the last step leaves them.
+                for r in 0..<b {
+                    for j in 0..<u {
+                        dh[r * u + j] = g[(r * rows + outputRows) * u + j]
+                        dc[r * u + j] = g[(r * rows + outputRows + 1) * u + j]
+                    }
+                }
+            }
             var dz = [Float](repeating: 0, count: b * width)
             var dhIn = [Float](repeating: 0, count: b * u)
             for i in stride(from: steps - 1, through: 0, by: -1) {
@@ -112,9 +139,9 @@ extension Tensor {
                 // An output zeroed for its mask passes no gradient back.
                 func outputKept(_ r: Int) -> Bool { !(zeroOutputForMask && maskValues.map { $0[r * steps + t] == 0 } == true) }
                 if returnSequences {
-                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[(r * steps + i) * u + j] } }
+                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[(r * rows + i) * u + j] } }
                 } else if i == steps - 1 {
-                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[r * u + j] } }
+                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[r * rows * u + j] } }
                 }
                 for r in 0..<b {
                     let kept: Float = maskValues.map { $0[r * steps + t] != 0 ? 1 : 0 } ?? 1
@@ -158,7 +185,16 @@ extension Tensor {
                     for k in 0..<(b * u) { dh[k] += dhIn[k] }
                 }
             }
-            return [Tensor(shape: [b, steps, width], scalars: dProjected), Tensor(shape: [u, width], scalars: dKernel)]
+            var grads: [Tensor?] = [Tensor(shape: [b, steps, width], scalars: dProjected), Tensor(shape: [u, width], scalars: dKernel)]
+            // What is left after the first step is the gradient of the state it started from.
+            if initialState != nil { grads += [Tensor(shape: [b, u], scalars: dh), Tensor(shape: [b, u], scalars: dc)] }
+            return grads
+        }
+        guard returnsState else { return [returnSequences ? result : result.reshaped([b, u])] }
+        let output = returnSequences ? result.slice(lower: [0, 0, 0], upper: [b, steps, u])
+                                     : result.slice(lower: [0, 0, 0], upper: [b, 1, u]).reshaped([b, u])
+        return [output] + (0..<2).map { k in
+            result.slice(lower: [0, outputRows + k, 0], upper: [b, outputRows + k + 1, u]).reshaped([b, u])
         }
     }
 }

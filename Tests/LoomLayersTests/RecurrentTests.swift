@@ -36,10 +36,16 @@ import Testing
         #expect(again.scalars == whole.scalars)
     }
 
-    @Test func unsupportedArgumentsAreNamed() throws {
-        for argument in ["return_state", "stateful"] {
-            let config: JSONValue = ["class_name": "LSTM", "config": ["units": 2, argument: true]]
-            #expect(throws: ConfigError.self) { try Layer.deserialize(config) }
-        }
+    /// return_state and stateful are read from a config and written back; a merge_mode that
+    /// Keras does not have is refused naming the argument.
+    @Test func stateArgumentsRoundTrip() throws {
+        let config: JSONValue = ["class_name": "LSTM", "config": ["units": 2, "return_state": true, "stateful": true]]
+        let layer = try #require(try Layer.deserialize(config) as? LSTM)
+        #expect(layer.returnState && layer.stateful && layer.outputCount == 3)
+        #expect(layer.config["return_state"] == .bool(true) && layer.config["stateful"] == .bool(true))
+        let none: JSONValue = ["class_name": "Bidirectional", "config": ["merge_mode": nil, "layer": ["class_name": "GRU", "config": ["units": 2]]]]
+        #expect(try #require(try Layer.deserialize(none) as? Bidirectional).outputCount == 2)
+        let bad: JSONValue = ["class_name": "Bidirectional", "config": ["merge_mode": "max", "layer": ["class_name": "GRU", "config": ["units": 2]]]]
+        #expect { try Layer.deserialize(bad) } throws: { "\($0)".contains("argument `merge_mode`: must be concat, sum, ave, mul or None, got max") }
     }
 }
