@@ -4,17 +4,21 @@
 # dropout and shuffling. Prints each tool's mean, standard deviation and standard error, and
 # Loom's difference from each in standard errors. One seed's accuracy moves by ~0.002, so
 # comparisons need many seeds. Peers come from .build-bench-peers (see mnist_training_vs_peers.sh).
-# Usage: benchmarks/mnist_accuracy_over_seeds.sh [--model mlp|cnn] [--epochs E] [--seeds N] [--tools "keras-tensorflow keras-jax torch"]
+# Usage: benchmarks/mnist_accuracy_over_seeds.sh [--model mlp|cnn] [--epochs E] [--seeds N] [--first-seed S]
+#        [--tools "keras-tensorflow keras-jax torch"] [--out DIR]
+# Each tool's per-seed results are kept in DIR (default a temporary folder) as JSON lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=mlp epochs=2 seeds=20 tools="keras-tensorflow keras-jax torch"
+model=mlp epochs=2 seeds=20 first=1 tools="keras-tensorflow keras-jax torch" out=
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model=$2; shift 2 ;;
         --epochs) epochs=$2; shift 2 ;;
         --seeds) seeds=$2; shift 2 ;;
+        --first-seed) first=$2; shift 2 ;;
         --tools) tools=$2; shift 2 ;;
-        *) echo "usage: $0 [--model mlp|cnn] [--epochs E] [--seeds N] [--tools LIST]" >&2; exit 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "usage: $0 [--model mlp|cnn] [--epochs E] [--seeds N] [--first-seed S] [--tools LIST] [--out DIR]" >&2; exit 2 ;;
     esac
 done
 venv=.build-bench-peers
@@ -25,8 +29,10 @@ if ! "$venv/bin/python" -c "import tensorflow, jax, keras, torch" 2>/dev/null; t
     "$venv/bin/pip" install -q typing_extensions filelock sympy networkx jinja2 fsspec
 fi
 swift build -c release --product loom >/dev/null
-out=$(mktemp -d)
-for s in $(seq 1 "$seeds"); do
+out=${out:-$(mktemp -d)}
+mkdir -p "$out"
+echo "per-seed results in $out" >&2
+for s in $(seq "$first" $((first + seeds - 1))); do
     .build/release/loom bench train --model "$model" --epochs "$epochs" --seed "$s" --json 2>/dev/null | tail -1 >> "$out/loom"
     for tool in $tools; do
         "$venv/bin/python" benchmarks/mnist_training_peers.py --tool "$tool" --model "$model" --epochs "$epochs" --seed "$s" \
