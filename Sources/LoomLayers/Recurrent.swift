@@ -341,20 +341,37 @@ public final class SimpleRNN: RecurrentLayer, KerasLayer {
     }
 }
 
+/// What LSTM and GRU add to a recurrent layer: the activation of their gates.
+public class GatedRecurrentLayer: RecurrentLayer {
+    public let recurrentActivation: ActivationFunction
+
+    init(_ arguments: Arguments, recurrentActivation: ActivationFunction, name: String?) throws(ConfigError) {
+        self.recurrentActivation = recurrentActivation
+        try super.init(arguments, name: name)
+    }
+
+    public override var layerConfig: Config {
+        super.layerConfig.merging(["recurrent_activation": .string(recurrentActivation.name)]) { $1 }
+    }
+
+    /// recurrent_activation from a config, Keras's sigmoid by default.
+    static func readRecurrentActivation(_ k: LayerConfigReader) throws -> ActivationFunction {
+        try k.reader.has("recurrent_activation") ? k.activation("recurrent_activation") : .sigmoid
+    }
+}
+
 /// Long short-term memory (Keras's LSTM): gates i, f, c, o; c_t = f c_{t-1} + i activation(z_c),
 /// h_t = o activation(c_t), the gates through recurrent_activation.
-public final class LSTM: RecurrentLayer, KerasLayer {
+public final class LSTM: GatedRecurrentLayer, KerasLayer {
     public override class var kerasClassName: String { "LSTM" }
     override class var gates: Int { 4 }
     override class var writesNullSeed: Bool { true }
-    public let recurrentActivation: ActivationFunction
     public let unitForgetBias: Bool
 
     public init(_ arguments: Arguments, recurrentActivation: ActivationFunction = .sigmoid, unitForgetBias: Bool = true,
                 name: String? = nil) throws(ConfigError) {
-        self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
-        try super.init(arguments, name: name)
+        try super.init(arguments, recurrentActivation: recurrentActivation, name: name)
     }
 
     override func biasInitializerForBuild() -> any Initializer {
@@ -394,13 +411,12 @@ public final class LSTM: RecurrentLayer, KerasLayer {
     }
 
     public override var layerConfig: Config {
-        super.layerConfig.merging(["recurrent_activation": .string(recurrentActivation.name), "unit_forget_bias": .bool(unitForgetBias)]) { $1 }
+        super.layerConfig.merging(["unit_forget_bias": .bool(unitForgetBias)]) { $1 }
     }
 
     public static func from(config: Config) throws -> LSTM {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try LSTM(try readArguments(k),
-                             recurrentActivation: try k.reader.has("recurrent_activation") ? k.activation("recurrent_activation") : .sigmoid,
+        let layer = try LSTM(try readArguments(k), recurrentActivation: try readRecurrentActivation(k),
                              unitForgetBias: try k.reader.bool("unit_forget_bias", default: true), name: k.name)
         try k.applyBase(to: layer)
         return layer
@@ -410,18 +426,16 @@ public final class LSTM: RecurrentLayer, KerasLayer {
 /// Gated recurrent unit (Keras's GRU): gates z, r, candidate h; h_t = z h_{t-1} + (1 - z) hh.
 /// With reset_after (the default) the reset gate multiplies the recurrent projection, and the
 /// bias has two rows (input, recurrent).
-public final class GRU: RecurrentLayer, KerasLayer {
+public final class GRU: GatedRecurrentLayer, KerasLayer {
     public override class var kerasClassName: String { "GRU" }
     override class var gates: Int { 3 }
     override class var writesNullSeed: Bool { true }
-    public let recurrentActivation: ActivationFunction
     public let resetAfter: Bool
 
     public init(_ arguments: Arguments, recurrentActivation: ActivationFunction = .sigmoid, resetAfter: Bool = true,
                 name: String? = nil) throws(ConfigError) {
-        self.recurrentActivation = recurrentActivation
         self.resetAfter = resetAfter
-        try super.init(arguments, name: name)
+        try super.init(arguments, recurrentActivation: recurrentActivation, name: name)
     }
 
     override func biasShape() -> [Int] { resetAfter ? [2, 3 * units] : [3 * units] }
@@ -456,13 +470,12 @@ public final class GRU: RecurrentLayer, KerasLayer {
     }
 
     public override var layerConfig: Config {
-        super.layerConfig.merging(["recurrent_activation": .string(recurrentActivation.name), "reset_after": .bool(resetAfter)]) { $1 }
+        super.layerConfig.merging(["reset_after": .bool(resetAfter)]) { $1 }
     }
 
     public static func from(config: Config) throws -> GRU {
         let k = try LayerConfigReader(config, className: kerasClassName)
-        let layer = try GRU(try readArguments(k),
-                            recurrentActivation: try k.reader.has("recurrent_activation") ? k.activation("recurrent_activation") : .sigmoid,
+        let layer = try GRU(try readArguments(k), recurrentActivation: try readRecurrentActivation(k),
                             resetAfter: try k.reader.bool("reset_after", default: true), name: k.name)
         try k.applyBase(to: layer)
         return layer
