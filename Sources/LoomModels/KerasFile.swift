@@ -13,23 +13,9 @@ public enum KerasFile {
     public static func load(_ path: String) throws -> Model {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }
-        let archive: Archive
-        do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-        } catch {
-            throw fail("not a .keras archive (not a readable zip file)")
-        }
-        guard let configEntry = archive["config.json"] else { throw fail("not a .keras archive: no config.json") }
+        let archive = try openArchive(path)
+        guard let configData = try read("config.json", of: archive, path: path) else { throw fail("not a .keras archive: no config.json") }
         guard let weightsEntry = archive["model.weights.h5"] else { throw fail("not a .keras archive: no model.weights.h5") }
-        guard configEntry.uncompressedSize <= maximumConfigBytes else {
-            throw fail("config.json is \(configEntry.uncompressedSize) bytes, more than a model config can be")
-        }
-        var configData = Data()
-        do {
-            _ = try archive.extract(configEntry, skipCRC32: false) { configData.append($0) }
-        } catch {
-            throw fail("config.json cannot be read: \(error)")
-        }
         let config: JSONValue
         do {
             config = try JSONDecoder().decode(JSONValue.self, from: configData)
@@ -104,15 +90,26 @@ extension KerasFile {
     /// The bytes of one entry of a `.keras` archive (nil when it has none by that name), at
     /// most `maximumConfigBytes`.
     public static func entry(_ name: String, of path: String) throws -> Data? {
-        func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
-        let archive: Archive
+        try read(name, of: try openArchive(path), path: path)
+    }
+
+    /// The archive at `path`, or an error naming the file.
+    private static func openArchive(_ path: String) throws -> Archive {
         do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+            return try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw fail("not a .keras archive (not a readable zip file)")
+            throw WeightsFileError(path: path, message: "not a .keras archive (not a readable zip file)")
         }
+    }
+
+    /// The bytes of the entry `name` (nil when there is none), refusing one larger than a
+    /// config can be before reading it.
+    private static func read(_ name: String, of archive: Archive, path: String) throws -> Data? {
+        func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard let found = archive[name] else { return nil }
-        guard found.uncompressedSize <= maximumConfigBytes else { throw fail("\(name) is too large (\(found.uncompressedSize) bytes)") }
+        guard found.uncompressedSize <= maximumConfigBytes else {
+            throw fail("\(name) is \(found.uncompressedSize) bytes, more than a model config can be")
+        }
         var data = Data()
         do {
             _ = try archive.extract(found, skipCRC32: false) { data.append($0) }
