@@ -192,8 +192,7 @@ public enum TrainJob {
             throw JobEnded(.usage, "\(job): model: the model has \(net.inputShapes.count) input(s) but the data gives \(data.train.x.count)")
         }
         for (x, expected) in zip(data.train.x, net.inputShapes) {
-            let fits = x.rank == expected.count && zip(x.shape.dropFirst(), expected.dropFirst()).allSatisfy { $1 == nil || $0 == $1 }
-            guard fits else {
+            guard expected.acceptsSamples(of: x) else {
                 throw JobEnded(.usage, "\(job): model: the data's samples have shape \(Array(x.shape.dropFirst())) but the model's input is "
                     + "\(expected.text) (set data.reshape, or the Input layer's shape)")
             }

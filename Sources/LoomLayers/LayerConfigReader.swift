@@ -124,6 +124,12 @@ extension TensorShape {
     public func fits(_ other: TensorShape) -> Bool {
         count == other.count && zip(self, other).allSatisfy { $0 == nil || $1 == nil || $0 == $1 }
     }
+
+    /// Whether the samples of `x` (its shape after the batch axis, whatever the batch size)
+    /// fit a model input of this shape.
+    public func acceptsSamples(of x: Tensor) -> Bool {
+        x.rank >= 1 && fits([nil] + x.shape.dropFirst().map(Optional.some))
+    }
 }
 
 /// The settings of a layer with a kernel and an optional bias (Dense and the convolutions):

@@ -59,8 +59,7 @@ func readInputs(_ paths: [String], of net: Model, model: String, flag: String = 
     }
     return try zip(paths, net.inputShapes).map { path, expected in
         let x = try NPY.read(path)
-        let fits = x.rank == expected.count && zip(x.shape.dropFirst(), expected.dropFirst()).allSatisfy { $1 == nil || $0 == $1 }
-        guard fits else {
+        guard expected.acceptsSamples(of: x) else {
             throw DataFileError(path: path, message: "shape \(x.shape) does not fit the model input \(expected.text)")
         }
         return x
