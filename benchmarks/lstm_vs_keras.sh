@@ -8,11 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=20
 if [ "${1:-}" = "--steps" ]; then steps=$2; fi
-venv=.build-bench-peers
-if ! "$venv/bin/python" -c "import tensorflow, jax, keras" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q tensorflow-cpu keras jax jaxlib numpy
-fi
+source benchmarks/peers_venv.sh
 swift build -c release --product loom >/dev/null
 cores=$(nproc)
 loom1=$(.build/release/loom bench lstm --steps "$steps" --workers 1 --json)

@@ -3,7 +3,7 @@
 # core) and Keras 3 on TensorFlow and on JAX and PyTorch, each seed changing initialization,
 # dropout and shuffling. Prints each tool's mean, standard deviation and standard error, and
 # Loom's difference from each in standard errors. One seed's accuracy moves by ~0.002, so
-# comparisons need many seeds. Peers come from .build-bench-peers (see mnist_training_vs_peers.sh).
+# comparisons need many seeds. Peers come from .build-bench-peers (benchmarks/peers_venv.sh).
 # Usage: benchmarks/mnist_accuracy_over_seeds.sh [--model mlp|cnn] [--epochs E] [--seeds N] [--first-seed S]
 #        [--tools "keras-tensorflow keras-jax torch"] [--out DIR]
 # Each tool's per-seed results are kept in DIR (default a temporary folder) as JSON lines.
@@ -21,13 +21,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--model mlp|cnn] [--epochs E] [--seeds N] [--first-seed S] [--tools LIST] [--out DIR]" >&2; exit 2 ;;
     esac
 done
-venv=.build-bench-peers
-if ! "$venv/bin/python" -c "import tensorflow, jax, keras, torch" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q tensorflow-cpu keras jax jaxlib numpy
-    "$venv/bin/pip" install -q --no-deps torch==2.13.0+cpu
-    "$venv/bin/pip" install -q typing_extensions filelock sympy networkx jinja2 fsspec
-fi
+source benchmarks/peers_venv.sh
 swift build -c release --product loom >/dev/null
 out=${out:-$(mktemp -d)}
 mkdir -p "$out"

@@ -18,13 +18,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-venv=.build-bench-peers
-if ! "$venv/bin/python" -c "import tensorflow, jax, keras, torch" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q tensorflow-cpu keras jax jaxlib numpy
-    "$venv/bin/pip" install -q --no-deps torch==2.13.0+cpu
-    "$venv/bin/pip" install -q typing_extensions filelock sympy networkx jinja2 fsspec
-fi
+source benchmarks/peers_venv.sh
 swift build -c release --product loom >/dev/null
 cores=$(nproc)
 
