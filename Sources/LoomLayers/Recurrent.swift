@@ -1,5 +1,4 @@
 import LoomTensor
-import Synchronization
 
 /// Keras's LSTM bias initializer with unit_forget_bias: the forget gate's quarter is ones,
 /// the rest from the bias initializer (i, f, c, o order).
@@ -46,8 +45,8 @@ public class RecurrentLayer: Layer, SeededLayer {
     class var gates: Int { 1 }
     /// How many states the recurrence carries (h, and c for LSTM).
     class var stateCount: Int { 1 }
-    /// A stateful layer's states between batches: one row per sample, nil after a reset.
-    private let carriedStates = Mutex<[Tensor]?>(nil)
+    /// A stateful layer's states between batches (made when it is built).
+    private var carriedStates: CarriedStates?
     class var writesNullSeed: Bool { false }
 
     public struct Arguments {
@@ -109,7 +108,7 @@ public class RecurrentLayer: Layer, SeededLayer {
     class var stateNames: String { "h" }
 
     /// Forgets a stateful layer's states: the next batch starts from zeros (Keras's reset_state).
-    public func resetStates() { carriedStates.withLock { $0 = nil } }
+    public func resetStates() { carriedStates?.reset() }
 
     /// The bias's shape and initializer (GRU's reset_after keeps two rows; LSTM's forget gate).
     func biasShape() -> [Int] { [Self.gates * units] }
@@ -120,9 +119,12 @@ public class RecurrentLayer: Layer, SeededLayer {
         guard shape.count == 3, let features = shape[2] ?? nil else {
             throw ConfigError(name, "expects inputs of shape (batch, timesteps, features) with known features, got \(shape.text)")
         }
-        if stateful && (shape[0] ?? nil) == nil {
-            throw ConfigError(name, argument: "stateful",
-                              "needs a fixed batch size: give the model's Input a batch_size (Keras's batch_shape), got inputs \(shape.text)")
+        if stateful {
+            guard let batch = shape[0] ?? nil else {
+                throw ConfigError(name, argument: "stateful",
+                                  "needs a fixed batch size: give the model's Input a batch_size (Keras's batch_shape), got inputs \(shape.text)")
+            }
+            carriedStates = CarriedStates(count: Self.stateCount, rows: batch, width: units)
         }
         let g = Self.gates * units
         cell.kernel = try cell.addWeight("kernel", shape: [features, g], initializer: kernelInitializer,
@@ -199,43 +201,26 @@ public class RecurrentLayer: Layer, SeededLayer {
         for (k, s) in given.enumerated() where s.shape != [batch, units] {
             throw ConfigError(name, argument: "initial_state", "state \(k) must have shape [\(batch), \(units)], got \(s.shape)")
         }
-        // nil: zeros (a fused recurrence then needs no gradient for them).
-        let start = given.isEmpty ? (stateful ? try carried(batch: batch, context: context) : nil) : given
+        // nil: zeros (a fused recurrence then starts from zeros itself).
+        let start = given.isEmpty ? try carriedStates.map { try carried($0, batch: batch, context: context) } : given
         // Keras 3 fills in a call's mask only when the call takes one tensor: given initial
         // states, the sequence's mask is not applied (the output's mask still follows it).
         let mask = given.isEmpty ? masks.first ?? nil : nil
         let (output, final) = recur(projected, initial: start, mask: mask, recurrentKeep: recurrentKeep,
                                     returnsState: returnState || stateful)
-        if stateful { carry(final, context: context) }
+        carriedStates?.write(final, at: context.sampleOffset)
         return returnState ? [output] + final : [output]
     }
 
-    /// The rows of the carried states for this pass's samples (nil, zeros, before the first batch).
-    private func carried(batch: Int, context: ForwardContext) throws -> [Tensor]? {
+    /// The carried states of this pass's samples, after checking the batch is the one the
+    /// layer was built for.
+    private func carried(_ states: CarriedStates, batch: Int, context: ForwardContext) throws -> [Tensor] {
         let whole = context.batchSize ?? batch
-        let expected = builtInputShapes?.first?.first ?? nil
-        guard whole == expected else {
-            throw ConfigError(name, argument: "stateful", "needs batches of \(expected.map(String.init) ?? "a fixed number of") samples, "
-                              + "the batch size it was built for, got \(whole): carried states are one per sample")
+        guard whole == states.rows else {
+            throw ConfigError(name, argument: "stateful", "needs batches of \(states.rows) samples, the batch size it was built "
+                              + "for, got \(whole): carried states are one per sample")
         }
-        let rows = context.sampleOffset..<(context.sampleOffset + batch)
-        return carriedStates.withLock { states in
-            states?.map { $0.slice(lower: [rows.lowerBound, 0], upper: [rows.upperBound, units]) }
-        }
-    }
-
-    /// Stores this pass's final states in its samples' rows (each shard writes its own rows).
-    private func carry(_ final: [Tensor], context: ForwardContext) {
-        let whole = context.batchSize ?? final[0].shape[0]
-        let offset = context.sampleOffset * units
-        carriedStates.withLock { states in
-            var next = states?.map(\.scalars) ?? Array(repeating: [Float](repeating: 0, count: whole * units), count: final.count)
-            for (k, state) in final.enumerated() {
-                let values = state.scalars
-                next[k].replaceSubrange(offset..<(offset + values.count), with: values)
-            }
-            states = next.map { Tensor(shape: [whole, units], scalars: $0) }
-        }
+        return states.read(context.sampleOffset..<(context.sampleOffset + batch))
     }
 
     /// The recurrent steps over the projected inputs [B, T, gates x units] from `initial`:
@@ -312,6 +297,44 @@ public class RecurrentLayer: Layer, SeededLayer {
         a.stateful = try k.reader.bool("stateful", default: false)
         return a
     }
+}
+
+/// A stateful layer's states between batches: one row per sample of its fixed batch, zeros
+/// until the first batch and after a reset. The buffers are made when the layer is built,
+/// before any concurrent use; each shard of a batch reads and then writes only its own
+/// samples' rows, so workers never touch the same memory (hence @unchecked Sendable).
+final class CarriedStates: @unchecked Sendable {
+    let rows: Int, width: Int
+    private let buffers: [UnsafeMutableBufferPointer<Float>]
+
+    init(count: Int, rows: Int, width: Int) {
+        (self.rows, self.width) = (rows, width)
+        buffers = (0..<count).map { _ in
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * width)
+            b.initialize(repeating: 0)
+            return b
+        }
+    }
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    /// Each state's rows `samples`.
+    func read(_ samples: Range<Int>) -> [Tensor] {
+        buffers.map { b in
+            Tensor(shape: [samples.count, width], scalars: Array(b[(samples.lowerBound * width)..<(samples.upperBound * width)]))
+        }
+    }
+
+    /// Stores `states` ([n, width] each) as the rows from sample `offset`.
+    func write(_ states: [Tensor], at offset: Int) {
+        for (b, state) in zip(buffers, states) {
+            let values = state.scalars
+            _ = UnsafeMutableBufferPointer(rebasing: b[(offset * width)..<(offset * width + values.count)]).initialize(from: values)
+        }
+    }
+
+    /// Zeros every state.
+    func reset() { for b in buffers { b.update(repeating: 0) } }
 }
 
 /// The weights of a recurrent layer, as Keras's cell object holds them.
