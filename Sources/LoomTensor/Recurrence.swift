@@ -134,57 +134,59 @@ extension Tensor {
             }
             var dz = [Float](repeating: 0, count: b * width)
             var dhIn = [Float](repeating: 0, count: b * u)
-            for i in stride(from: steps - 1, through: 0, by: -1) {
-                let t = goBackwards ? steps - 1 - i : i
-                // An output zeroed for its mask passes no gradient back.
-                func outputKept(_ r: Int) -> Bool { !(zeroOutputForMask && maskValues.map { $0[r * steps + t] == 0 } == true) }
-                if returnSequences {
-                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[(r * rows + i) * u + j] } }
-                } else if i == steps - 1 {
-                    for r in 0..<b where outputKept(r) { for j in 0..<u { dh[r * u + j] += g[r * rows * u + j] } }
-                }
-                for r in 0..<b {
-                    let kept: Float = maskValues.map { $0[r * steps + t] != 0 ? 1 : 0 } ?? 1
-                    let gRow = i * b * width + r * width, zRow = r * width
-                    for j in 0..<u {
-                        let k = r * u + j
-                        let (ig, fg, cg, og) = (gates[gRow + j], gates[gRow + u + j], gates[gRow + 2 * u + j], gates[gRow + 3 * u + j])
-                        let tc = tanhCells[i * b * u + k]
-                        let dhc = dh[k] * kept, dcc = dc[k] * kept
-                        let dOut = dhc * tc
-                        let dCell = dcc + dhc * og * (1 - tc * tc)
-                        dz[zRow + j] = dCell * cg * ig * (1 - ig)
-                        dz[zRow + u + j] = dCell * cellsBefore[i * b * u + k] * fg * (1 - fg)
-                        dz[zRow + 2 * u + j] = dCell * ig * (1 - cg * cg)
-                        dz[zRow + 3 * u + j] = dOut * og * (1 - og)
-                        dc[k] = dCell * fg + dc[k] * (1 - kept)
-                        dh[k] *= 1 - kept
-                    }
-                    let to = (r * steps + t) * width
-                    dProjected.replaceSubrange(to..<(to + width), with: dz[zRow..<(zRow + width)])
-                }
-                dz.withUnsafeBufferPointer { pz in
-                    hInputs.withUnsafeBufferPointer { ph in
-                        dKernel.withUnsafeMutableBufferPointer { pk in
-                            // dU += h_inᵀ · dz
-                            BLAS.sgemm(transposeA: true, transposeB: false, m: u, n: width, k: b, a: ph.baseAddress! + i * b * u,
-                                       b: pz.baseAddress!, c: pk.baseAddress!, accumulate: true)
+            // The step loop works on raw pointers taken once: no allocation, bounds checks or
+            // reference counting inside it.
+            g.withUnsafeBufferPointer { pgb in gates.withUnsafeBufferPointer { pgatesb in
+            cellsBefore.withUnsafeBufferPointer { pcbb in tanhCells.withUnsafeBufferPointer { ptcb in
+            hInputs.withUnsafeBufferPointer { phib in kernel.withUnsafeBufferPointer { pkb in
+            dProjected.withUnsafeMutableBufferPointer { pdpb in dKernel.withUnsafeMutableBufferPointer { pdkb in
+            dh.withUnsafeMutableBufferPointer { pdhb in dc.withUnsafeMutableBufferPointer { pdcb in
+            dz.withUnsafeMutableBufferPointer { pdzb in dhIn.withUnsafeMutableBufferPointer { pdhib in
+            maskValues.withUnsafeBufferPointerOrNil { mask in keep.withUnsafeBufferPointerOrNil { keepPointer in
+                let (gp, gatesP, before, tanhP) = (pgb.baseAddress!, pgatesb.baseAddress!, pcbb.baseAddress!, ptcb.baseAddress!)
+                let (hIn, kernelP, dProj, dKern) = (phib.baseAddress!, pkb.baseAddress!, pdpb.baseAddress!, pdkb.baseAddress!)
+                let (dhP, dcP, dzP, dhInP) = (pdhb.baseAddress!, pdcb.baseAddress!, pdzb.baseAddress!, pdhib.baseAddress!)
+                for i in stride(from: steps - 1, through: 0, by: -1) {
+                    let t = goBackwards ? steps - 1 - i : i
+                    // An output zeroed for its mask passes no gradient back.
+                    let outputRow = returnSequences ? i : (i == steps - 1 ? 0 : -1)
+                    if outputRow >= 0 {
+                        for r in 0..<b where !(zeroOutputForMask && mask.map { $0[r * steps + t] == 0 } == true) {
+                            let from = gp + (r * rows + outputRow) * u, to = dhP + r * u
+                            for j in 0..<u { to[j] += from[j] }
                         }
                     }
-                    kernel.withUnsafeBufferPointer { pk in
-                        dhIn.withUnsafeMutableBufferPointer { pd in
-                            // dh_in = dz · Uᵀ
-                            BLAS.sgemm(transposeA: false, transposeB: true, m: b, n: u, k: width, a: pz.baseAddress!, b: pk.baseAddress!,
-                                       c: pd.baseAddress!)
+                    for r in 0..<b {
+                        let kept: Float = mask.map { $0[r * steps + t] != 0 ? 1 : 0 } ?? 1
+                        let gr = gatesP + i * b * width + r * width, zr = dzP + r * width
+                        let tcr = tanhP + i * b * u + r * u, cbr = before + i * b * u + r * u
+                        let dhr = dhP + r * u, dcr = dcP + r * u
+                        for j in 0..<u {
+                            let (ig, fg, cg, og) = (gr[j], gr[u + j], gr[2 * u + j], gr[3 * u + j])
+                            let tc = tcr[j]
+                            let dhc = dhr[j] * kept, dcc = dcr[j] * kept
+                            let dOut = dhc * tc
+                            let dCell = dcc + dhc * og * (1 - tc * tc)
+                            zr[j] = dCell * cg * ig * (1 - ig)
+                            zr[u + j] = dCell * cbr[j] * fg * (1 - fg)
+                            zr[2 * u + j] = dCell * ig * (1 - cg * cg)
+                            zr[3 * u + j] = dOut * og * (1 - og)
+                            dcr[j] = dCell * fg + dcr[j] * (1 - kept)
+                            dhr[j] *= 1 - kept
                         }
+                        (dProj + (r * steps + t) * width).update(from: zr, count: width)
+                    }
+                    // dU += h_inᵀ · dz, then dh_in = dz · Uᵀ.
+                    BLAS.sgemm(transposeA: true, transposeB: false, m: u, n: width, k: b, a: hIn + i * b * u, b: dzP, c: dKern,
+                               accumulate: true)
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: b, n: u, k: width, a: dzP, b: kernelP, c: dhInP)
+                    if let keepPointer {
+                        for k in 0..<(b * u) { dhP[k] += dhInP[k] * keepPointer[k] }
+                    } else {
+                        for k in 0..<(b * u) { dhP[k] += dhInP[k] }
                     }
                 }
-                if let keep {
-                    for k in 0..<(b * u) { dh[k] += dhIn[k] * keep[k] }
-                } else {
-                    for k in 0..<(b * u) { dh[k] += dhIn[k] }
-                }
-            }
+            } } } } } } } } } } } } } }
             var grads: [Tensor?] = [Tensor(shape: [b, steps, width], scalars: dProjected), Tensor(shape: [u, width], scalars: dKernel)]
             // What is left after the first step is the gradient of the state it started from.
             if initialState != nil { grads += [Tensor(shape: [b, u], scalars: dh), Tensor(shape: [b, u], scalars: dc)] }
@@ -212,5 +214,13 @@ private func applyVec(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePoi
         for k in 0..<(n - i) { tail[k] = source[i + k] }
         let out = f(tail)
         for k in 0..<(n - i) { target[i + k] = out[k] }
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// `body` on the array's buffer, or on nil when there is no array.
+    func withUnsafeBufferPointerOrNil<R>(_ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+        guard let array = self else { return try body(nil) }
+        return try array.withUnsafeBufferPointer { try body($0) }
     }
 }
