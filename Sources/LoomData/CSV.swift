@@ -88,6 +88,9 @@ public enum CSV {
         var plan: ColumnPlan? = nil
         var parts: [ChunkResult] = []
         var skipped: [String] = []
+        // The parts' buffers go to the table; on an error they are given back here.
+        var assembled = false
+        defer { if !assembled { parts.forEach { $0.freeBuffers() } } }
         for path in paths {
             try withFileBytes(path) { buffer in
                 var start = 0, headerLines = 0
@@ -112,39 +115,52 @@ public enum CSV {
                 } else {
                     plan = try ColumnPlan(names: names, options: options, path: path)
                 }
-                let chunks = splitPoints(buffer, from: start, parts: max(1, options.workers), delimiter: options.delimiter)
-                var results = [ChunkResult?](repeating: nil, count: chunks.count)
                 let thePlan = plan!
-                nonisolated(unsafe) let base = buffer.baseAddress!
-                let count = buffer.count
-                if chunks.count == 1 {
-                    // One part: parsed here, without waking a pool that would only wait.
-                    results[0] = parseChunk(buffer, chunks[0], thePlan, options)
-                } else {
-                    results.withUnsafeMutableBufferPointer { out in
-                        nonisolated(unsafe) let slots = out
-                        DispatchQueue.concurrentPerform(iterations: chunks.count) { k in
-                            let bytes = UnsafeBufferPointer(start: base, count: count)
-                            slots[k] = parseChunk(bytes, chunks[k], thePlan, options)
-                        }
-                    }
+                // Parts are first cut at line ends without reading for quotes (a pass over the
+                // whole file, on one thread); if a part meets a quoted field, whose line breaks
+                // may have been cut, the file is parsed again from cuts that respect quotes.
+                var results = parseParts(buffer, splitPoints(buffer, from: start, parts: max(1, options.workers),
+                                                             delimiter: options.delimiter, quotes: false), thePlan, options)
+                if results.count > 1 && results.contains(where: \.sawQuote) {
+                    results.forEach { $0.freeBuffers() }
+                    results = parseParts(buffer, splitPoints(buffer, from: start, parts: max(1, options.workers),
+                                                             delimiter: options.delimiter, quotes: true), thePlan, options)
                 }
                 // Line numbers: 1-based, counting the header, the chunks before, and each chunk's own.
                 var line = 1 + headerLines
-                for var r in results.map({ $0! }) {
-                    for (local, message, fatal) in r.errors {
+                let first = parts.count
+                parts += results
+                for k in first..<parts.count {
+                    for (local, message, fatal) in parts[k].errors {
                         if fatal && options.onError == .fail {
                             throw DataFileError(path: "\(path):\(line + local)", message: message)
                         }
                         skipped.append("\(path):\(line + local): \(message)")
                     }
-                    r.errors = []
-                    line += r.lines
-                    parts.append(r)
+                    parts[k].errors = []
+                    line += parts[k].lines
                 }
             }
         }
+        assembled = true
         return try assemble(parts, plan: plan!, skipped: skipped)
+    }
+
+    /// Each part parsed on its own thread (the only one here), in order.
+    static func parseParts(_ buffer: UnsafeBufferPointer<UInt8>, _ chunks: [Range<Int>], _ plan: ColumnPlan,
+                           _ options: CSVOptions) -> [ChunkResult] {
+        // One part: parsed here, without waking a pool that would only wait.
+        if chunks.count == 1 { return [parseChunk(buffer, chunks[0], plan, options)] }
+        var results = [ChunkResult?](repeating: nil, count: chunks.count)
+        nonisolated(unsafe) let base = buffer.baseAddress!
+        let count = buffer.count
+        results.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let slots = out
+            DispatchQueue.concurrentPerform(iterations: chunks.count) { k in
+                slots[k] = parseChunk(UnsafeBufferPointer(start: base, count: count), chunks[k], plan, options)
+            }
+        }
+        return results.map { $0! }
     }
 
     /// The first record's fields as strings (the header), where the next record starts, and
@@ -180,10 +196,12 @@ public enum CSV {
     }
 
     /// Where `workers` parts of the records after `start` begin: at line ends outside quotes.
-    static func splitPoints(_ b: UnsafeBufferPointer<UInt8>, from start: Int, parts: Int, delimiter: UInt8) -> [Range<Int>] {
+    /// Without `quotes`, the cuts are at the next line end, inside a quoted field or not.
+    static func splitPoints(_ b: UnsafeBufferPointer<UInt8>, from start: Int, parts: Int, delimiter: UInt8,
+                            quotes: Bool = true) -> [Range<Int>] {
         let n = b.count
         guard parts > 1, n - start > 1 << 16 else { return [start..<n] }
-        let hasQuotes = memchr(b.baseAddress! + start, Int32(quote), n - start) != nil
+        let hasQuotes = quotes && memchr(b.baseAddress! + start, Int32(quote), n - start) != nil
         var cuts = [start]
         var inQuotes = false, scanned = start
         for k in 1..<parts {
@@ -275,8 +293,17 @@ struct ColumnPlan: Sendable {
 
 /// One part of a file, parsed.
 struct ChunkResult: Sendable {
-    var features: [Float] = []
-    var labels: [Float] = []
+    var features = FloatRows()
+    var labels = FloatRows()
+    /// Whether a field began with a quote: a part split without looking at quotes is then
+    /// parsed again from cuts that respect them.
+    var sawQuote = false
+
+    /// Gives back the values' buffers (a part not joined into a table).
+    func freeBuffers() {
+        free(features.base)
+        free(labels.base)
+    }
     /// The strings of the categorical columns, row by row.
     var categories: [String] = []
     var rows = 0
@@ -285,6 +312,52 @@ struct ChunkResult: Sendable {
     /// (line within the part, message, whether the row was malformed) of rows that failed or
     /// were left out; rows left out for a missing value under `.skipRow` are never fatal.
     var errors: [(Int, String, Bool)] = []
+}
+
+/// Parsed float32 values, appended row by row into one malloc'd buffer that a tensor then
+/// adopts without a copy (or that is copied, with the other parts', into the table's place).
+/// Owned by one part's parse at a time; `joined` frees it or hands it to the tensor.
+struct FloatRows: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<Float>? = nil
+    private(set) var count = 0
+    private var capacity = 0
+
+    /// Makes room for `n` values in all.
+    mutating func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        // realloc of a large block remaps its pages rather than copying them.
+        guard let grown = realloc(base, max(n, 1) * MemoryLayout<Float>.stride) else { fatalError("CSV: out of memory for \(n) values") }
+        base = grown.assumingMemoryBound(to: Float.self)
+        capacity = n
+    }
+
+    @inline(__always)
+    mutating func append(_ row: UnsafePointer<Float>, count n: Int) {
+        guard n > 0 else { return }
+        if count + n > capacity { reserve(max(capacity * 2, count + n, 1024)) }
+        (base! + count).update(from: row, count: n)
+        count += n
+    }
+
+    /// The parts' values one after another as a tensor of `shape`: the only part's buffer
+    /// adopted as it is, or the parts copied into one buffer in parallel.
+    static func joined(_ parts: [FloatRows], shape: [Int]) -> Tensor {
+        let total = parts.reduce(0) { $0 + $1.count }
+        if parts.count == 1, let base = parts[0].base, total > 0 {
+            nonisolated(unsafe) let owned = base
+            return Tensor(storage: TensorStorage(external: base, count: total) { free(owned) }, shape: shape)
+        }
+        var out = Tensor(uninitializedShape: shape)
+        let offsets = parts.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        out.withUnsafeMutableBufferPointer { target in
+            nonisolated(unsafe) let destination = target.baseAddress
+            DispatchQueue.concurrentPerform(iterations: parts.count) { k in
+                if let source = parts[k].base, parts[k].count > 0 { (destination! + offsets[k]).update(from: source, count: parts[k].count) }
+            }
+        }
+        for part in parts { free(part.base) }
+        return out
+    }
 }
 
 /// pandas's default NA strings: read as missing values in numeric columns.
@@ -298,8 +371,8 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
     let nf = plan.featureNames.count, nl = plan.labelNames.count, nc = plan.categoryColumns.count
     let delimiter = options.delimiter
     let estimate = range.count / max(1, columns * 4)
-    out.features.reserveCapacity(estimate * nf)
-    out.labels.reserveCapacity(estimate * nl)
+    out.features.reserve(estimate * nf)
+    out.labels.reserve(estimate * nl)
     var rowCategories = [String](repeating: "", count: nc)
     var scratch: [UInt8] = []
     // The row being read; appended to the output once the whole record is good.
@@ -339,8 +412,8 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                 if lineEnd {
                     i = min(end, j + 1)
                     line += 1
-                    out.features.append(contentsOf: UnsafeBufferPointer(start: featureRow, count: nf))
-                    out.labels.append(contentsOf: UnsafeBufferPointer(start: labelRow, count: nl))
+                    out.features.append(featureRow, count: nf)
+                    out.labels.append(labelRow, count: nl)
                     out.rows += 1
                     continue
                 }
@@ -372,6 +445,7 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
             var start = i, stop: Int
             var escaped = false
             if i < end && p[i] == quote {
+                out.sawQuote = true
                 i += 1
                 start = i
                 while true {
@@ -455,8 +529,8 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
             }
             continue
         }
-        out.features.append(contentsOf: UnsafeBufferPointer(start: featureRow, count: nf))
-        out.labels.append(contentsOf: UnsafeBufferPointer(start: labelRow, count: nl))
+        out.features.append(featureRow, count: nf)
+        out.labels.append(labelRow, count: nl)
         if nc > 0 { out.categories.append(contentsOf: rowCategories) }
         out.rows += 1
     }
@@ -474,8 +548,10 @@ enum ParsedNumber { case value(Float), missing, bad }
 func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Float, Int)? {
     var i = start
     guard i < end else { return nil }
-    let negative = p[i] == UInt8(ascii: "-")
-    if negative || p[i] == UInt8(ascii: "+") { i += 1 }
+    // Signs come at random in data: stepping over one without a branch saves mispredictions.
+    let first = p[i]
+    let negative = first == UInt8(ascii: "-")
+    i &+= (negative ? 1 : 0) | (first == UInt8(ascii: "+") ? 1 : 0)
     var mantissa: UInt64 = 0
     var exponent = 0
     // Integer parts are mostly short: one digit at a time; fractions eight at a time.
@@ -660,18 +736,8 @@ extension CSV {
     static func assemble(_ parts: [ChunkResult], plan: ColumnPlan, skipped: [String]) throws -> CSVTable {
         let rows = parts.reduce(0) { $0 + $1.rows }
         let nf = plan.featureNames.count, nl = plan.labelNames.count, nc = plan.categoryColumns.count
-        var features = Tensor(uninitializedShape: [rows, nf])
-        var labels = Tensor(uninitializedShape: [rows, nl])
-        features.withUnsafeMutableBufferPointer { f in
-            labels.withUnsafeMutableBufferPointer { l in
-                var row = 0
-                for part in parts {
-                    part.features.withUnsafeBufferPointer { f.baseAddress!.advanced(by: row * nf).update(from: $0.baseAddress!, count: $0.count) }
-                    part.labels.withUnsafeBufferPointer { l.baseAddress!.advanced(by: row * nl).update(from: $0.baseAddress!, count: $0.count) }
-                    row += part.rows
-                }
-            }
-        }
+        var features = FloatRows.joined(parts.map(\.features), shape: [rows, nf])
+        var labels = FloatRows.joined(parts.map(\.labels), shape: [rows, nl])
         var vocabularies: [String: [String]] = [:]
         if nc > 0 {
             for (k, column) in plan.categoryColumns.enumerated() {
