@@ -544,7 +544,9 @@ enum ParsedNumber { case value(Float), missing, bad }
 /// A plain decimal number at `p[i...]` (sign, up to 19 digits with an optional point, an
 /// optional exponent), correctly rounded to float32, and where it ends; nil for anything else
 /// (spaces, NA markers, long mantissas), which the general path reads.
-@inline(__always)
+// @_transparent, not @inline(__always): the optimizer kept the latter as a call in
+// parseChunk's loops, and inlining it there reads 11% more rows per second.
+@_transparent
 func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Float, Int)? {
     var i = start
     guard i < end else { return nil }
