@@ -3,7 +3,8 @@
 Run: COLUMNS=80 KERAS_BACKEND=jax ../keras-ref/bin/python scripts/make_summary_fixtures.py
 Writes Tests/LoomModelsTests/Fixtures/summaries.json: the printed table of a Sequential MLP and
 of a functional model with two inputs, a shared layer and two outputs, at the default width
-for 80-column output and for a 124-column terminal.
+for 80-column output and for a 124-column terminal; and of a model whose layers make several
+values (an LSTM with return_state, Bidirectional with merge_mode None).
 """
 import json
 import os
@@ -34,7 +35,12 @@ def main():
     normalized = layers.BatchNormalization(name="bn")(merged)
     out2 = layers.Dense(1, activation="sigmoid", name="out2")(layers.Dense(4, activation="relu", name="hidden")(normalized))
     functional = keras.Model([a, b], [out1, out2], name="two_heads")
-    out = {"keras_version": keras.__version__, "sequential": text(mlp), "functional": text(functional)}
+    seq = keras.Input((5, 4), name="seq")
+    y, h, c = layers.LSTM(3, return_state=True, name="encoder")(seq)
+    both = layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode=None, name="both")(seq)
+    states = keras.Model(seq, [y, h, c] + list(both), name="states")
+    out = {"keras_version": keras.__version__, "sequential": text(mlp), "functional": text(functional),
+           "states": text(states)}
     # On a 124-column terminal the tables get their full default widths (88 and 108).
     os.environ["COLUMNS"] = "124"
     out["sequential_wide"] = text(mlp)

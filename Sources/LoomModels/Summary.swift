@@ -96,7 +96,7 @@ extension Model {
     }
 
     /// Each layer's output shape as the summary prints it: from the graph, or from building a
-    /// Sequential model; a call making several values shows them as Keras's tuple.
+    /// Sequential model; a call making several values lists them as Keras does.
     private func layerOutputShapes() -> [ObjectIdentifier: String] {
         var shapes: [ObjectIdentifier: String] = [:]
         if let sequential = self as? Sequential {
@@ -105,7 +105,7 @@ extension Model {
         }
         for node in nodes {
             let texts = node.outputShapes.map(\.text)
-            shapes[ObjectIdentifier(node.layer)] = texts.count == 1 ? texts[0] : "(" + texts.joined(separator: ", ") + ")"
+            shapes[ObjectIdentifier(node.layer)] = texts.count == 1 ? texts[0] : "[" + texts.joined(separator: ", ") + "]"
         }
         return shapes
     }

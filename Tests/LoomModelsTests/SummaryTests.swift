@@ -41,6 +41,21 @@ import Testing
         #expect(try Self.twoHeads().summary(lineLength: 108) == Self.expected("functional_wide"))
     }
 
+    /// Layers that make several values list their shapes as Keras does.
+    @Test func layersWithSeveralValuesAreKeras() throws {
+        let seq = Input(shape: [5, 4], name: "seq")
+        var returning = RecurrentLayer.Arguments(units: 3)
+        returning.returnState = true
+        let encoded = try LSTM(returning, name: "encoder").callAll(seq)
+        var sequences = RecurrentLayer.Arguments(units: 2)
+        sequences.returnSequences = true
+        var backwards = sequences
+        backwards.goBackwards = true
+        let both = try Bidirectional(forward: try GRU(sequences), backward: try GRU(backwards), mergeMode: nil, name: "both").callAll(seq)
+        let model = try Model(inputs: [seq], outputs: encoded + both, name: "states")
+        #expect(model.summary(lineLength: 76) == Self.expected("states"))
+    }
+
     @Test func unbuiltLayersAreMarked() throws {
         let model = try Sequential([try Dense(units: 3, name: "d")], name: "lazy")
         let text = model.summary(lineLength: 76)
