@@ -53,7 +53,7 @@ public enum TrainJob {
         if job.fit.verbose == 1 && isatty(STDOUT_FILENO) == 0 { job.fit.verbose = 2 }
         // A model whose layers say their input shape is built now, so a layer that does not fit
         // is refused before anything is loaded or written.
-        let early = try buildModel(job, inputShapes: nil)
+        _ = try buildModel(job, inputShapes: nil)
 
         let runDirectory = options.runDirectory ?? job.runDirectory ?? "runs/\(job.name)"
         let folder = try RunFolder(runDirectory)
@@ -101,9 +101,7 @@ public enum TrainJob {
             }
             logger.info("resuming from the checkpoint: epoch \(checkpoint.state.epoch + 1), batch \(checkpoint.state.step)")
         } else {
-            // The model built before the data serves, unless it waited for the data's shapes.
-            let waited = (early as? Sequential).map { !$0.isGraphBuilt } ?? false
-            net = waited ? try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) }) : early
+            net = try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) })
             do {
                 try net.compile(fromKerasConfig: job.compile)
             } catch {
