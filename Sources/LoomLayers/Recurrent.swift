@@ -97,7 +97,7 @@ public class RecurrentLayer: Layer, SeededLayer {
     public override var keywordInputName: String? { "initial_state" }
 
     public override func checkInputCount(_ count: Int, keywordInputs: Int) throws {
-        guard count - keywordInputs == 1 else { throw ConfigError(name, "expects 1 input, got \(count - keywordInputs)") }
+        try super.checkInputCount(count, keywordInputs: keywordInputs)
         guard keywordInputs == 0 || keywordInputs == Self.stateCount else {
             throw ConfigError(name, argument: "initial_state",
                               "must hold \(Self.stateCount) tensor\(Self.stateCount == 1 ? "" : "s") (\(Self.stateNames)), got \(keywordInputs)")

@@ -42,7 +42,7 @@ public final class Bidirectional: Layer, KerasLayer {
     public override var outputCount: Int { directionOutputs + 2 * stateCount }
 
     public override func checkInputCount(_ count: Int, keywordInputs: Int) throws {
-        guard count - keywordInputs == 1 else { throw ConfigError(name, "expects 1 input, got \(count - keywordInputs)") }
+        try super.checkInputCount(count, keywordInputs: keywordInputs)
         try forwardLayer.checkInputCount(1 + keywordInputs / 2, keywordInputs: keywordInputs / 2)
         guard keywordInputs % 2 == 0 else {
             throw ConfigError(name, argument: "initial_state", "must hold the forward layer's states then the backward layer's, got \(keywordInputs)")
