@@ -253,7 +253,9 @@ open class Model: Layer, @unchecked Sendable {
 
     /// Builds whatever the first call would build, for inputs like `values`: called once on
     /// the caller's thread before a batch is split across workers, so they never build.
-    func prepare(for values: [Tensor]) throws {}
+    func prepare(for values: [Tensor]) throws {
+        for x in inputs { try x.node.layer.buildIfNeeded([x.shape]) }
+    }
 
     /// The Keras config (Functional's form; Sequential overrides it).
     open override var serialized: JSONValue { functionalSerialized() }
@@ -350,6 +352,8 @@ public final class Sequential: Model, @unchecked Sendable {
     }
 
     private func buildStack(_ inputShape: TensorShape) throws {
+        // The input layer too, so workers calling it later only read that it is built.
+        try inputLayer?.buildIfNeeded([inputShape])
         var shapes = [inputShape]
         var all = [inputShape]
         for layer in stack {
