@@ -13,7 +13,7 @@ extension Initializer {
 /// The process-wide source of seeds for objects created without one, like Keras's
 /// keras.utils.set_random_seed: set it for reproducible runs.
 public enum RandomSeeds {
-    private static let state = Mutex<(base: UInt64, counter: UInt64)>((base: 1337, counter: 0))
+    private static let state = SystemLock<(base: UInt64, counter: UInt64)>((base: 1337, counter: 0))
 
     /// Restarts the sequence of default seeds from `seed`.
     public static func set(_ seed: UInt64) { state.withLock { $0 = (seed, 0) } }
