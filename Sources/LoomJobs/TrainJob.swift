@@ -53,7 +53,7 @@ public enum TrainJob {
         if job.fit.verbose == 1 && isatty(STDOUT_FILENO) == 0 { job.fit.verbose = 2 }
         // A model whose layers say their input shape is built now, so a layer that does not fit
         // is refused before anything is loaded or written.
-        _ = try buildModel(job, inputShapes: nil)
+        let early = try buildModel(job, inputShapes: nil)
 
         let runDirectory = options.runDirectory ?? job.runDirectory ?? "runs/\(job.name)"
         let folder = try RunFolder(runDirectory)
@@ -101,7 +101,9 @@ public enum TrainJob {
             }
             logger.info("resuming from the checkpoint: epoch \(checkpoint.state.epoch + 1), batch \(checkpoint.state.step)")
         } else {
-            net = try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) })
+            // The model built before the data serves, unless it waited for the data's shapes.
+            let waited = (early as? Sequential).map { !$0.isGraphBuilt } ?? false
+            net = waited ? try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) }) : early
             do {
                 try net.compile(fromKerasConfig: job.compile)
             } catch {
@@ -168,7 +170,11 @@ public enum TrainJob {
     /// The job's model, built for `inputShapes` (per sample) when its config gives none; nil
     /// when it cannot be built yet. Mistakes are usage errors naming the job file.
     static func buildModel(_ job: Job, inputShapes: [[Int]]?) throws -> Model {
-        RandomSeeds.set(job.seed)
+        // The job's seed alone decides the initial weights, whatever else the process builds.
+        try RandomSeeds.withSeed(job.seed) { try buildModelSeeded(job, inputShapes: inputShapes) }
+    }
+
+    private static func buildModelSeeded(_ job: Job, inputShapes: [[Int]]?) throws -> Model {
         do {
             switch job.model {
             case let .config(config, _):

@@ -10,16 +10,16 @@ extension Initializer {
     public static var kerasModule: String { "keras.initializers" }
 }
 
-/// The process-wide source of seeds for objects created without one, like Keras's
-/// keras.utils.set_random_seed: set it for reproducible runs.
-public enum RandomSeeds {
-    private static let state = SystemLock<(base: UInt64, counter: UInt64)>((base: 1337, counter: 0))
+/// A sequence of default seeds: the `counter`-th is drawn from `base`.
+final class SeedSequence: Sendable {
+    private let state: SystemLock<(base: UInt64, counter: UInt64)>
 
-    /// Restarts the sequence of default seeds from `seed`.
-    public static func set(_ seed: UInt64) { state.withLock { $0 = (seed, 0) } }
+    init(_ base: UInt64) { state = SystemLock((base: base, counter: 0)) }
 
-    /// The next default seed.
-    public static func next() -> UInt64 {
+    /// Starts again from `base`.
+    func restart(_ base: UInt64) { state.withLock { $0 = (base, 0) } }
+
+    func next() -> UInt64 {
         let (base, counter): (UInt64, UInt64) = state.withLock { s in
             s.counter += 1
             return (s.base, s.counter)
@@ -27,6 +27,27 @@ public enum RandomSeeds {
         let words = RandomGenerator(seed: base).block(stream: 0xC0FFEE, counter: counter)
         return UInt64(words[0]) << 32 | UInt64(words[1])
     }
+}
+
+/// The source of seeds for objects created without one, like Keras's
+/// keras.utils.set_random_seed: set it for reproducible runs. `withSeed` gives the code it runs
+/// a sequence of its own, so models built at the same time on other threads (tests running in
+/// parallel, several jobs in one process) neither draw from it nor move it.
+public enum RandomSeeds {
+    private static let global = SeedSequence(1337)
+    @TaskLocal private static var scoped: SeedSequence?
+
+    /// Restarts the process-wide sequence of default seeds from `seed`.
+    public static func set(_ seed: UInt64) { global.restart(seed) }
+
+    /// Runs `body` with default seeds drawn from a sequence starting at `seed`, the same
+    /// sequence `set(seed)` starts, seen only by `body` (and the tasks it starts).
+    public static func withSeed<R>(_ seed: UInt64, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(SeedSequence(seed), operation: body)
+    }
+
+    /// The next default seed.
+    public static func next() -> UInt64 { (scoped ?? global).next() }
 }
 
 /// The seed an unseeded random object draws with: fixed at construction, so every call gives

@@ -57,8 +57,9 @@ struct Bench: ParsableCommand {
         }
 
         func run() throws {
-            RandomSeeds.set(5)
-            let net = try Sequential([try LSTM(RecurrentLayer.Arguments(units: units)), try Dense(units: 1)])
+            let net = try RandomSeeds.withSeed(5) {
+                try Sequential([try LSTM(RecurrentLayer.Arguments(units: units)), try Dense(units: 1)])
+            }
             try net.build(inputShape: [nil, timeSteps, features])
             try net.compile(optimizer: try Adam(), loss: MeanSquaredError())
             let n = batchSize * steps
@@ -107,8 +108,7 @@ struct Bench: ParsableCommand {
         func run() throws {
             do {
                 let mnist = try MNISTData(folder: data, flatten: model == .mlp)
-                RandomSeeds.set(seed)
-                let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
+                let net = try RandomSeeds.withSeed(seed) { model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN() }
                 net.workers = workers
                 net.seed = seed
                 try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),

@@ -46,8 +46,7 @@ struct Demo: ParsableCommand {
             let (x, trainLabels, xTest, testLabels) = (mnist.x, mnist.labels, mnist.xTest, mnist.testLabels)
             print("MNIST: \(x.shape[0]) training and \(xTest.shape[0]) test images from \(data)")
             do {
-                RandomSeeds.set(seed)
-                let net = model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN()
+                let net = try RandomSeeds.withSeed(seed) { model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN() }
                 net.seed = seed
                 net.workers = workers
                 try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),

@@ -155,6 +155,34 @@ import Testing
         #expect(RandomNormal()(shape: [5]).scalars != unseeded(shape: [5]).scalars)
     }
 
+    /// A scoped seed sequence gives the same layers whatever other threads draw meanwhile (their
+    /// draws come from the process-wide sequence, not the scope's).
+    @Test func scopedSeedsIgnoreOtherThreads() throws {
+        func drawOnAnotherThread() {
+            let done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                for _ in 0..<5 { _ = RandomSeeds.next() }
+                done.signal()
+            }
+            thread.start()
+            done.wait()
+        }
+        func kernels(interleaved: Bool) throws -> [[Float]] {
+            try RandomSeeds.withSeed(7) {
+                try (0..<3).map { _ in
+                    if interleaved { drawOnAnotherThread() }
+                    let dense = try Dense(units: 4)
+                    try dense.buildIfNeeded([[nil, 5]])
+                    return dense.weights[0].value.scalars
+                }
+            }
+        }
+        let plain = try kernels(interleaved: false)
+        #expect(Set(plain.map { $0.map(\.bitPattern) }).count == 3)
+        #expect(try kernels(interleaved: true) == plain)
+        #expect(try kernels(interleaved: false) == plain)
+    }
+
     @Test func orthogonalAndIdentity() {
         for shape in [[64, 32], [32, 64], [3, 3, 8, 16]] {
             let q = Orthogonal(gain: 1.5, seed: 4)(shape: shape)

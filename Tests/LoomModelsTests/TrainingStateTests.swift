@@ -53,16 +53,14 @@ import Testing
     @Test(arguments: [1, 4, 5, 9, 11, 15])
     func resumedFitEndsAsTheUninterruptedOne(stopAfter: Int) throws {
         let (x, y) = Self.data()
-        RandomSeeds.set(3)
-        let reference = try Self.model()
+        let reference = try RandomSeeds.withSeed(3) { try Self.model() }
         let initial = reference.weights.map(\.value)
         try Self.compiled(reference)
         reference.seed = 11
         let expected = try reference.fit(x: x, y: y, batchSize: 16, epochs: 4, verbose: .silent, callbacks: try Self.callbacks(), workers: 2)
 
         // The same fit, stopped after `stopAfter` batches (5 per epoch)...
-        RandomSeeds.set(3)
-        let first = try Self.model()
+        let first = try RandomSeeds.withSeed(3) { try Self.model() }
         try first.setWeights(initial)
         try Self.compiled(first)
         first.seed = 11
@@ -79,8 +77,7 @@ import Testing
         try first.save(file)
         let restored = try TrainingState(json: try JSONValue.parse(state.json.description))
         #expect(restored == state)
-        RandomSeeds.set(12345)
-        let second = try KerasFile.load(file)
+        let second = try RandomSeeds.withSeed(12345) { try KerasFile.load(file) }
         second.seed = 11
         let resumed = try second.fit(x: x, y: y, batchSize: 16, epochs: 4, verbose: .silent, callbacks: try Self.callbacks() + [Interrupter(after: -1)],
                                      workers: 2, resume: restored)
