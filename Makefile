@@ -25,13 +25,11 @@ test-release:
 # parameters, random streams split across threads, the data-parallel trainer (1-8 workers,
 # synchronized BatchNormalization, a failing worker), and the input pipeline (parallel map,
 # prefetch, CSV parts, image decoding, fit fed by a prefetching dataset), and fit resumed from a
-# checkpoint state and training jobs run in-process. (The stateful LSTM's two-worker fit,
-# RecurrentModelTests/statefulFitMatchesKeras, passes under ThreadSanitizer on its own; run beside
-# these it draws layer seeds from the process-wide sequence while TrainJobTests builds its models,
-# which then differ between runs, and TSan flags the Mutex around layer names it cannot see.)
+# checkpoint state, training jobs run in-process, and a stateful LSTM's two-worker fit (each
+# worker carrying its own samples' states).
 test-thread-sanitizer:
 	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
-		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests|DatasetTests|ImageFolderTests|CSVTests/workers|TrainingFromDatasetTests|TrainingStateTests|TrainJobTests'
+		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests|DatasetTests|ImageFolderTests|CSVTests/workers|TrainingFromDatasetTests|TrainingStateTests|TrainJobTests|RecurrentModelTests/statefulFitMatchesKeras'
 
 bench: build
 	.build/release/loom bench gemm
