@@ -41,23 +41,14 @@ extension Tensor {
         // counting inside it.
         let z = UnsafeMutablePointer<Float>.allocate(capacity: b * width)
         defer { z.deallocate() }
-        let maskPointer = maskValues.map { m -> UnsafeMutablePointer<Float> in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: m.count)
-            p.initialize(from: m, count: m.count)
-            return p
-        }
-        let keepPointer = keep.map { k -> UnsafeMutablePointer<Float> in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: k.count)
-            p.initialize(from: k, count: k.count)
-            return p
-        }
-        defer { maskPointer?.deallocate(); keepPointer?.deallocate() }
+        maskValues.withUnsafeBufferPointerOrNil { maskBuffer in keep.withUnsafeBufferPointerOrNil { keepBuffer in
         xp.withUnsafeBufferPointer { pxb in kernel.withUnsafeBufferPointer { pkb in
         gates.withUnsafeMutableBufferPointer { pgb in cellsBefore.withUnsafeMutableBufferPointer { pcb in
         tanhCells.withUnsafeMutableBufferPointer { ptb in hInputs.withUnsafeMutableBufferPointer { phib in
         packed.withUnsafeMutableBufferPointer { pob in h.withUnsafeMutableBufferPointer { phb in
         cell.withUnsafeMutableBufferPointer { pcellb in
             let (px, pk, ph, c) = (pxb.baseAddress!, pkb.baseAddress!, phb.baseAddress!, pcellb.baseAddress!)
+            let (maskPointer, keepPointer) = (maskBuffer?.baseAddress, keepBuffer?.baseAddress)
             for i in 0..<steps {
                 let t = goBackwards ? steps - 1 - i : i
                 let hin = phib.baseAddress! + i * b * u
@@ -114,7 +105,7 @@ extension Tensor {
                     (out + (r * rows + outputRows + 1) * u).update(from: c + r * u, count: u)
                 }
             }
-        } } } } } } } } }
+        } } } } } } } } } } }
         let saved = (gates, cellsBefore, tanhCells, hInputs)
         let inputs = [projected, recurrentKernel] + (initialState ?? [])
         let result = record("lstm_sequence", Tensor(shape: [b, rows, u], scalars: packed), inputs) { gradient in
