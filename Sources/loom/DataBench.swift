@@ -39,11 +39,13 @@ extension Bench {
         @Option(help: "Decoding threads.") var workers = 1
         @Option(help: "Resize every image to HxW (bilinear), e.g. 224x224.") var resize: String?
         @Option(help: "Times the folder is decoded; the fastest counts.") var repeats = 1
+        @Option(help: "Images in flight across the workers (default 64 per worker).") var window: Int?
         @Flag(help: "One JSON object.") var json = false
 
         func validate() throws {
             guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+            if let window, window < 1 { throw ValidationError("--window must be at least 1, got \(window)") }
             if let resize, parsedSize(resize) == nil { throw ValidationError("--resize must look like 224x224, got \(resize)") }
         }
 
@@ -52,7 +54,7 @@ extension Bench {
                 let files = try ImageFolder.walk(URL(fileURLWithPath: folder))
                 guard !files.isEmpty else { throw DataFileError(path: folder, message: "no PNG or JPEG images") }
                 let target = resize.flatMap(parsedSize)
-                let images = Dataset.from(files).map(workers: workers) { path, _ -> Int in
+                let images = Dataset.from(files).map(workers: workers, window: window) { path, _ -> Int in
                     let data = try readWholeFile(path)
                     let image = try ImageDecoder.decode(data, path: path, channels: 0, target: target)
                     guard let (h, w) = target else { return image.pixels.count }
