@@ -42,9 +42,10 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
     jerr.manager.error_exit = loom_jpeg_error_exit;
     jerr.manager.output_message = loom_jpeg_output_message;
     jerr.message = error;
+    unsigned char *const given = out->pixels;
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
-        free(pixels);
+        if (pixels != given) free(pixels);
         free(row);
         return -1;
     }
@@ -69,24 +70,29 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
 
     size_t width = cinfo.output_width, height = cinfo.output_height;
     int components = cinfo.output_components;
-    pixels = malloc(width * height * (size_t)channels);
-    row = malloc(width * (size_t)components);
-    if (!pixels || !row) {
+    if (given && out->capacity < width * height * (size_t)channels) {
+        jpeg_destroy_decompress(&cinfo);
+        out->width = (int)width;
+        out->height = (int)height;
+        out->channels = channels;
+        return LOOM_IMAGE_BUFFER_TOO_SMALL;
+    }
+    pixels = given ? given : malloc(width * height * (size_t)channels);
+    // Gray and RGB scanlines go straight to their rows; CMYK ones through a row buffer.
+    row = cmyk ? malloc(width * (size_t)components) : NULL;
+    if (!pixels || (cmyk && !row)) {
         snprintf(error, LOOM_IMAGE_ERROR_SIZE, "out of memory for a %zux%zu image", height, width);
         jpeg_destroy_decompress(&cinfo);
-        free(pixels);
+        if (pixels != given) free(pixels);
         free(row);
         return -1;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         size_t y = cinfo.output_scanline;
-        JSAMPROW rows[1] = { (JSAMPROW)row };
-        jpeg_read_scanlines(&cinfo, rows, 1);
         unsigned char *dst = pixels + y * width * (size_t)channels;
-        if (!cmyk) {
-            memcpy(dst, row, width * (size_t)channels);
-            continue;
-        }
+        JSAMPROW rows[1] = { (JSAMPROW)(cmyk ? row : dst) };
+        jpeg_read_scanlines(&cinfo, rows, 1);
+        if (!cmyk) continue;
         // Adobe writes CMYK inverted: each stored byte is 255 - ink, so RGB = stored * K / 255
         // (rounded down, as TensorFlow does).
         for (size_t x = 0; x < width; x++) {

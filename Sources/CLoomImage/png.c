@@ -61,9 +61,10 @@ int loom_png_decode(const unsigned char *data, size_t size, int channels,
         png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
         return -1;
     }
+    unsigned char *const given = out->pixels;
     if (setjmp(source.jump)) {
         png_destroy_read_struct(&png, &info, NULL);
-        free(pixels);
+        if (pixels != given) free(pixels);
         free(rows);
         return -1;
     }
@@ -107,7 +108,14 @@ int loom_png_decode(const unsigned char *data, size_t size, int channels,
     png_read_update_info(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
     if (row_bytes != (size_t)width * (size_t)channels) png_error(png, "unexpected row layout");
-    pixels = malloc(row_bytes * height ? row_bytes * height : 1);
+    if (given && out->capacity < row_bytes * height) {
+        png_destroy_read_struct(&png, &info, NULL);
+        out->width = (int)width;
+        out->height = (int)height;
+        out->channels = channels;
+        return LOOM_IMAGE_BUFFER_TOO_SMALL;
+    }
+    pixels = given ? given : malloc(row_bytes * height ? row_bytes * height : 1);
     rows = malloc(sizeof(png_bytep) * (height ? height : 1));
     if (!pixels || !rows) png_error(png, "out of memory");
     for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;

@@ -234,7 +234,7 @@ public enum ImageDecoder {
             }
             if data.starts(with: [0xFF, 0xD8]) {
                 var scale = 1
-                if let (height, width) = jpegSize(data) {
+                if let (height, width, _) = ImageCodec.jpegFrame(data) {
                     guard width * height <= maximumPixels else {
                         throw DataFileError(path: path, message: "JPEG of \(width)x\(height) pixels is larger than Loom decodes")
                     }
@@ -253,23 +253,6 @@ public enum ImageDecoder {
         let kind = data.starts(with: Array("GIF8".utf8)) ? "a GIF image" : data.starts(with: Array("BM".utf8)) ? "a BMP image"
             : "not a PNG or JPEG image"
         throw DataFileError(path: path, message: "\(kind): Loom decodes PNG and JPEG")
-    }
-
-    /// (height, width) from a JPEG's start-of-frame marker.
-    static func jpegSize(_ data: Data) -> (Int, Int)? {
-        let bytes = [UInt8](data.prefix(1 << 16))
-        var i = 2
-        while i + 9 < bytes.count {
-            guard bytes[i] == 0xFF else { return nil }
-            let marker = bytes[i + 1]
-            if marker == 0xFF { i += 1; continue }
-            let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            if (0xC0...0xCF).contains(marker) && marker != 0xC4 && marker != 0xC8 && marker != 0xCC {
-                return (Int(bytes[i + 5]) << 8 | Int(bytes[i + 6]), Int(bytes[i + 7]) << 8 | Int(bytes[i + 8]))
-            }
-            i += 2 + length
-        }
-        return nil
     }
 }
 

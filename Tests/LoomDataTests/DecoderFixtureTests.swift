@@ -34,4 +34,23 @@ import Testing
         let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
         #expect(worst == 0, "\(item): differs by up to \(worst)")
     }
+
+    /// Pixels are decoded into an array sized from the header; where the header understates the
+    /// size (a palette whose transparency adds an alpha channel) the decoder names the size and
+    /// decodes again, to the same pixels.
+    @Test func anUnderstatedSizeIsDecodedAgain() throws {
+        let data = try Data(contentsOf: Self.folder.appendingPathComponent("palette_transparent.png"))
+        let own = try ImageCodec.decodePNG(data)
+        #expect(own.channels == 4 && ImageCodec.pngBytes(data, channels: 0) < own.pixels.count)
+        #expect(own == (try ImageCodec.decodePNG(data, channels: 4)))
+        // Headers the size cannot be read from (an empty guess) decode the same way.
+        for name in ["rgb8.png", "rgb_progressive.jpg", "cmyk.jpg"] {
+            let file = try Data(contentsOf: Self.folder.appendingPathComponent(name))
+            let truncatedGuess = name.hasSuffix("png") ? ImageCodec.pngBytes(file.prefix(20), channels: 0)
+                : ImageCodec.jpegBytes(file.prefix(4), channels: 0, scaleDenominator: 1)
+            #expect(truncatedGuess == 0, "\(name)")
+            let image = try ImageDecoder.decode(file, path: name, channels: 3)
+            #expect(image.pixels.count == image.width * image.height * 3 && image.width > 0, "\(name)")
+        }
+    }
 }

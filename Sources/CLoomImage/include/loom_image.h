@@ -2,10 +2,14 @@
 #define LOOM_IMAGE_H
 #include <stddef.h>
 
-/// A decoded image: height x width x channels bytes, row-major, owned by the caller
-/// (release with loom_image_free).
+/// A decoded image: height x width x channels bytes, row-major. Decoders write into `pixels`
+/// when it is given (non-NULL) with `capacity` bytes, so the caller's own buffer (a Swift
+/// array's) receives the pixels without a copy; if it is too small they return
+/// LOOM_IMAGE_BUFFER_TOO_SMALL with width, height and channels set, to call again with a
+/// buffer that size. Given NULL, they malloc it (release with loom_image_free).
 typedef struct {
     unsigned char *pixels;
+    size_t capacity;
     int width;
     int height;
     int channels;
@@ -13,6 +17,9 @@ typedef struct {
 
 /// Error text buffer size the shim writes into.
 #define LOOM_IMAGE_ERROR_SIZE 256
+
+/// The status a decoder returns when the caller's buffer cannot hold the image.
+#define LOOM_IMAGE_BUFFER_TOO_SMALL (-3)
 
 /// Decodes a PNG held in memory. channels: 0 keeps the file's (1 gray, 2 gray+alpha, 3 RGB,
 /// 4 RGBA), otherwise 1..4. Returns 0 on success, -1 with a message in error.
