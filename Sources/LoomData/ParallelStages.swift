@@ -70,9 +70,14 @@ final class Slot<T: Sendable>: Sendable {
         done.signal()
     }
 
-    func wait() -> Result<T, any Error> {
+    /// The result, once finished; the slot lets go of it, so consumed elements are not kept
+    /// alive by slots waiting to be dropped.
+    func take() -> Result<T, any Error> {
         done.wait()
-        return result.withLock { $0! }
+        return result.withLock { value in
+            defer { value = nil }
+            return value!
+        }
     }
 }
 
@@ -161,7 +166,7 @@ extension Dataset {
                         guard first < inFlight.count else { return nil }
                         let slot = inFlight[first]
                         first += 1
-                        ready = try slot.wait().get()
+                        ready = try slot.take().get()
                         position = 0
                         continue
                     }

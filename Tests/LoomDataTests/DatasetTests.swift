@@ -106,6 +106,26 @@ import Testing
         cursor.close()
     }
 
+    /// Elements the consumer has taken are not kept alive by the map: at most the window's
+    /// (and the run being read) exist at once however many have passed.
+    @Test func mapLetsGoOfConsumedElements() throws {
+        final class Tracked: Sendable {
+            let live: Counter
+            init(_ live: Counter) { self.live = live; live.add() }
+            deinit { live.add(-1) }
+        }
+        let live = Counter()
+        let d = Dataset.range(5000).map(workers: 2, window: 64) { _, _ in Tracked(live) }
+        let cursor = try d.makeIterator()
+        var most = 0
+        for _ in 0..<4000 {
+            _ = try cursor.next()
+            most = max(most, live.value)
+        }
+        cursor.close()
+        #expect(most <= 64 + 16 + 1, "\(most) elements alive at once")
+    }
+
     @Test func cacheReplaysTheFirstEpoch() throws {
         let reads = Counter()
         let d = Dataset.generate(count: 5) { i in reads.add(); return i }.cache()
@@ -153,7 +173,7 @@ import Testing
 /// A thread-safe count.
 final class Counter: Sendable {
     private let count = Atomic<Int>(0)
-    func add() { count.add(1, ordering: .relaxed) }
+    func add(_ n: Int = 1) { count.add(n, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
 }
 
