@@ -1,7 +1,7 @@
 import LoomTensor
 
 /// relu with max_value, negative_slope and threshold.
-public final class ReLU: Layer, KerasLayer {
+public final class ReLU: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ReLU" }
     public let maxValue: Float?, negativeSlope: Float, threshold: Float
 
@@ -35,7 +35,7 @@ public final class ReLU: Layer, KerasLayer {
 }
 
 /// x for x >= 0, negative_slope · x below; the layer's default slope is 0.3.
-public final class LeakyReLU: Layer, KerasLayer {
+public final class LeakyReLU: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "LeakyReLU" }
     public let negativeSlope: Float
 
@@ -63,7 +63,7 @@ public final class LeakyReLU: Layer, KerasLayer {
 }
 
 /// elu with alpha.
-public final class ELU: Layer, KerasLayer {
+public final class ELU: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ELU" }
     public let alpha: Float
 
@@ -89,7 +89,7 @@ public final class ELU: Layer, KerasLayer {
 
 /// Leaky ReLU with a learned slope per feature: max(x, 0) + alpha · min(x, 0); `sharedAxes`
 /// (1-based, as in Keras) share one slope along those axes.
-public final class PReLU: Layer, KerasLayer {
+public final class PReLU: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "PReLU" }
     public let alphaInitializer: any Initializer
     public let alphaRegularizer: (any Regularizer)?
@@ -141,7 +141,7 @@ public final class PReLU: Layer, KerasLayer {
 }
 
 /// Softmax along `axis`; masked positions get -1e9 before and 0 after, as in Keras.
-public final class Softmax: Layer, KerasLayer {
+public final class Softmax: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Softmax" }
     /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
     public override var callTakesMask: Bool { true }

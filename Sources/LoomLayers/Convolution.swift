@@ -3,7 +3,7 @@ import LoomTensor
 /// The convolution family's shared logic (Keras's BaseConv): Conv1D, Conv2D and Conv3D only fix
 /// the rank. Inputs are moved to channels-last, laid out as patches (im2col) and multiplied
 /// by the kernel in one sgemm per group.
-public class BaseConv: Layer {
+public class BaseConv: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public let filters: Int
     public let options: SpatialOptions
@@ -115,19 +115,19 @@ public class BaseConv: Layer {
 }
 
 /// 1-D convolution over [batch, steps, channels] (padding valid, same or causal).
-public final class Conv1D: BaseConv, KerasLayer {
+public final class Conv1D: BaseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv1D" }
     public override class var rank: Int { 1 }
 }
 
 /// 2-D convolution over [batch, rows, columns, channels].
-public final class Conv2D: BaseConv, KerasLayer {
+public final class Conv2D: BaseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv2D" }
     public override class var rank: Int { 2 }
 }
 
 /// 3-D convolution over [batch, depth, rows, columns, channels].
-public final class Conv3D: BaseConv, KerasLayer {
+public final class Conv3D: BaseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv3D" }
     public override class var rank: Int { 3 }
 }

@@ -4,7 +4,7 @@ import LoomTensor
 /// respect to its input, computed as x · Wᵀ laid back onto the output grid (col2im).
 /// Conv1DTranspose, Conv2DTranspose and Conv3DTranspose fix the rank. The kernel is
 /// [k..., filters, input channels], as Keras stores it.
-public class BaseConvTranspose: Layer {
+public class BaseConvTranspose: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public let filters: Int
     public let options: SpatialOptions
@@ -136,15 +136,15 @@ public class BaseConvTranspose: Layer {
     }
 }
 
-public final class Conv1DTranspose: BaseConvTranspose, KerasLayer {
+public final class Conv1DTranspose: BaseConvTranspose, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv1DTranspose" }
     public override class var rank: Int { 1 }
 }
-public final class Conv2DTranspose: BaseConvTranspose, KerasLayer {
+public final class Conv2DTranspose: BaseConvTranspose, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv2DTranspose" }
     public override class var rank: Int { 2 }
 }
-public final class Conv3DTranspose: BaseConvTranspose, KerasLayer {
+public final class Conv3DTranspose: BaseConvTranspose, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Conv3DTranspose" }
     public override class var rank: Int { 3 }
 }

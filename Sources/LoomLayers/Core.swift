@@ -1,7 +1,7 @@
 import LoomTensor
 
 /// activation(x · kernel + bias); inputs of rank above 2 are multiplied on their last axis.
-public final class Dense: Layer, KerasLayer {
+public final class Dense: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Dense" }
     public let units: Int
     public let settings: KernelSettings
@@ -71,7 +71,7 @@ public final class Dense: Layer, KerasLayer {
 }
 
 /// Applies an activation function.
-public final class Activation: Layer, KerasLayer {
+public final class Activation: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Activation" }
     public let activation: ActivationFunction
 
@@ -97,7 +97,7 @@ public final class Activation: Layer, KerasLayer {
 }
 
 /// Returns its input unchanged.
-public final class Identity: Layer, KerasLayer {
+public final class Identity: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Identity" }
     public init(name: String? = nil) { super.init(name: name) }
     public override var supportsMasking: Bool { true }
@@ -111,7 +111,7 @@ public final class Identity: Layer, KerasLayer {
 
 /// Masks timesteps whose features all equal `maskValue`: they are zeroed, and the mask
 /// [batch, timesteps] goes to the layers after it.
-public final class Masking: Layer, KerasLayer {
+public final class Masking: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Masking" }
     public let maskValue: Float
 
@@ -151,7 +151,7 @@ extension Tensor {
 
 /// Rows of a [input_dim, output_dim] table picked by integer indices; with mask_zero, index 0
 /// is padding and masked.
-public final class Embedding: Layer, KerasLayer {
+public final class Embedding: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Embedding" }
     public let inputDim: Int, outputDim: Int
     public let embeddingsInitializer: any Initializer
@@ -223,7 +223,7 @@ public final class Embedding: Layer, KerasLayer {
 /// A Swift function as a layer; gradients flow through the tensor operations it uses.
 /// Keras saves a Lambda's Python code, which Loom cannot run: register the Swift function
 /// under the layer's function name with `Lambda.register` to load such a model.
-public final class Lambda: Layer, KerasLayer {
+public final class Lambda: Layer, KerasLayer, @unchecked Sendable {
     public typealias Function = @Sendable ([Tensor], Config) throws -> Tensor
     public override class var kerasClassName: String { "Lambda" }
     /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
@@ -339,7 +339,7 @@ public final class Lambda: Layer, KerasLayer {
 
 /// The entry point of a functional model: it stands for the inputs of `shape` (batch axis
 /// excluded) and checks that real inputs have it.
-public final class InputLayer: Layer, KerasLayer {
+public final class InputLayer: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "InputLayer" }
     /// The full shape, batch axis first.
     public let batchShape: TensorShape

@@ -2,7 +2,7 @@ import LoomTensor
 
 /// The base of the elementwise merge layers: inputs broadcast together and folded pairwise;
 /// their masks are combined with a logical and.
-public class Merge: Layer {
+public class Merge: Layer, @unchecked Sendable {
     /// Folds two tensors into one.
     func combine(_ a: Tensor, _ b: Tensor) -> Tensor { a + b }
     /// Applied to the folded result (Average divides by the count).
@@ -64,13 +64,13 @@ public class Merge: Layer {
 }
 
 /// The sum of the inputs.
-public final class Add: Merge, KerasLayer {
+public final class Add: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Add" }
     public static func from(config: Config) throws -> Add { try makeMerge(config) }
 }
 
 /// The first input minus the second (exactly two inputs).
-public final class Subtract: Merge, KerasLayer {
+public final class Subtract: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Subtract" }
     override func combine(_ a: Tensor, _ b: Tensor) -> Tensor { a - b }
     public override func build(_ inputShapes: [TensorShape]) throws {
@@ -81,35 +81,35 @@ public final class Subtract: Merge, KerasLayer {
 }
 
 /// The product of the inputs.
-public final class Multiply: Merge, KerasLayer {
+public final class Multiply: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Multiply" }
     override func combine(_ a: Tensor, _ b: Tensor) -> Tensor { a * b }
     public static func from(config: Config) throws -> Multiply { try makeMerge(config) }
 }
 
 /// The mean of the inputs.
-public final class Average: Merge, KerasLayer {
+public final class Average: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Average" }
     override func finish(_ y: Tensor, count: Int) -> Tensor { y / Float(count) }
     public static func from(config: Config) throws -> Average { try makeMerge(config) }
 }
 
 /// The elementwise maximum of the inputs.
-public final class Maximum: Merge, KerasLayer {
+public final class Maximum: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Maximum" }
     override func combine(_ a: Tensor, _ b: Tensor) -> Tensor { Tensor.maximum(a, b) }
     public static func from(config: Config) throws -> Maximum { try makeMerge(config) }
 }
 
 /// The elementwise minimum of the inputs.
-public final class Minimum: Merge, KerasLayer {
+public final class Minimum: Merge, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Minimum" }
     override func combine(_ a: Tensor, _ b: Tensor) -> Tensor { Tensor.minimum(a, b) }
     public static func from(config: Config) throws -> Minimum { try makeMerge(config) }
 }
 
 /// The inputs joined along `axis`.
-public final class Concatenate: Layer, KerasLayer {
+public final class Concatenate: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Concatenate" }
     public let axis: Int
 
@@ -173,7 +173,7 @@ public final class Concatenate: Layer, KerasLayer {
 
 /// Batched dot products of two inputs along `axes` (Keras's batch_dot), optionally of
 /// L2-normalized samples (cosine proximity).
-public final class Dot: Layer, KerasLayer {
+public final class Dot: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Dot" }
     public let axes: [Int]
     public let normalize: Bool

@@ -68,7 +68,7 @@ func featureAxes(_ axes: [Int], rank: Int, layer: String) throws(ConfigError) ->
 
 /// Normalizes with batch statistics in training (updating the moving mean and variance by
 /// `momentum`) and with the moving statistics in inference or when frozen, as Keras 3 does.
-public final class BatchNormalization: Layer, KerasLayer {
+public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "BatchNormalization" }
     /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
     public override var callTakesMask: Bool { true }
@@ -184,7 +184,7 @@ public final class BatchNormalization: Layer, KerasLayer {
 
 /// Normalizes each sample over `axis`: (x - mean) / sqrt(var + epsilon) · gamma + beta; with
 /// rms_scaling, Keras 3's x / sqrt(var + epsilon) · gamma.
-public final class LayerNormalization: Layer, KerasLayer {
+public final class LayerNormalization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "LayerNormalization" }
     public let axis: [Int]
     public let epsilon: Float
@@ -257,7 +257,7 @@ public final class LayerNormalization: Layer, KerasLayer {
 }
 
 /// Normalizes groups of channels per sample over the group and every spatial axis.
-public final class GroupNormalization: Layer, KerasLayer {
+public final class GroupNormalization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GroupNormalization" }
     public let groups: Int
     public let axis: Int
@@ -334,7 +334,7 @@ public final class GroupNormalization: Layer, KerasLayer {
 }
 
 /// x · rsqrt(mean(x²) + epsilon) · scale over `axis`.
-public final class RMSNormalization: Layer, KerasLayer {
+public final class RMSNormalization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "RMSNormalization" }
     public let axis: [Int]
     public let epsilon: Float
@@ -373,7 +373,7 @@ public final class RMSNormalization: Layer, KerasLayer {
 }
 
 /// x · min(1 / ||x||, 1e12) over `axis` (keras.ops.normalize with epsilon 1e-12).
-public final class UnitNormalization: Layer, KerasLayer {
+public final class UnitNormalization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "UnitNormalization" }
     public let axis: [Int]
 

@@ -2,7 +2,7 @@ import LoomTensor
 
 /// The pooling family's shared logic: MaxPooling and AveragePooling in 1, 2 and 3 dimensions
 /// only fix the rank and the reduction. Strides default to the pool size.
-public class BasePooling: Layer {
+public class BasePooling: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public class var isMax: Bool { true }
     public let options: SpatialOptions
@@ -50,29 +50,29 @@ public class BasePooling: Layer {
     }
 }
 
-public final class MaxPooling1D: BasePooling, KerasLayer {
+public final class MaxPooling1D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "MaxPooling1D" }
     public override class var rank: Int { 1 }
 }
-public final class MaxPooling2D: BasePooling, KerasLayer {
+public final class MaxPooling2D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "MaxPooling2D" }
     public override class var rank: Int { 2 }
 }
-public final class MaxPooling3D: BasePooling, KerasLayer {
+public final class MaxPooling3D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "MaxPooling3D" }
     public override class var rank: Int { 3 }
 }
-public final class AveragePooling1D: BasePooling, KerasLayer {
+public final class AveragePooling1D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "AveragePooling1D" }
     public override class var rank: Int { 1 }
     public override class var isMax: Bool { false }
 }
-public final class AveragePooling2D: BasePooling, KerasLayer {
+public final class AveragePooling2D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "AveragePooling2D" }
     public override class var rank: Int { 2 }
     public override class var isMax: Bool { false }
 }
-public final class AveragePooling3D: BasePooling, KerasLayer {
+public final class AveragePooling3D: BasePooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "AveragePooling3D" }
     public override class var rank: Int { 3 }
     public override class var isMax: Bool { false }
@@ -80,7 +80,7 @@ public final class AveragePooling3D: BasePooling, KerasLayer {
 
 /// The global pooling family: max or mean over every spatial axis, optionally keeping them as
 /// size 1. GlobalAveragePooling1D averages only unmasked steps, as Keras does.
-public class GlobalPooling: Layer {
+public class GlobalPooling: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public class var isMax: Bool { true }
     public let dataFormat: DataFormat
@@ -127,19 +127,19 @@ public class GlobalPooling: Layer {
     }
 }
 
-public final class GlobalMaxPooling1D: GlobalPooling, KerasLayer {
+public final class GlobalMaxPooling1D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalMaxPooling1D" }
     public override class var rank: Int { 1 }
 }
-public final class GlobalMaxPooling2D: GlobalPooling, KerasLayer {
+public final class GlobalMaxPooling2D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalMaxPooling2D" }
     public override class var rank: Int { 2 }
 }
-public final class GlobalMaxPooling3D: GlobalPooling, KerasLayer {
+public final class GlobalMaxPooling3D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalMaxPooling3D" }
     public override class var rank: Int { 3 }
 }
-public final class GlobalAveragePooling1D: GlobalPooling, KerasLayer {
+public final class GlobalAveragePooling1D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalAveragePooling1D" }
     /// Keras's call takes a mask argument (recorded in a functional config's node kwargs).
     public override var callTakesMask: Bool { true }
@@ -147,12 +147,12 @@ public final class GlobalAveragePooling1D: GlobalPooling, KerasLayer {
     public override class var isMax: Bool { false }
     public override var supportsMasking: Bool { true }
 }
-public final class GlobalAveragePooling2D: GlobalPooling, KerasLayer {
+public final class GlobalAveragePooling2D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalAveragePooling2D" }
     public override class var rank: Int { 2 }
     public override class var isMax: Bool { false }
 }
-public final class GlobalAveragePooling3D: GlobalPooling, KerasLayer {
+public final class GlobalAveragePooling3D: GlobalPooling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GlobalAveragePooling3D" }
     public override class var rank: Int { 3 }
     public override class var isMax: Bool { false }

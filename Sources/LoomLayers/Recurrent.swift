@@ -23,7 +23,7 @@ struct UnitForgetBias: Initializer {
 /// saves them. With return_state a call makes the output then the final states; initial
 /// states come by Keras's `initial_state` keyword; a stateful layer starts each batch from
 /// the states the previous batch ended with, sample by sample.
-public class RecurrentLayer: Layer, SeededLayer {
+public class RecurrentLayer: Layer, SeededLayer, @unchecked Sendable {
     public let units: Int
     public let activation: ActivationFunction
     public let useBias: Bool
@@ -338,14 +338,14 @@ final class CarriedStates: @unchecked Sendable {
 }
 
 /// The weights of a recurrent layer, as Keras's cell object holds them.
-public final class RecurrentCell: Layer {
+public final class RecurrentCell: Layer, @unchecked Sendable {
     public internal(set) var kernel: Parameter!
     public internal(set) var recurrentKernel: Parameter!
     public internal(set) var bias: Parameter?
 }
 
 /// h_t = activation(x_t W + h_{t-1} U + b) (Keras's SimpleRNN).
-public final class SimpleRNN: RecurrentLayer, KerasLayer {
+public final class SimpleRNN: RecurrentLayer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SimpleRNN" }
 
     public override init(_ arguments: Arguments, name: String? = nil) throws(ConfigError) { try super.init(arguments, name: name) }
@@ -365,7 +365,7 @@ public final class SimpleRNN: RecurrentLayer, KerasLayer {
 }
 
 /// What LSTM and GRU add to a recurrent layer: the activation of their gates.
-public class GatedRecurrentLayer: RecurrentLayer {
+public class GatedRecurrentLayer: RecurrentLayer, @unchecked Sendable {
     public let recurrentActivation: ActivationFunction
 
     init(_ arguments: Arguments, recurrentActivation: ActivationFunction, name: String?) throws(ConfigError) {
@@ -385,7 +385,7 @@ public class GatedRecurrentLayer: RecurrentLayer {
 
 /// Long short-term memory (Keras's LSTM): gates i, f, c, o; c_t = f c_{t-1} + i activation(z_c),
 /// h_t = o activation(c_t), the gates through recurrent_activation.
-public final class LSTM: GatedRecurrentLayer, KerasLayer {
+public final class LSTM: GatedRecurrentLayer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "LSTM" }
     override class var gates: Int { 4 }
     override class var writesNullSeed: Bool { true }
@@ -449,7 +449,7 @@ public final class LSTM: GatedRecurrentLayer, KerasLayer {
 /// Gated recurrent unit (Keras's GRU): gates z, r, candidate h; h_t = z h_{t-1} + (1 - z) hh.
 /// With reset_after (the default) the reset gate multiplies the recurrent projection, and the
 /// bias has two rows (input, recurrent).
-public final class GRU: GatedRecurrentLayer, KerasLayer {
+public final class GRU: GatedRecurrentLayer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "GRU" }
     override class var gates: Int { 3 }
     override class var writesNullSeed: Bool { true }

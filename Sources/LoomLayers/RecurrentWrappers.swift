@@ -6,7 +6,7 @@ import LoomTensor
 /// back in time order first, and masked steps output zeros in both directions, as Keras
 /// forces. With return_state the call makes the output(s), then the forward layer's states,
 /// then the backward layer's; initial states come the same way, forward's first.
-public final class Bidirectional: Layer, KerasLayer {
+public final class Bidirectional: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Bidirectional" }
     public enum MergeMode: String, Sendable { case concat, sum, ave, mul }
     public let forwardLayer: RecurrentLayer, backwardLayer: RecurrentLayer
@@ -167,7 +167,7 @@ public final class Bidirectional: Layer, KerasLayer {
 
 /// Applies a layer to every time step of a sequence (Keras's TimeDistributed): [B, T, ...]
 /// runs through the layer as [B·T, ...], one product for all steps.
-public final class TimeDistributed: Layer, KerasLayer {
+public final class TimeDistributed: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "TimeDistributed" }
     public let layer: Layer
 

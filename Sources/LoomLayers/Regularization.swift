@@ -51,7 +51,7 @@ public protocol SeededLayer: AnyObject {
 
 /// The base of Dropout and AlphaDropout: a rate in [0, 1), an optional noise shape (None
 /// entries taken from the input) and a seed.
-public class NoiseShapedDropout: Layer, SeededLayer {
+public class NoiseShapedDropout: Layer, SeededLayer, @unchecked Sendable {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public let rate: Float
     public let noiseShape: TensorShape?
@@ -94,7 +94,7 @@ public class NoiseShapedDropout: Layer, SeededLayer {
 
 /// Zeroes a fraction `rate` of the values in training and scales the rest by 1 / (1 - rate);
 /// a noise shape shares one draw along its size-1 axes.
-public final class Dropout: NoiseShapedDropout, KerasLayer {
+public final class Dropout: NoiseShapedDropout, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Dropout" }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -107,7 +107,7 @@ public final class Dropout: NoiseShapedDropout, KerasLayer {
 
 /// Dropout of whole feature maps: one draw per (sample, channel), shared over the spatial axes.
 /// SpatialDropout1D, 2D and 3D only fix the number of spatial axes.
-public class SpatialDropout: Layer, SeededLayer {
+public class SpatialDropout: Layer, SeededLayer, @unchecked Sendable {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public class var spatialRank: Int { 1 }
     public let rate: Float
@@ -153,23 +153,23 @@ public class SpatialDropout: Layer, SeededLayer {
     }
 }
 
-public final class SpatialDropout1D: SpatialDropout, KerasLayer {
+public final class SpatialDropout1D: SpatialDropout, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SpatialDropout1D" }
     public override class var spatialRank: Int { 1 }
 }
 
-public final class SpatialDropout2D: SpatialDropout, KerasLayer {
+public final class SpatialDropout2D: SpatialDropout, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SpatialDropout2D" }
     public override class var spatialRank: Int { 2 }
 }
 
-public final class SpatialDropout3D: SpatialDropout, KerasLayer {
+public final class SpatialDropout3D: SpatialDropout, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SpatialDropout3D" }
     public override class var spatialRank: Int { 3 }
 }
 
 /// Adds N(0, stddev) noise in training.
-public final class GaussianNoise: Layer, KerasLayer, SeededLayer {
+public final class GaussianNoise: Layer, KerasLayer, SeededLayer, @unchecked Sendable {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianNoise" }
     public let stddev: Float
@@ -202,7 +202,7 @@ public final class GaussianNoise: Layer, KerasLayer, SeededLayer {
 }
 
 /// Multiplies by N(1, sqrt(rate / (1 - rate))) noise in training.
-public final class GaussianDropout: Layer, KerasLayer, SeededLayer {
+public final class GaussianDropout: Layer, KerasLayer, SeededLayer, @unchecked Sendable {
     public override var callDefaultsTrainingToFalse: Bool { true }
     public override class var kerasClassName: String { "GaussianDropout" }
     public let rate: Float
@@ -237,7 +237,7 @@ public final class GaussianDropout: Layer, KerasLayer, SeededLayer {
 
 /// Dropout that keeps SELU's self-normalization: dropped values become -alpha·scale, then an
 /// affine map restores mean and variance (Keras 3's formula).
-public final class AlphaDropout: NoiseShapedDropout, KerasLayer {
+public final class AlphaDropout: NoiseShapedDropout, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "AlphaDropout" }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
@@ -254,7 +254,7 @@ public final class AlphaDropout: NoiseShapedDropout, KerasLayer {
 }
 
 /// Adds l1 · sum(|x|) + l2 · sum(x²) of its input, divided by the batch size, to the loss.
-public final class ActivityRegularization: Layer, KerasLayer {
+public final class ActivityRegularization: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ActivityRegularization" }
     public let l1: Float, l2: Float
 

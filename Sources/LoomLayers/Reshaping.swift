@@ -1,7 +1,7 @@
 import LoomTensor
 
 /// [batch, ...] to [batch, product]; channels_first inputs are moved to channels-last first.
-public final class Flatten: Layer, KerasLayer {
+public final class Flatten: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Flatten" }
     public let dataFormat: DataFormat
 
@@ -49,7 +49,7 @@ public enum DataFormat: String, Sendable {
 }
 
 /// Reshapes each sample to `targetShape` (one size may be -1).
-public final class Reshape: Layer, KerasLayer {
+public final class Reshape: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Reshape" }
     public let targetShape: [Int]
 
@@ -109,7 +109,7 @@ public final class Reshape: Layer, KerasLayer {
 }
 
 /// Reorders the non-batch axes; `dims` is 1-based, as in Keras.
-public final class Permute: Layer, KerasLayer {
+public final class Permute: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Permute" }
     public let dims: [Int]
 
@@ -147,7 +147,7 @@ public final class Permute: Layer, KerasLayer {
 }
 
 /// [batch, features] to [batch, n, features].
-public final class RepeatVector: Layer, KerasLayer {
+public final class RepeatVector: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "RepeatVector" }
     public let n: Int
 
@@ -184,7 +184,7 @@ public final class RepeatVector: Layer, KerasLayer {
 }
 
 /// x · scale + offset.
-public final class Rescaling: Layer, KerasLayer {
+public final class Rescaling: Layer, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Rescaling" }
     public let scale: Float, offset: Float
 

@@ -13,7 +13,7 @@ func depthwiseConvolution(_ x: Tensor, kernel: Tensor, options: SpatialOptions, 
 
 /// The depthwise family's shared settings and first stage: DepthwiseConv and SeparableConv
 /// (which adds a pointwise 1x1 convolution) in 1 and 2 dimensions.
-public class BaseDepthwiseConv: Layer {
+public class BaseDepthwiseConv: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     /// Whether a pointwise convolution to `filters` channels follows (SeparableConv).
     class var isSeparable: Bool { false }
@@ -151,20 +151,20 @@ public class BaseDepthwiseConv: Layer {
     }
 }
 
-public final class DepthwiseConv1D: BaseDepthwiseConv, KerasLayer {
+public final class DepthwiseConv1D: BaseDepthwiseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "DepthwiseConv1D" }
     public override class var rank: Int { 1 }
 }
-public final class DepthwiseConv2D: BaseDepthwiseConv, KerasLayer {
+public final class DepthwiseConv2D: BaseDepthwiseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "DepthwiseConv2D" }
     public override class var rank: Int { 2 }
 }
-public final class SeparableConv1D: BaseDepthwiseConv, KerasLayer {
+public final class SeparableConv1D: BaseDepthwiseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SeparableConv1D" }
     public override class var rank: Int { 1 }
     override class var isSeparable: Bool { true }
 }
-public final class SeparableConv2D: BaseDepthwiseConv, KerasLayer {
+public final class SeparableConv2D: BaseDepthwiseConv, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "SeparableConv2D" }
     public override class var rank: Int { 2 }
     override class var isSeparable: Bool { true }

@@ -36,7 +36,7 @@ func spatialAxes(_ rank: Int, _ format: DataFormat) -> [Int] {
 }
 
 /// Zeros added before and after each spatial axis. ZeroPadding1D/2D/3D fix the rank.
-public class ZeroPadding: Layer {
+public class ZeroPadding: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public let padding: [(Int, Int)]
     public let dataFormat: DataFormat
@@ -77,21 +77,21 @@ public class ZeroPadding: Layer {
     }
 }
 
-public final class ZeroPadding1D: ZeroPadding, KerasLayer {
+public final class ZeroPadding1D: ZeroPadding, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ZeroPadding1D" }
     public override class var rank: Int { 1 }
 }
-public final class ZeroPadding2D: ZeroPadding, KerasLayer {
+public final class ZeroPadding2D: ZeroPadding, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ZeroPadding2D" }
     public override class var rank: Int { 2 }
 }
-public final class ZeroPadding3D: ZeroPadding, KerasLayer {
+public final class ZeroPadding3D: ZeroPadding, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "ZeroPadding3D" }
     public override class var rank: Int { 3 }
 }
 
 /// Values removed before and after each spatial axis. Cropping1D/2D/3D fix the rank.
-public class Cropping: Layer {
+public class Cropping: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public let cropping: [(Int, Int)]
     public let dataFormat: DataFormat
@@ -141,22 +141,22 @@ public class Cropping: Layer {
     }
 }
 
-public final class Cropping1D: Cropping, KerasLayer {
+public final class Cropping1D: Cropping, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Cropping1D" }
     public override class var rank: Int { 1 }
 }
-public final class Cropping2D: Cropping, KerasLayer {
+public final class Cropping2D: Cropping, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Cropping2D" }
     public override class var rank: Int { 2 }
 }
-public final class Cropping3D: Cropping, KerasLayer {
+public final class Cropping3D: Cropping, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "Cropping3D" }
     public override class var rank: Int { 3 }
 }
 
 /// Repeats each spatial position `size` times per axis (nearest); UpSampling2D also
 /// interpolates bilinearly (half-pixel centers, edges clamped, as keras.ops.image.resize).
-public class UpSampling: Layer {
+public class UpSampling: Layer, @unchecked Sendable {
     public class var rank: Int { 2 }
     public let size: [Int]
     public let dataFormat: DataFormat
@@ -244,15 +244,15 @@ public class UpSampling: Layer {
     }
 }
 
-public final class UpSampling1D: UpSampling, KerasLayer {
+public final class UpSampling1D: UpSampling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "UpSampling1D" }
     public override class var rank: Int { 1 }
 }
-public final class UpSampling2D: UpSampling, KerasLayer {
+public final class UpSampling2D: UpSampling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "UpSampling2D" }
     public override class var rank: Int { 2 }
 }
-public final class UpSampling3D: UpSampling, KerasLayer {
+public final class UpSampling3D: UpSampling, KerasLayer, @unchecked Sendable {
     public override class var kerasClassName: String { "UpSampling3D" }
     public override class var rank: Int { 3 }
 }

@@ -61,8 +61,8 @@ import Testing
         init(_ arguments: [String], in folder: URL, tag: String) throws {
             out = folder.appendingPathComponent("\(tag).out")
             err = folder.appendingPathComponent("\(tag).err")
-            FileManager.default.createFile(atPath: out.path, contents: nil)
-            FileManager.default.createFile(atPath: err.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: err.path, contents: nil)
             process.executableURL = LoomProcess.executable
             process.arguments = arguments
             process.standardOutput = try FileHandle(forWritingTo: out)

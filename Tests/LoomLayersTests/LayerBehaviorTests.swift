@@ -138,7 +138,7 @@ import Testing
     }
 
     /// A user layer: subclass Layer, conform to KerasLayer, register under "Package>Name".
-    final class ScaledTanh: Layer, KerasLayer {
+    final class ScaledTanh: Layer, KerasLayer, @unchecked Sendable {
         override class var kerasClassName: String { "MyPackage>ScaledTanh" }
         let scale: Float
         init(scale: Float, name: String? = nil) {

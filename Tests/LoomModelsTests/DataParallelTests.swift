@@ -20,7 +20,7 @@ import Testing
         // No bias before BatchNormalization: its gradient is zero up to rounding, which Adam
         // would turn into steps of rounding noise that differ with the summation order.
         let model = try Sequential([try Conv2D(filters: 4, kernelSize: [3], activation: .linear, useBias: false),
-                                    try BatchNormalization(momentum: 0.9), try Activation(.relu),
+                                    try BatchNormalization(momentum: 0.9), Activation(.relu),
                                     try MaxPooling2D(poolSize: [2]), try Dropout(rate: 0.25, seed: 6), Flatten(),
                                     try Dense(units: 3, activation: .softmax)])
         try model.build(inputShape: [nil, 8, 8, 2])
