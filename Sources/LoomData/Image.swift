@@ -70,13 +70,19 @@ public enum ImageCodec {
     /// The decoded size a PNG's header announces (IHDR's width, height and color type), or 0
     /// when it cannot be read here (the decoder then says what it needs).
     static func pngBytes(_ data: Data, channels: Int) -> Int {
-        guard data.count >= 26 else { return 0 }
-        return data.withUnsafeBytes { raw -> Int in
+        guard data.count >= 26, let (width, height) = pngSize(data) else { return 0 }
+        // Gray 1, RGB 3, palette 3 (4 with transparency, found later), gray+alpha 2, RGBA 4.
+        let own = [0: 1, 2: 3, 3: 3, 4: 2, 6: 4][Int(data[data.startIndex + 25])] ?? 4
+        return clampedBytes(width, height, channels == 0 ? own : channels)
+    }
+
+    /// (width, height) from a PNG's IHDR chunk, which the format puts first.
+    static func pngSize(_ data: Data) -> (Int, Int)? {
+        guard data.count >= 24 else { return nil }
+        return data.withUnsafeBytes { raw -> (Int, Int) in
             let b = raw.bindMemory(to: UInt8.self)
             let big = { (i: Int) in Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
-            // Gray 1, RGB 3, palette 3 (4 with transparency, found later), gray+alpha 2, RGBA 4.
-            let own = [0: 1, 2: 3, 3: 3, 4: 2, 6: 4][Int(b[25])] ?? 4
-            return clampedBytes(big(16), big(20), channels == 0 ? own : channels)
+            return (big(16), big(20))
         }
     }
 

@@ -224,8 +224,7 @@ public enum ImageDecoder {
     public static func decode(_ data: Data, path: String, channels: Int, target: (Int, Int)? = nil) throws -> Image {
         do {
             if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
-                if data.count >= 24 {
-                    let width = data[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = data[20..<24].reduce(0) { $0 << 8 | Int($1) }
+                if let (width, height) = ImageCodec.pngSize(data) {
                     guard width * height <= maximumPixels else {
                         throw DataFileError(path: path, message: "PNG of \(width)x\(height) pixels is larger than Loom decodes")
                     }
