@@ -108,11 +108,7 @@ struct Bench: ParsableCommand {
         func run() throws {
             do {
                 let mnist = try MNISTData(folder: data, flatten: model == .mlp)
-                let net = try RandomSeeds.withSeed(seed) { model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN() }
-                net.workers = workers
-                net.seed = seed
-                try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
-                                loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+                let net = try model.compiledModel(seed: seed, workers: workers)
                 // Timed from the end of the first step to the end of the last, as the peers are
                 // (their first step compiles).
                 var stamps: [Date] = []

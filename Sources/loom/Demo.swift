@@ -18,7 +18,20 @@ struct Demo: ParsableCommand {
             abstract: "Train Keras's MNIST MLP (RMSprop) or CNN (Adam) with fit and report test accuracy.")
 
         /// Which of the two Keras MNIST models.
-        enum Architecture: String, ExpressibleByArgument, CaseIterable { case mlp, cnn }
+        enum Architecture: String, ExpressibleByArgument, CaseIterable {
+            case mlp, cnn
+
+            /// The Keras example model, its weights drawn from `seed`, compiled as Keras's
+            /// example compiles it (RMSprop for the MLP, Adam for the CNN).
+            func compiledModel(seed: UInt64, workers: Int?) throws -> Sequential {
+                let net = try RandomSeeds.withSeed(seed) { self == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN() }
+                net.seed = seed
+                net.workers = workers
+                try net.compile(optimizer: self == .mlp ? try RMSprop() : try Adam(),
+                                loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+                return net
+            }
+        }
 
         @Option(help: "Folder with the four MNIST IDX files (gzip or plain).") var data = "datasets/mnist"
         @Option(help: "mlp: 784-512-512-10 with dropout, RMSprop; cnn: the Keras MNIST convnet, Adam.")
@@ -46,11 +59,7 @@ struct Demo: ParsableCommand {
             let (x, trainLabels, xTest, testLabels) = (mnist.x, mnist.labels, mnist.xTest, mnist.testLabels)
             print("MNIST: \(x.shape[0]) training and \(xTest.shape[0]) test images from \(data)")
             do {
-                let net = try RandomSeeds.withSeed(seed) { model == .mlp ? try ExampleModels.mnistMLP() : try ExampleModels.mnistCNN() }
-                net.seed = seed
-                net.workers = workers
-                try net.compile(optimizer: model == .mlp ? try RMSprop() : try Adam(),
-                                loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+                let net = try model.compiledModel(seed: seed, workers: workers)
                 let start = Date()
                 try net.fit(x: x, y: trainLabels, batchSize: batchSize, epochs: epochs,
                             verbose: verbose.map(Verbosity.init) ?? .auto,
