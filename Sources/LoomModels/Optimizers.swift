@@ -182,22 +182,21 @@ open class Optimizer: @unchecked Sendable {
 
     /// One step from gradients in parts (one per worker, summed in order): the sum, the
     /// decay and the update run on the pool's threads, each over its share of every weight's
-    /// elements; clipping, which needs whole norms, runs between.
+    /// elements. Without clipping, each share is summed a few thousand elements at a time into
+    /// a buffer that stays in cache and updated from there (a single part is read in place);
+    /// clipping needs whole norms, so it sums whole weights first and clips between.
     func apply(_ parts: [Gradients], to parameters: [Parameter], pool: WorkerPool?) {
         let updated = parameters.filter { p in parts.contains { $0[p] != nil } }
         let lr = learningRate
         let decay = (options.weightDecay ?? 0) * lr
         beginStep()
-        // Everything the threads touch is made here: merged gradients, new values, slots.
-        var merged = updated.map { _ in Tensor?.none }
+        // Everything the threads touch is made here: new values, slots, and with clipping the
+        // merged gradients. Pointers stay valid while these arrays hold their tensors.
         let needsClip = [options.clipnorm, options.clipvalue, options.globalClipnorm].contains { ($0 ?? 0) > 0 }
         let sources = updated.map { p in parts.compactMap { $0[p] } }
-        let mergedBuffers: [UnsafeMutablePointer<Float>] = updated.indices.map { i in
-            var t = Tensor(uninitializedShape: updated[i].shape)
-            let base = t.withUnsafeMutableBufferPointer { $0.baseAddress! }
-            merged[i] = t
-            return base
-        }
+        let sourceBuffers = sources.map { list in list.map { t in t.withUnsafeBufferPointer { $0.baseAddress! } } }
+        var merged = needsClip ? updated.map { Tensor(uninitializedShape: $0.shape) } : []
+        let mergedBuffers = merged.indices.map { i in merged[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         var outputs = updated.map { Tensor(uninitializedShape: $0.shape) }
         let outBuffers = outputs.indices.map { i in outputs[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         // Taken out of the table, so the slots are uniquely owned and updated without a copy.
@@ -206,6 +205,7 @@ open class Optimizer: @unchecked Sendable {
             slotTensors[i].indices.map { j in slotTensors[i][j].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         }
         let values = updated.map(\.value)
+        let valueBuffers = values.map { v in v.withUnsafeBufferPointer { $0.baseAddress! } }
         let workers = pool?.count ?? 1
 
         // Worker k's share of a weight of n elements: a contiguous part of large weights, all
@@ -214,53 +214,70 @@ open class Optimizer: @unchecked Sendable {
             if n < 32_768 { return index % workers == k ? 0..<n : 0..<0 }
             return (k * n / workers)..<((k + 1) * n / workers)
         }
-        func sum(_ k: Int) {
-            for i in sources.indices {
-                let r = share(values[i].count, i, k)
-                guard !r.isEmpty else { continue }
-                let out = mergedBuffers[i] + r.lowerBound
-                sources[i][0].withUnsafeBufferPointer { g in (out).update(from: g.baseAddress! + r.lowerBound, count: r.count) }
-                for source in sources[i].dropFirst() {
-                    source.withUnsafeBufferPointer { g in
-                        let src = g.baseAddress! + r.lowerBound
-                        for e in 0..<r.count { out[e] += src[e] }
-                    }
-                }
+        // Elements r of weight i's parts, summed in part order into `out`.
+        func sum(_ i: Int, _ r: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+            out.update(from: sourceBuffers[i][0] + r.lowerBound, count: r.count)
+            for source in sourceBuffers[i].dropFirst() {
+                let src = source + r.lowerBound
+                for e in 0..<r.count { out[e] += src[e] }
             }
         }
-        func step(_ k: Int) {
+        // Elements r of weight i decayed and updated from their gradient g.
+        func update(_ i: Int, _ r: Range<Int>, gradient g: UnsafePointer<Float>) {
+            let out = outBuffers[i] + r.lowerBound
+            let s = slotBuffers[i].map { $0 + r.lowerBound }
+            var w = valueBuffers[i] + r.lowerBound
+            if decay != 0 {
+                // Keras decays the weight before the update reads it.
+                for e in 0..<r.count { out[e] = w[e] - w[e] * decay }
+                w = UnsafePointer(out)
+            }
+            updateElements(r.count, out, w, g, s, learningRate: lr)
+        }
+        func sumWhole(_ k: Int) {
+            for i in sources.indices {
+                let r = share(values[i].count, i, k)
+                if !r.isEmpty { sum(i, r, into: mergedBuffers[i] + r.lowerBound) }
+            }
+        }
+        func stepFromMerged(_ k: Int) {
             for i in values.indices {
                 let r = share(values[i].count, i, k)
-                guard !r.isEmpty else { continue }
-                let out = outBuffers[i] + r.lowerBound
-                let g = UnsafePointer(mergedBuffers[i] + r.lowerBound)
-                let s = slotBuffers[i].map { $0 + r.lowerBound }
-                values[i].withUnsafeBufferPointer { wb in
-                    var w = wb.baseAddress! + r.lowerBound
-                    if decay != 0 {
-                        // Keras decays the weight before the update reads it.
-                        for e in 0..<r.count { out[e] = w[e] - w[e] * decay }
-                        w = UnsafePointer(out)
+                if !r.isEmpty { update(i, r, gradient: mergedBuffers[i] + r.lowerBound) }
+            }
+        }
+        func sumAndStep(_ k: Int) {
+            let chunk = 4096
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch in
+                for i in values.indices {
+                    let r = share(values[i].count, i, k)
+                    if sourceBuffers[i].count == 1 {
+                        if !r.isEmpty { update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound) }
+                        continue
                     }
-                    updateElements(r.count, out, w, g, s, learningRate: lr)
+                    for start in stride(from: r.lowerBound, to: r.upperBound, by: chunk) {
+                        let piece = start..<Swift.min(start + chunk, r.upperBound)
+                        sum(i, piece, into: scratch.baseAddress!)
+                        update(i, piece, gradient: scratch.baseAddress!)
+                    }
                 }
             }
         }
         let run: (@escaping @Sendable (Int) -> Void) -> Void = { body in
             if let pool { pool.run(body) } else { body(0) }
         }
-        nonisolated(unsafe) let sumJob = sum, stepJob = step
+        nonisolated(unsafe) let sumJob = sumWhole, stepJob = stepFromMerged, fusedJob = sumAndStep
         if needsClip {
             run { k in sumJob(k) }
-            let clipped = clip(merged.map { $0! })
+            let clipped = clip(merged)
             for (i, c) in clipped.enumerated() {
                 c.withUnsafeBufferPointer { mergedBuffers[i].update(from: $0.baseAddress!, count: $0.count) }
             }
             run { k in stepJob(k) }
         } else {
-            run { k in sumJob(k); stepJob(k) }
+            run { k in fusedJob(k) }
         }
-        withExtendedLifetime((merged, slotTensors)) {}
+        withExtendedLifetime((sources, merged, values, slotTensors)) {}
         for (i, p) in updated.enumerated() {
             slots[ObjectIdentifier(p)] = slotTensors[i]
             p.assign(outputs[i])

@@ -1,3 +1,4 @@
+import CLoomSIMD
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,20 +38,38 @@ public struct RandomGenerator: Sendable, Hashable {
     /// Element i is word (i mod 4) of block i / 4, so each block serves four elements.
     public func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, stream: UInt64 = 0, first: UInt64 = 0,
                             low: Float = 0, high: Float = 1) {
+        guard let base = out.baseAddress else { return }
         // A word w maps to Float(w >> 8) · ((high - low) / 2^24) + low.
         let unitScale = (high - low) / 16_777_216.0
-        var i = 0
         let n = out.count
-        while i < n {
-            let index = first + UInt64(i)
-            let words = block(stream: stream, counter: index >> 2)
-            var lane = Int(index & 3)
-            while lane < 4 && i < n {
-                out[i] = Float(words[lane] >> 8) * unitScale + low
-                lane += 1
-                i += 1
+        // Elements up to the first that starts a block, and after the last run of eight
+        // whole blocks, one block at a time.
+        func fillByBlock(_ range: Range<Int>) {
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let index = first + UInt64(i)
+                let words = block(stream: stream, counter: index >> 2)
+                var lane = Int(index & 3)
+                while lane < 4 && i < range.upperBound {
+                    base[i] = Float(words[lane] >> 8) * unitScale + low
+                    lane += 1
+                    i += 1
+                }
             }
         }
+        let head = Swift.min(n, Int((4 - (first & 3)) & 3))
+        fillByBlock(0..<head)
+        var i = head
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { words in
+            let w = words.baseAddress!
+            while i + 32 <= n {
+                loom_philox8(seed, stream, (first + UInt64(i)) >> 2, w)
+                let o = base + i
+                for j in 0..<32 { o[j] = Float(Int32(truncatingIfNeeded: w[j] >> 8)) * unitScale + low }
+                i += 32
+            }
+        }
+        fillByBlock(i..<n)
     }
 
     /// Standard normal values (Box-Muller on the block's first two words) for elements

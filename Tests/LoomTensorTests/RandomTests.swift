@@ -15,6 +15,24 @@ import LoomTestSupport
         #expect(pi == SIMD4(0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1))
     }
 
+    @Test func uniformDrawsAreTheirBlocksWords() {
+        // fillUniform computes eight blocks at a time; element i must still be word i mod 4 of
+        // block i / 4 (whose words the known answers check), at any offset and length, and
+        // across a counter whose low 32 bits wrap.
+        let generator = RandomGenerator(seed: 99)
+        for first: UInt64 in [0, 1, 2, 3, 5, (1 << 34) - 37] {
+            for n in [0, 1, 31, 32, 33, 100, 1000] {
+                var out = [Float](repeating: .nan, count: n)
+                out.withUnsafeMutableBufferPointer { generator.fillUniform($0, stream: 5, first: first, low: -2, high: 6) }
+                let expected = (0..<n).map { i -> Float in
+                    let e = first + UInt64(i)
+                    return Float(generator.block(stream: 5, counter: e >> 2)[Int(e & 3)] >> 8) * (8 / 16_777_216) - 2
+                }
+                #expect(out == expected, "first \(first), n \(n)")
+            }
+        }
+    }
+
     static func moments(_ t: Tensor) -> (mean: Double, variance: Double) {
         let v = t.scalars.map(Double.init)
         let m = v.reduce(0, +) / Double(v.count)
