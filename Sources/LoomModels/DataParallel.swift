@@ -1,6 +1,45 @@
+import CLoomSIMD
 import Foundation
+import Synchronization
 import LoomLayers
 import LoomTensor
+
+/// A thread's wait for a condition another thread makes true: it polls for a short while
+/// (a sleeping thread takes tens of microseconds to wake on a virtual machine, several times
+/// per training step), then sleeps until `notify`.
+final class SpinThenSleep: Sendable {
+    private let asleep = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+
+    /// How long a waiter polls before it sleeps.
+    static let spin = Duration.microseconds(200)
+
+    /// Returns once `ready()` holds; `ready` must read with sequentially consistent loads.
+    func wait(until ready: () -> Bool) {
+        let start = ContinuousClock.now
+        repeat {
+            for _ in 0..<64 {
+                if ready() { return }
+                loom_cpu_relax()
+            }
+        } while ContinuousClock.now - start < SpinThenSleep.spin
+        while true {
+            // Raise the flag, then look again: a notifier that made the condition true before
+            // seeing the flag does not signal, so this thread must not sleep on it.
+            asleep.store(true, ordering: .sequentiallyConsistent)
+            if ready() && asleep.exchange(false, ordering: .sequentiallyConsistent) { return }
+            wake.wait()
+            // The signal may be a late one, meant for an earlier wait that ended while polling
+            // (its notifier was descheduled before it looked at the flag): look again.
+            if ready() { return }
+        }
+    }
+
+    /// Wakes the waiter if it sleeps; called after making its condition true.
+    func notify() {
+        if asleep.exchange(false, ordering: .sequentiallyConsistent) { wake.signal() }
+    }
+}
 
 /// Long-lived worker threads: `run` hands one job to every worker, worker 0 being the calling
 /// thread, and returns when all are done. Threads are kept from step to step and end when the
@@ -9,19 +48,26 @@ final class WorkerPool: @unchecked Sendable {
     /// What the threads share; they hold it, not the pool, so releasing the pool stops them
     /// without leaving them a dangling reference.
     private final class Control: @unchecked Sendable {
+        /// Written by the caller before `generation` moves, read by workers after they see it move.
         var job: (@Sendable (Int) -> Void)?
-        var stopping = false
-        let starts: [DispatchSemaphore]
-        let finished = DispatchSemaphore(value: 0)
+        /// The number of jobs handed out so far.
+        let generation = Atomic<Int>(0)
+        /// Workers that finished the current job.
+        let finished = Atomic<Int>(0)
+        let stopping = Atomic<Bool>(false)
+        let workers: [SpinThenSleep]
+        let caller = SpinThenSleep()
 
-        init(threads: Int) { starts = (0..<threads).map { _ in DispatchSemaphore(value: 0) } }
+        init(threads: Int) { workers = (0..<threads).map { _ in SpinThenSleep() } }
 
         func loop(worker k: Int) {
+            var next = 1
             while true {
-                starts[k - 1].wait()
-                if stopping { return }
+                workers[k - 1].wait { generation.load(ordering: .sequentiallyConsistent) >= next }
+                next += 1
+                if stopping.load(ordering: .sequentiallyConsistent) { return }
                 job?(k)
-                finished.signal()
+                if finished.add(1, ordering: .sequentiallyConsistent).newValue == workers.count { caller.notify() }
             }
         }
     }
@@ -42,16 +88,20 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `body(k)` for k in 0..<count, each on its own thread, and waits for all.
     func run(_ body: @escaping @Sendable (Int) -> Void) {
+        let control = self.control
         control.job = body
-        for s in control.starts { s.signal() }
+        control.finished.store(0, ordering: .sequentiallyConsistent)
+        control.generation.add(1, ordering: .sequentiallyConsistent)
+        for w in control.workers { w.notify() }
         body(0)
-        for _ in control.starts { control.finished.wait() }
+        control.caller.wait { control.finished.load(ordering: .sequentiallyConsistent) == control.workers.count }
         control.job = nil
     }
 
     deinit {
-        control.stopping = true
-        for s in control.starts { s.signal() }
+        control.stopping.store(true, ordering: .sequentiallyConsistent)
+        control.generation.add(1, ordering: .sequentiallyConsistent)
+        for w in control.workers { w.notify() }
     }
 }
 

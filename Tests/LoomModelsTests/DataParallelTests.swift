@@ -83,6 +83,31 @@ import Testing
         try Self.check(Self.cnn, x: x, y: y, batch: 12)
     }
 
+    @Test func workerPoolRunsEachJobOnceOnEveryWorker() {
+        // Runs back to back find the workers polling; every 200th run comes after a pause longer
+        // than the polling, so the workers have gone to sleep and must be woken. Each run must
+        // return only after every worker has done its part.
+        let pool = WorkerPool(count: 4)
+        let lock = NSLock()
+        nonisolated(unsafe) var counts = [Int](repeating: 0, count: 4)
+        for round in 1...1_000 {
+            if round % 200 == 0 { usleep(2_000) }
+            pool.run { k in
+                if k == 3 && round % 50 == 0 { usleep(500) }  // a straggler the caller must wait for
+                lock.lock()
+                counts[k] += 1
+                lock.unlock()
+            }
+            lock.lock()
+            let done = counts
+            lock.unlock()
+            guard done == [Int](repeating: round, count: 4) else {
+                Issue.record("after run \(round): \(done)")
+                return
+            }
+        }
+    }
+
     @Test func moreWorkersThanSamples() throws {
         let g = RandomGenerator(seed: 23)
         let x = Tensor.randomNormal([3, 6], generator: g, stream: 1)

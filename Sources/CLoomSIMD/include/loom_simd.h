@@ -8,6 +8,9 @@
 
 static inline __m256 loom_sqrt8(__m256 x) { return _mm256_sqrt_ps(x); }
 
+// A spin-wait hint (PAUSE): a thread polling a flag leaves the core's resources to others.
+static inline void loom_cpu_relax(void) { _mm_pause(); }
+
 // The low and high 32 bits of each lane's product with m (Philox's mulhilo), eight lanes:
 // vpmuludq multiplies the even lanes; the odd ones are shifted down for a second one.
 static inline void loom_mulhilo8(__m256i x, __m256i m, __m256i *lo, __m256i *hi) {
