@@ -222,10 +222,11 @@ open class Optimizer: @unchecked Sendable {
                 for e in 0..<r.count { out[e] += src[e] }
             }
         }
-        // Elements r of weight i decayed and updated from their gradient g.
-        func update(_ i: Int, _ r: Range<Int>, gradient g: UnsafePointer<Float>) {
+        // Elements r of weight i decayed and updated from their gradient g; `s` is filled with
+        // the slots' pointers at r (an array the caller keeps, so chunks allocate nothing).
+        func update(_ i: Int, _ r: Range<Int>, gradient g: UnsafePointer<Float>, slots s: inout [UnsafeMutablePointer<Float>]) {
             let out = outBuffers[i] + r.lowerBound
-            let s = slotBuffers[i].map { $0 + r.lowerBound }
+            for j in s.indices { s[j] = slotBuffers[i][j] + r.lowerBound }
             var w = valueBuffers[i] + r.lowerBound
             if decay != 0 {
                 // Keras decays the weight before the update reads it.
@@ -243,7 +244,8 @@ open class Optimizer: @unchecked Sendable {
         func stepFromMerged(_ k: Int) {
             for i in values.indices {
                 let r = share(values[i].count, i, k)
-                if !r.isEmpty { update(i, r, gradient: mergedBuffers[i] + r.lowerBound) }
+                var slots = slotBuffers[i]
+                if !r.isEmpty { update(i, r, gradient: mergedBuffers[i] + r.lowerBound, slots: &slots) }
             }
         }
         func sumAndStep(_ k: Int) {
@@ -251,14 +253,15 @@ open class Optimizer: @unchecked Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch in
                 for i in values.indices {
                     let r = share(values[i].count, i, k)
+                    var slots = slotBuffers[i]
                     if sourceBuffers[i].count == 1 {
-                        if !r.isEmpty { update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound) }
+                        if !r.isEmpty { update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound, slots: &slots) }
                         continue
                     }
                     for start in stride(from: r.lowerBound, to: r.upperBound, by: chunk) {
                         let piece = start..<Swift.min(start + chunk, r.upperBound)
                         sum(i, piece, into: scratch.baseAddress!)
-                        update(i, piece, gradient: scratch.baseAddress!)
+                        update(i, piece, gradient: scratch.baseAddress!, slots: &slots)
                     }
                 }
             }
