@@ -43,7 +43,7 @@ public final class Dense: Layer, KerasLayer, @unchecked Sendable {
         guard x.rank >= 2, x.shape.last == kernel.shape[0] else {
             throw ConfigError(name, "expects inputs of shape (..., \(kernel.shape[0])), got \(x.shape)")
         }
-        var y = x.matmul(kernel.tracked)
+        var y = x.matmul(kernel, deferringTo: context.deferredWeightGradients)
         if let bias { y = y + bias.tracked }
         return activation(y)
     }

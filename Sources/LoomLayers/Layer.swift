@@ -21,13 +21,18 @@ public final class ForwardContext {
     /// The number of samples in the whole batch (this pass's when not sharded); Keras divides
     /// activity penalties by it.
     public let batchSize: Int?
+    /// Where products with a kernel record their factors instead of computing the kernel's
+    /// gradient (a data-parallel training step; nil elsewhere).
+    public let deferredWeightGradients: DeferredWeightGradients?
     /// Losses added during the pass, each already divided by the batch size where Keras
     /// normalizes it.
     public private(set) var losses: [Tensor] = []
 
     public init(training: Bool = false, seed: UInt64 = 0, step: UInt64 = 0, sampleOffset: Int = 0,
-                shardGroup: ShardGroup? = nil, worker: Int = 0, batchSize: Int? = nil) {
+                shardGroup: ShardGroup? = nil, worker: Int = 0, batchSize: Int? = nil,
+                deferredWeightGradients: DeferredWeightGradients? = nil) {
         self.training = training
+        self.deferredWeightGradients = deferredWeightGradients
         self.seed = seed
         self.step = step
         self.sampleOffset = sampleOffset

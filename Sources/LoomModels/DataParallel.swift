@@ -122,6 +122,9 @@ struct StepResult {
     /// The gradients in parts, summed in order by the optimizer: one per worker, then the
     /// weight penalties'.
     let gradients: [Gradients]
+    /// The kernels' gradients as their products' factors, one record per worker in order:
+    /// the optimizer computes them, each worker its rows, before the parts are added.
+    let deferred: [DeferredWeightGradients]
     /// The layers' new state (BatchNormalization's moving statistics).
     let stateUpdates: ForwardContext
 }
@@ -139,6 +142,7 @@ private struct ShardResult {
     var parts: [Float]
     var yPred: [Tensor]
     var gradients: Gradients
+    var deferred: DeferredWeightGradients
     var context: ForwardContext
 }
 
@@ -199,8 +203,9 @@ extension Model {
         let parameters = trainableWeights
         let shards = try runShards(batch, workers: workers, group: group) { [self] k, shard, offset in
             let weight = Float(shard.count) / Float(n)
+            let deferred = DeferredWeightGradients(for: training ? parameters : [])
             let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: offset,
-                                         shardGroup: group, worker: k, batchSize: n)
+                                         shardGroup: group, worker: k, batchSize: n, deferredWeightGradients: deferred)
             let yPred = try forward(shard.x, context: context)
             let (loss, parts) = try compiled.loss(yTrue: shard.y, yPred: yPred, sampleWeight: shard.sampleWeight)
             // The loss is this shard's mean, so it is weighted by the shard's share; activity
@@ -208,7 +213,8 @@ extension Model {
             var weighted = workers == 1 ? loss : loss * weight
             for l in context.losses { weighted = weighted + l }
             return ShardResult(loss: weighted.scalar, parts: parts.map { $0.scalar * weight }, yPred: yPred.map(\.detached),
-                               gradients: training ? gradients(of: weighted, wrt: parameters) : Gradients(), context: context)
+                               gradients: training ? gradients(of: weighted, wrt: parameters) : Gradients(),
+                               deferred: deferred, context: context)
         }
 
         // Summed in worker order by the optimizer, so the result does not depend on which
@@ -225,7 +231,7 @@ extension Model {
         let total = shards.reduce(Float(0)) { $0 + $1.loss } + (penalty?.scalar ?? 0)
         let outputLosses = shards[0].parts.indices.map { i in shards.reduce(Float(0)) { $0 + $1.parts[i] } }
         return StepResult(total: total, parts: outputLosses, yPred: Model.joined(shards.map(\.yPred)), gradients: parts,
-                          stateUpdates: shards[0].context)
+                          deferred: shards.map(\.deferred), stateUpdates: shards[0].context)
     }
 
     /// Inference on a batch split across `workers` threads: the outputs, shards joined in order.

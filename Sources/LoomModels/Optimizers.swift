@@ -180,21 +180,33 @@ open class Optimizer: @unchecked Sendable {
         apply([gradients], to: parameters, pool: nil)
     }
 
-    /// One step from gradients in parts (one per worker, summed in order): the sum, the
-    /// decay and the update run on the pool's threads, each over its share of every weight's
-    /// elements. Without clipping, each share is summed a few thousand elements at a time into
-    /// a buffer that stays in cache and updated from there (a single part is read in place);
-    /// clipping needs whole norms, so it sums whole weights first and clips between.
-    func apply(_ parts: [Gradients], to parameters: [Parameter], pool: WorkerPool?) {
-        let updated = parameters.filter { p in parts.contains { $0[p] != nil } }
+    /// One step from gradients in parts (one per worker, summed in order) and kernels' products
+    /// recorded by the workers (`deferred`, in worker order): the kernels' gradients, the sum,
+    /// the decay and the update run on the pool's threads, each over its share of every
+    /// weight's elements (whole rows of a kernel computed from products, the first part).
+    /// Without clipping, each share is summed a few thousand elements at a time into a buffer
+    /// that stays in cache and updated from there (a single part is read in place); clipping
+    /// needs whole norms, so it sums whole weights first and clips between.
+    func apply(_ parts: [Gradients], deferred: [DeferredWeightGradients] = [], to parameters: [Parameter], pool: WorkerPool?) {
+        var recorded: [Parameter: [DeferredWeightGradients.Factors]] = [:]
+        for d in deferred {
+            for (p, f) in d.products { recorded[p, default: []].append(f) }
+        }
+        let updated = parameters.filter { p in recorded[p] != nil || parts.contains { $0[p] != nil } }
         let lr = learningRate
         let decay = (options.weightDecay ?? 0) * lr
         beginStep()
         // Everything the threads touch is made here: new values, slots, and with clipping the
         // merged gradients. Pointers stay valid while these arrays hold their tensors.
         let needsClip = [options.clipnorm, options.clipvalue, options.globalClipnorm].contains { ($0 ?? 0) > 0 }
+        // A kernel's gradient from its products goes into a tensor of its own, the first part.
+        let factors = updated.map { recorded[$0] ?? [] }
+        var computed = factors.indices.map { i in factors[i].isEmpty ? nil : Tensor(uninitializedShape: updated[i].shape) }
+        let computedBuffers = computed.indices.map { i in computed[i]?.withUnsafeMutableBufferPointer { $0.baseAddress! } }
         let sources = updated.map { p in parts.compactMap { $0[p] } }
-        let sourceBuffers = sources.map { list in list.map { t in t.withUnsafeBufferPointer { $0.baseAddress! } } }
+        let sourceBuffers = sources.indices.map { i in
+            (computedBuffers[i].map { [UnsafePointer($0)] } ?? []) + sources[i].map { t in t.withUnsafeBufferPointer { $0.baseAddress! } }
+        }
         var merged = needsClip ? updated.map { Tensor(uninitializedShape: $0.shape) } : []
         let mergedBuffers = merged.indices.map { i in merged[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         var outputs = updated.map { Tensor(uninitializedShape: $0.shape) }
@@ -208,11 +220,21 @@ open class Optimizer: @unchecked Sendable {
         let valueBuffers = values.map { v in v.withUnsafeBufferPointer { $0.baseAddress! } }
         let workers = pool?.count ?? 1
 
-        // Worker k's share of a weight of n elements: a contiguous part of large weights, all
-        // of small ones for one worker.
-        func share(_ n: Int, _ index: Int, _ k: Int) -> Range<Int> {
-            if n < 32_768 { return index % workers == k ? 0..<n : 0..<0 }
-            return (k * n / workers)..<((k + 1) * n / workers)
+        // Elements a share of weight i is cut at: whole rows of a kernel computed from products.
+        let rowLength = updated.indices.map { i in factors[i].isEmpty ? 1 : updated[i].shape[1] }
+        // Worker k's share of weight i: a contiguous part of large weights, all of small ones
+        // for one worker.
+        func share(_ i: Int, _ k: Int) -> Range<Int> {
+            let n = values[i].count
+            if n < 32_768 { return i % workers == k ? 0..<n : 0..<0 }
+            let rows = n / rowLength[i]
+            return (k * rows / workers * rowLength[i])..<((k + 1) * rows / workers * rowLength[i])
+        }
+        // Worker k's rows of the kernels computed from products, before their parts are read.
+        func computeShare(_ i: Int, _ r: Range<Int>) {
+            guard let out = computedBuffers[i] else { return }
+            DeferredWeightGradients.sumRows((r.lowerBound / rowLength[i])..<(r.upperBound / rowLength[i]),
+                                            of: factors[i], into: out)
         }
         // Elements r of weight i's parts, summed in part order into `out`.
         func sum(_ i: Int, _ r: Range<Int>, into out: UnsafeMutablePointer<Float>) {
@@ -237,13 +259,14 @@ open class Optimizer: @unchecked Sendable {
         }
         func sumWhole(_ k: Int) {
             for i in sources.indices {
-                let r = share(values[i].count, i, k)
+                let r = share(i, k)
+                computeShare(i, r)
                 if !r.isEmpty { sum(i, r, into: mergedBuffers[i] + r.lowerBound) }
             }
         }
         func stepFromMerged(_ k: Int) {
             for i in values.indices {
-                let r = share(values[i].count, i, k)
+                let r = share(i, k)
                 var slots = slotBuffers[i]
                 if !r.isEmpty { update(i, r, gradient: mergedBuffers[i] + r.lowerBound, slots: &slots) }
             }
@@ -252,7 +275,8 @@ open class Optimizer: @unchecked Sendable {
             let chunk = 4096
             withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch in
                 for i in values.indices {
-                    let r = share(values[i].count, i, k)
+                    let r = share(i, k)
+                    computeShare(i, r)
                     var slots = slotBuffers[i]
                     if sourceBuffers[i].count == 1 {
                         if !r.isEmpty { update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound, slots: &slots) }
@@ -280,7 +304,7 @@ open class Optimizer: @unchecked Sendable {
         } else {
             run { k in fusedJob(k) }
         }
-        withExtendedLifetime((sources, merged, values, slotTensors)) {}
+        withExtendedLifetime((sources, computed, factors, merged, values, slotTensors)) {}
         for (i, p) in updated.enumerated() {
             slots[ObjectIdentifier(p)] = slotTensors[i]
             p.assign(outputs[i])

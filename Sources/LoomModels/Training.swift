@@ -436,7 +436,7 @@ extension Model {
     func trainStep(_ batch: ArrayData, compiled: CompiledModel, workers: Int) throws {
         let result = try shardedStep(batch, compiled: compiled, workers: workers, training: true)
         try compiled.resolveMetrics(yTrue: batch.y, yPred: result.yPred, outputNames: outputNames)
-        compiled.optimizer.apply(result.gradients, to: trainableWeights, pool: workerPool(Model.effectiveWorkers(workers, samples: batch.count)))
+        compiled.optimizer.apply(result.gradients, deferred: result.deferred, to: trainableWeights, pool: workerPool(Model.effectiveWorkers(workers, samples: batch.count)))
         result.stateUpdates.applyStateUpdates()
         trainStepsRun += 1
         try compiled.record(total: result.total, parts: result.parts, batchSize: batch.count, yTrue: batch.y,

@@ -30,13 +30,14 @@ import Testing
     /// One epoch with `workers` from `initial` weights: the running loss after every step and
     /// the final weights. (Seeds are explicit: tests run in parallel and share the default ones.)
     static func run(_ make: () throws -> Sequential, initial: [Tensor], x: Tensor, y: Tensor, workers: Int,
-                    batch: Int) throws -> ([Float], [[Float]]) {
+                    batch: Int, clipnorm: Float? = nil) throws -> ([Float], [[Float]]) {
         let model = try make()
         try model.setWeights(initial)
         // SGD with momentum: Adam divides by the root of the squared gradient, so an element
         // whose gradient is zero up to rounding would move by rounding noise scaled to the
         // learning rate, which no summation order can make equal.
-        try model.compile(optimizer: try SGD(learningRate: 0.05, momentum: 0.9), loss: SparseCategoricalCrossentropy(),
+        try model.compile(optimizer: try SGD(learningRate: 0.05, momentum: 0.9, clipnorm: clipnorm),
+                          loss: SparseCategoricalCrossentropy(),
                           metrics: ["accuracy"])
         var losses: [Float] = []
         let record = LambdaCallback(onTrainBatchEnd: { _, logs in losses.append(logs["loss"]!) })
@@ -55,12 +56,13 @@ import Testing
         }
     }
 
-    static func check(_ make: () throws -> Sequential, x: Tensor, y: Tensor, batch: Int) throws {
+    static func check(_ make: () throws -> Sequential, x: Tensor, y: Tensor, batch: Int, clipnorm: Float? = nil) throws {
         let initial = initialWeights(try make())
-        let (oneLosses, oneWeights) = try run(make, initial: initial, x: x, y: y, workers: 1, batch: batch)
+        let (oneLosses, oneWeights) = try run(make, initial: initial, x: x, y: y, workers: 1, batch: batch, clipnorm: clipnorm)
         #expect(oneLosses.count == (x.shape[0] + batch - 1) / batch)
         for workers in 2...4 {
-            let (losses, weights) = try run(make, initial: initial, x: x, y: y, workers: workers, batch: batch)
+            let (losses, weights) = try run(make, initial: initial, x: x, y: y, workers: workers, batch: batch,
+                                            clipnorm: clipnorm)
             expectClose(losses, oneLosses, relative: 1e-5, absolute: 1e-6, "\(workers) workers: losses")
             for (i, (w, w1)) in zip(weights, oneWeights).enumerated() {
                 expectClose(w, w1, relative: 1e-5, absolute: 1e-6, "\(workers) workers: weight \(i)")
@@ -74,6 +76,22 @@ import Testing
         let y = Tensor((0..<75).map { Float(($0 * 7) % 4) })
         // 75 samples in batches of 16: the last batch (11) splits unevenly.
         try Self.check(Self.mlp, x: x, y: y, batch: 16)
+    }
+
+    /// Kernels of 32,768 elements or more are computed and updated by every worker, each its
+    /// own rows (smaller ones by one worker): with and without clipping, which sums them whole.
+    @Test(arguments: [nil, Float(0.5)])
+    func wideKernelsSplitByRowsAreTheSameWithAnyWorkerCount(clipnorm: Float?) throws {
+        func wide() throws -> Sequential {
+            let model = try Sequential([try Dense(units: 181, activation: .tanh, kernelRegularizer: try L2(l2: 0.01)),
+                                        try Dense(units: 3, activation: .softmax)])
+            try model.build(inputShape: [nil, 199])
+            return model
+        }
+        let g = RandomGenerator(seed: 23)
+        let x = Tensor.randomNormal([37, 199], generator: g, stream: 1)
+        let y = Tensor((0..<37).map { Float(($0 * 5) % 3) })
+        try Self.check(wide, x: x, y: y, batch: 16, clipnorm: clipnorm)
     }
 
     @Test func cnnWithBatchNormalizationIsTheSameWithAnyWorkerCount() throws {
