@@ -196,8 +196,8 @@ open class Optimizer: @unchecked Sendable {
         let lr = learningRate
         let decay = (options.weightDecay ?? 0) * lr
         beginStep()
-        // Everything the threads touch is made here: new values, slots, and with clipping the
-        // merged gradients. Pointers stay valid while these arrays hold their tensors.
+        // Everything the threads touch is made here: slots, kernels' gradients and with clipping
+        // the merged gradients. Pointers stay valid while these arrays hold their tensors.
         let needsClip = [options.clipnorm, options.clipvalue, options.globalClipnorm].contains { ($0 ?? 0) > 0 }
         // A kernel's gradient from its products goes into a tensor of its own, the first part.
         let factors = updated.map { recorded[$0] ?? [] }
@@ -209,19 +209,20 @@ open class Optimizer: @unchecked Sendable {
         }
         var merged = needsClip ? updated.map { Tensor(uninitializedShape: $0.shape) } : []
         let mergedBuffers = merged.indices.map { i in merged[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
-        var outputs = updated.map { Tensor(uninitializedShape: $0.shape) }
-        let outBuffers = outputs.indices.map { i in outputs[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         // Taken out of the table, so the slots are uniquely owned and updated without a copy.
         var slotTensors = updated.map { slots.removeValue(forKey: ObjectIdentifier($0)) ?? makeSlots(for: $0.value) }
         let slotBuffers = slotTensors.indices.map { i in
             slotTensors[i].indices.map { j in slotTensors[i][j].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         }
-        let values = updated.map(\.value)
-        let valueBuffers = values.map { v in v.withUnsafeBufferPointer { $0.baseAddress! } }
+        // Taken out of the parameters and updated in place: writing new values over the old
+        // ones spares a buffer as large as the model and a pass of cache misses to fill it. (A
+        // value another reference still holds is copied first.)
+        var values = updated.map { $0.take() }
+        let valueBuffers = values.indices.map { i in values[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         let workers = pool?.count ?? 1
 
         // Elements a share of weight i is cut at: whole rows of a kernel computed from products.
-        let rowLength = updated.indices.map { i in factors[i].isEmpty ? 1 : updated[i].shape[1] }
+        let rowLength = updated.indices.map { i in factors[i].isEmpty ? 1 : values[i].shape[1] }
         // Worker k's share of weight i: a contiguous part of large weights, all of small ones
         // for one worker.
         func share(_ i: Int, _ k: Int) -> Range<Int> {
@@ -247,15 +248,13 @@ open class Optimizer: @unchecked Sendable {
         // Elements r of weight i decayed and updated from their gradient g; `s` is filled with
         // the slots' pointers at r (an array the caller keeps, so chunks allocate nothing).
         func update(_ i: Int, _ r: Range<Int>, gradient g: UnsafePointer<Float>, slots s: inout [UnsafeMutablePointer<Float>]) {
-            let out = outBuffers[i] + r.lowerBound
+            let w = valueBuffers[i] + r.lowerBound
             for j in s.indices { s[j] = slotBuffers[i][j] + r.lowerBound }
-            var w = valueBuffers[i] + r.lowerBound
             if decay != 0 {
                 // Keras decays the weight before the update reads it.
-                for e in 0..<r.count { out[e] = w[e] - w[e] * decay }
-                w = UnsafePointer(out)
+                for e in 0..<r.count { w[e] = w[e] - w[e] * decay }
             }
-            updateElements(r.count, out, w, g, s, learningRate: lr)
+            updateElements(r.count, w, w, g, s, learningRate: lr)
         }
         func sumWhole(_ k: Int) {
             for i in sources.indices {
@@ -307,7 +306,7 @@ open class Optimizer: @unchecked Sendable {
         withExtendedLifetime((sources, computed, factors, merged, values, slotTensors)) {}
         for (i, p) in updated.enumerated() {
             slots[ObjectIdentifier(p)] = slotTensors[i]
-            p.assign(outputs[i])
+            p.restore(values[i])
             if let c = p.constraint { p.assign(c.project(p.value)) }
         }
         iterations += 1

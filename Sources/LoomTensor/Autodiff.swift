@@ -79,6 +79,19 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The value, taken out so the caller may hold its only reference (an optimizer updating
+    /// it in place); `value` reads an empty tensor until `restore` puts it back.
+    package func take() -> Tensor {
+        current.withLock { v in
+            let taken = v
+            v = Tensor(shape: [0], scalars: [])
+            return taken
+        }
+    }
+
+    /// Puts back the value `take` took, updated.
+    package func restore(_ value: Tensor) { current.withLock { $0 = value.detached } }
+
     /// The current value as a leaf of a new graph: operations on it record their gradients.
     public var tracked: Tensor {
         let v = value

@@ -137,6 +137,19 @@ import Testing
         expectClose(w8[0], w1[0], relative: 1e-5, absolute: 1e-6)
     }
 
+    /// The optimizer updates weights in place; a value read before the step is a value, not
+    /// a view of the weight.
+    @Test func weightsReadBeforeAStepKeepTheirValues() throws {
+        let model = try Self.mlp()
+        try model.compile(optimizer: try SGD(learningRate: 0.1), loss: SparseCategoricalCrossentropy())
+        let held = model.weights.map(\.value)
+        let snapshot = held.map(\.scalars)
+        let x = Tensor.randomNormal([8, 6], generator: RandomGenerator(seed: 24))
+        _ = try model.trainOnBatch(x: x, y: Tensor([0, 1, 2, 3, 0, 1, 2, 3]))
+        #expect(held.map(\.scalars) == snapshot)
+        #expect(model.trainableWeights.allSatisfy { p in p.value.scalars != snapshot[model.weights.firstIndex(of: p)!] })
+    }
+
     @Test func aFailingWorkerDoesNotHangTheOthers() throws {
         let model = try Self.cnn()
         try model.compile(optimizer: try SGD(), loss: SparseCategoricalCrossentropy())
