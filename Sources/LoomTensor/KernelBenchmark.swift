@@ -15,13 +15,17 @@ public enum KernelBenchmark {
     }
 
     /// The shapes `loom bench gemm` measures: squares, and an MLP's layers (784-512-512-10)
-    /// at batch 128, forward (x·W) and both backward products (dX = dY·Wᵀ, dW = Xᵀ·dY).
+    /// at batch 128, forward (x·W) and both backward products (dX = dY·Wᵀ, dW = Xᵀ·dY), then
+    /// the same on one of two workers' shards (64 samples; half of dW's rows from each shard).
     public static let gemmShapes: [(label: String, m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = {
         var shapes: [(String, Int, Int, Int, Bool, Bool)] = [256, 512, 1024, 2048].map { ("square", $0, $0, $0, false, false) }
-        for (input, output) in [(784, 512), (512, 512), (512, 10)] {
-            shapes.append(("dense \(input)->\(output) forward", 128, output, input, false, false))
-            shapes.append(("dense \(input)->\(output) dX", 128, input, output, false, true))
-            shapes.append(("dense \(input)->\(output) dW", input, output, 128, true, false))
+        for (batch, workers) in [(128, 1), (64, 2)] {
+            let suffix = workers == 1 ? "" : " (shard)"
+            for (input, output) in [(784, 512), (512, 512), (512, 10)] {
+                shapes.append(("dense \(input)->\(output) forward\(suffix)", batch, output, input, false, false))
+                shapes.append(("dense \(input)->\(output) dX\(suffix)", batch, input, output, false, true))
+                shapes.append(("dense \(input)->\(output) dW\(suffix)", input / workers, output, batch, true, false))
+            }
         }
         return shapes
     }()

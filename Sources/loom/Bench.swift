@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
                 if json {
                     print(#"{"op": "sgemm", "shape": "\#(result.m)x\#(result.n)x\#(result.k)", "gflops": \#(rounded(result.gflops)), "threads": \#(threads)}"#)
                 } else {
-                    print("sgemm \(result.label.padding(toLength: 26, withPad: " ", startingAt: 0)) \(result.m)x\(result.n)x\(result.k)".padding(toLength: 50, withPad: " ", startingAt: 0)
+                    print("sgemm \(result.label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(result.m)x\(result.n)x\(result.k)".padding(toLength: 58, withPad: " ", startingAt: 0)
                           + String(format: "%8.1f GFLOP/s", result.gflops))
                 }
             }
