@@ -199,26 +199,29 @@ open class Optimizer: @unchecked Sendable {
         // Everything the threads touch is made here: slots, kernels' gradients and with clipping
         // the merged gradients. Pointers stay valid while these arrays hold their tensors.
         let needsClip = [options.clipnorm, options.clipvalue, options.globalClipnorm].contains { ($0 ?? 0) > 0 }
+        // Taken out of the parameters and updated in place: writing new values over the old
+        // ones spares a buffer as large as the model and a pass of cache misses to fill it. (A
+        // value another reference still holds is copied first.) Until they are put back, the
+        // parameters read empty, so shapes come from here.
+        var values = updated.map { $0.take() }
+        let valueBuffers = values.indices.map { i in values[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         // A kernel's gradient from its products goes into a tensor of its own, the first part.
         let factors = updated.map { recorded[$0] ?? [] }
-        var computed = factors.indices.map { i in factors[i].isEmpty ? nil : Tensor(uninitializedShape: updated[i].shape) }
+        var computed = factors.indices.map { i in factors[i].isEmpty ? nil : Tensor(uninitializedShape: values[i].shape) }
         let computedBuffers = computed.indices.map { i in computed[i]?.withUnsafeMutableBufferPointer { $0.baseAddress! } }
         let sources = updated.map { p in parts.compactMap { $0[p] } }
         let sourceBuffers = sources.indices.map { i in
             (computedBuffers[i].map { [UnsafePointer($0)] } ?? []) + sources[i].map { t in t.withUnsafeBufferPointer { $0.baseAddress! } }
         }
-        var merged = needsClip ? updated.map { Tensor(uninitializedShape: $0.shape) } : []
+        var merged = needsClip ? values.map { Tensor(uninitializedShape: $0.shape) } : []
         let mergedBuffers = merged.indices.map { i in merged[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         // Taken out of the table, so the slots are uniquely owned and updated without a copy.
-        var slotTensors = updated.map { slots.removeValue(forKey: ObjectIdentifier($0)) ?? makeSlots(for: $0.value) }
+        var slotTensors = updated.indices.map { i in
+            slots.removeValue(forKey: ObjectIdentifier(updated[i])) ?? makeSlots(for: values[i])
+        }
         let slotBuffers = slotTensors.indices.map { i in
             slotTensors[i].indices.map { j in slotTensors[i][j].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         }
-        // Taken out of the parameters and updated in place: writing new values over the old
-        // ones spares a buffer as large as the model and a pass of cache misses to fill it. (A
-        // value another reference still holds is copied first.)
-        var values = updated.map { $0.take() }
-        let valueBuffers = values.indices.map { i in values[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
         let workers = pool?.count ?? 1
 
         // Elements a share of weight i is cut at: whole rows of a kernel computed from products.
