@@ -84,14 +84,23 @@ struct TinyNetwork {
     }
 }
 
-import Synchronization
-
-/// Per-thread result slots.
-final class ResultSlots: Sendable {
-    private let slots: Mutex<[Gradients]>
-    init(count: Int) { slots = Mutex(Array(repeating: Gradients(), count: count)) }
-    func set(_ i: Int, _ g: Gradients) { slots.withLock { $0[i] = g } }
-    func get(_ i: Int) -> Gradients { slots.withLock { $0[i] } }
+/// Per-thread result slots, behind a pthread lock: ThreadSanitizer does not follow
+/// Synchronization.Mutex's futex path and reported the writes as a race.
+final class ResultSlots: @unchecked Sendable {
+    // `slots` is read and written only under `lock`.
+    private let lock = NSLock()
+    private var slots: [Gradients]
+    init(count: Int) { slots = Array(repeating: Gradients(), count: count) }
+    func set(_ i: Int, _ g: Gradients) {
+        lock.lock()
+        slots[i] = g
+        lock.unlock()
+    }
+    func get(_ i: Int) -> Gradients {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots[i]
+    }
 }
 
 import Foundation
