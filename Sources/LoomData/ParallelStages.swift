@@ -81,6 +81,34 @@ final class Slot<T: Sendable>: Sendable {
     }
 }
 
+/// Jobs waiting for the next free worker, oldest first.
+final class JobQueue: @unchecked Sendable {
+    // `jobs` and `head` are read and written only under `lock`.
+    private let lock = NSLock()
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+
+    func push(_ job: @escaping @Sendable () -> Void) {
+        lock.lock()
+        jobs.append(job)
+        lock.unlock()
+    }
+
+    /// The oldest job not yet taken, nil when none is left.
+    func pop() -> (@Sendable () -> Void)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard head < jobs.count else { return nil }
+        let job = jobs[head]
+        head += 1
+        if head > 1024 && head * 2 > jobs.count {
+            jobs.removeFirst(head)
+            head = 0
+        }
+        return job
+    }
+}
+
 /// A flag one thread raises and others read.
 final class StopFlag: Sendable {
     private let raised = Atomic<Bool>(false)
@@ -103,8 +131,10 @@ public final class WaitClock: Sendable {
 
 extension Dataset {
     /// Each element transformed on `workers` threads (Dispatch queues), in the input order:
-    /// runs of up to 64 consecutive elements go to the workers in turn and their results wait their
-    /// turn, at most `window` elements in flight (default 64 per worker). Random choices come
+    /// runs of up to 64 consecutive elements go to whichever worker is free next and their
+    /// results wait their turn, at most `window` elements in flight (default 64 per worker).
+    /// (Runs handed to the workers in turn made both wait for the slower: a core the host
+    /// lends to a neighbour for a while held back the other.) Random choices come
     /// from the element's context, so the output does not depend on `workers`. With
     /// ErrorPolicy.skip, elements whose transform throws a DataFileError are left out and
     /// recorded in `log`.
@@ -122,6 +152,7 @@ extension Dataset {
         return Dataset<T>(count: onError == .skip ? nil : count) { epoch in
             let upstream = try self.make(epoch)
             let queues = (0..<workers).map { DispatchQueue(label: "loom.data.map.\($0)") }
+            let pending = JobQueue()
             let stop = StopFlag()
             var inFlight: [Slot<[Result<T, any Error>]>] = []
             var first = 0
@@ -145,11 +176,16 @@ extension Dataset {
                     guard !items.isEmpty else { break }
                     let slot = Slot<[Result<T, any Error>]>()
                     let batch = items
-                    queues[jobs % workers].async {
+                    pending.push {
                         guard !stop.isRaised else { slot.finish(.failure(PipelineStopped())); return }
                         slot.finish(.success(batch.map { i, element in
                             element.flatMap { e in Result { try transform(e, ElementContext(epoch: epoch, index: i, seed: seed)) } }
                         }))
+                    }
+                    // One wake-up per run, on the queues in turn; whichever worker runs first
+                    // takes the oldest run waiting, so a slow worker's turn goes to a free one.
+                    queues[jobs % workers].async {
+                        while let job = pending.pop() { job() }
                     }
                     inFlight.append(slot)
                     jobs += 1

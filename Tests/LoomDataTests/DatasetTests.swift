@@ -106,6 +106,28 @@ import Testing
         cursor.close()
     }
 
+    /// A worker held up does not hold up the others: while the first run waits, the other
+    /// worker takes every other run in the window (runs handed out in turn left the held
+    /// worker's second run waiting behind its first).
+    @Test func aHeldUpWorkerDoesNotHoldUpTheOthers() throws {
+        // Two workers, 128 in flight: four runs of 32.
+        let done = Counter()
+        let sawTheRest = Counter()
+        let d = Dataset.range(1000).map(workers: 2, window: 128) { i, _ -> Int in
+            if i == 0 {
+                let start = ContinuousClock.now
+                while done.value < 96 && ContinuousClock.now - start < .seconds(5) { Thread.sleep(forTimeInterval: 0.001) }
+                if done.value >= 96 { sawTheRest.add() }
+            }
+            done.add()
+            return i
+        }
+        let cursor = try d.makeIterator()
+        #expect(try cursor.next() == 0)
+        #expect(sawTheRest.value == 1)
+        cursor.close()
+    }
+
     /// Elements the consumer has taken are not kept alive by the map: at most the window's
     /// (and the run being read) exist at once however many have passed.
     @Test func mapLetsGoOfConsumedElements() throws {
