@@ -62,9 +62,11 @@ public enum BLAS {
         body(copy)
     }
 
-    /// C = op(A) · op(B) + beta · C through cblas_sgemm.
+    /// C = op(A) · op(B) + beta · C through cblas_sgemm. `lda` is A's row stride when A is a
+    /// block of a wider matrix (by default A's own width).
     static func openBLAS(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, beta: Float = 0) {
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, beta: Float = 0,
+                         lda: Int? = nil) {
         _ = configureOnce
         var beta = beta
         if beta == 0 {
@@ -75,7 +77,7 @@ public enum BLAS {
             beta = 1
         }
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda ?? (transposeA ? m : k)), b, Int32(transposeB ? k : n),
                     beta, c, Int32(n))
     }
 }

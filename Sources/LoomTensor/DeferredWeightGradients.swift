@@ -1,4 +1,3 @@
-import COpenBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,14 +37,12 @@ public final class DeferredWeightGradients: @unchecked Sendable {
         let inputs = first.input.shape[1], outputs = first.outputGradient.shape[1]
         let c = gradient + rows.lowerBound * outputs
         memset(c, 0, rows.count * outputs * MemoryLayout<Float>.stride)
-        _ = BLAS.configureOnce
         for f in factors where f.input.shape[0] > 0 {
             f.input.withUnsafeBufferPointer { x in
                 f.outputGradient.withUnsafeBufferPointer { g in
                     // Cᵣ += Xᵣᵀ·G: X's columns `rows` are Xᵀ's rows, read in place (lda = in).
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(outputs),
-                                Int32(f.input.shape[0]), 1, x.baseAddress! + rows.lowerBound, Int32(inputs),
-                                g.baseAddress!, Int32(outputs), 1, c, Int32(outputs))
+                    BLAS.openBLAS(transposeA: true, transposeB: false, m: rows.count, n: outputs, k: f.input.shape[0],
+                                  a: x.baseAddress! + rows.lowerBound, b: g.baseAddress!, c: c, beta: 1, lda: inputs)
                 }
             }
         }
@@ -59,9 +56,9 @@ extension Tensor {
     public func matmul(_ kernel: Parameter, deferringTo deferred: DeferredWeightGradients?) -> Tensor {
         let w = kernel.tracked
         guard let deferred, deferred.defers(kernel), rank >= 2, w.rank == 2 else { return matmul(w) }
-        let out = matmul(w.detached)
-        let x = detached.reshapedRaw([elementCount(shape.dropLast()), shape[rank - 1]])
         let wv = w.detached, needX = requiresGradient
+        let out = matmul(wv)
+        let x = detached.reshapedRaw([elementCount(shape.dropLast()), shape[rank - 1]])
         return Tensor.record("matmul", out, [self, w]) { g in
             deferred.record(kernel, input: x, outputGradient: g.detached.reshapedRaw([x.shape[0], wv.shape[1]]))
             // dx = g·Wᵀ as `matmul` computes it; the kernel gets no gradient here.
