@@ -105,6 +105,57 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
+/// One worker's run of pieces (see `WorkerPool.run(pieces:_:)`): its owner takes them from the
+/// front, a worker done with its own takes them from the back.
+private final class PieceRun: Sendable {
+    /// The run's front and back indices into the pieces' order, as back << 32 | front, so
+    /// taking one is a single compare-and-swap and no piece is taken twice.
+    private let ends: Atomic<Int>
+
+    init(_ range: Range<Int>) { ends = Atomic(range.upperBound << 32 | range.lowerBound) }
+
+    /// The index of a piece not yet taken, nil once the run is empty.
+    func take(fromBack: Bool) -> Int? {
+        var current = ends.load(ordering: .sequentiallyConsistent)
+        while true {
+            let front = current & 0xFFFF_FFFF, back = current >> 32
+            guard front < back else { return nil }
+            let next = fromBack ? (back - 1) << 32 | front : back << 32 | (front + 1)
+            let (done, seen) = ends.compareExchange(expected: current, desired: next, ordering: .sequentiallyConsistent)
+            if done { return fromBack ? back - 1 : front }
+            current = seen
+        }
+    }
+}
+
+extension WorkerPool {
+    /// Runs `body(worker, piece)` once for each piece in 0..<homes.count on the pool's threads,
+    /// and waits for all. Worker homes[p] runs piece p, in order, unless it is still busy when
+    /// another worker has run all of its own: that one then takes the busy worker's last pieces.
+    /// So a worker the host holds up for a while does not hold up the step by its whole share.
+    /// Which thread runs a piece must not change what the piece computes.
+    static func run(pieces homes: [Int], on pool: WorkerPool?, _ body: @escaping @Sendable (_ worker: Int, _ piece: Int) -> Void) {
+        guard let pool, pool.count > 1 else {
+            for p in homes.indices { body(0, p) }
+            return
+        }
+        let workers = pool.count
+        let order = homes.indices.sorted { (homes[$0], $0) < (homes[$1], $1) }
+        var runs: [PieceRun] = [], start = 0
+        for k in 0..<workers {
+            let end = order[start...].firstIndex { homes[$0] != k } ?? order.endIndex
+            runs.append(PieceRun(start..<end))
+            start = end
+        }
+        pool.run { [runs] k in
+            while let i = runs[k].take(fromBack: false) { body(k, order[i]) }
+            for other in (1..<workers).map({ (k + $0) % workers }) {
+                while let i = runs[other].take(fromBack: true) { body(k, order[i]) }
+            }
+        }
+    }
+}
+
 /// The number of workers fit uses by default: $LOOM_WORKERS, else the number of cores.
 public func defaultWorkerCount() -> Int {
     if let text = ProcessInfo.processInfo.environment["LOOM_WORKERS"], let n = Int(text), n >= 1 { return n }

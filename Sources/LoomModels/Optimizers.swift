@@ -180,11 +180,18 @@ open class Optimizer: @unchecked Sendable {
         apply([gradients], to: parameters, pool: nil)
     }
 
+    /// About how many elements of a large weight one piece of the parallel update holds: small
+    /// enough that a worker done early can take over part of a late one's share, large enough
+    /// that a kernel's rows computed from products keep sgemm efficient.
+    static let pieceElements = 65_536
+
     /// One step from gradients in parts (one per worker, summed in order) and kernels' products
     /// recorded by the workers (`deferred`, in worker order): the kernels' gradients, the sum,
-    /// the decay and the update run on the pool's threads, each over its share of every
-    /// weight's elements (whole rows of a kernel computed from products, the first part).
-    /// Without clipping, each share is summed a few thousand elements at a time into a buffer
+    /// the decay and the update run on the pool's threads, in pieces of the weights (whole rows
+    /// of a kernel computed from products, the first part), each worker's own first, then what
+    /// a late worker has not begun. The pieces depend only on the shapes and the worker count,
+    /// so which thread runs one does not change the result.
+    /// Without clipping, each piece is summed a few thousand elements at a time into a buffer
     /// that stays in cache and updated from there (a single part is read in place); clipping
     /// needs whole norms, so it sums whole weights first and clips between.
     func apply(_ parts: [Gradients], deferred: [DeferredWeightGradients] = [], to parameters: [Parameter], pool: WorkerPool?) {
@@ -224,18 +231,29 @@ open class Optimizer: @unchecked Sendable {
         }
         let workers = pool?.count ?? 1
 
-        // Elements a share of weight i is cut at: whole rows of a kernel computed from products.
+        // Elements a piece of weight i is cut at: whole rows of a kernel computed from products.
         let rowLength = updated.indices.map { i in factors[i].isEmpty ? 1 : values[i].shape[1] }
-        // Worker k's share of weight i: a contiguous part of large weights, all of small ones
-        // for one worker.
-        func share(_ i: Int, _ k: Int) -> Range<Int> {
+        // The pieces of the update: small weights whole, each on one worker in turn; large ones
+        // split evenly across the workers, each worker's part cut into pieces of about
+        // `Optimizer.pieceElements`, which a worker done early may take from a late one.
+        var pieces: [(weight: Int, elements: Range<Int>)] = [], homes: [Int] = []
+        for i in values.indices {
             let n = values[i].count
-            if n < 32_768 { return i % workers == k ? 0..<n : 0..<0 }
+            if n < 32_768 {
+                pieces.append((i, 0..<n))
+                homes.append(i % workers)
+                continue
+            }
             let rows = n / rowLength[i]
-            return (k * rows / workers * rowLength[i])..<((k + 1) * rows / workers * rowLength[i])
+            let perWorker = Swift.max(1, (n / workers + Optimizer.pieceElements / 2) / Optimizer.pieceElements)
+            let count = workers * perWorker
+            for j in 0..<count where j * rows / count < (j + 1) * rows / count {
+                pieces.append((i, (j * rows / count * rowLength[i])..<((j + 1) * rows / count * rowLength[i])))
+                homes.append(j / perWorker)
+            }
         }
-        // Worker k's rows of the kernels computed from products, before their parts are read.
-        func computeShare(_ i: Int, _ r: Range<Int>) {
+        // Rows r of a kernel computed from products, before its parts are read.
+        func computeRows(_ i: Int, _ r: Range<Int>) {
             guard let out = computedBuffers[i] else { return }
             DeferredWeightGradients.sumRows((r.lowerBound / rowLength[i])..<(r.upperBound / rowLength[i]),
                                             of: factors[i], into: out)
@@ -259,52 +277,43 @@ open class Optimizer: @unchecked Sendable {
             }
             updateElements(r.count, w, w, g, s, learningRate: lr)
         }
-        func sumWhole(_ k: Int) {
-            for i in sources.indices {
-                let r = share(i, k)
-                computeShare(i, r)
-                if !r.isEmpty { sum(i, r, into: mergedBuffers[i] + r.lowerBound) }
-            }
+        func sumWhole(_ p: Int) {
+            let (i, r) = pieces[p]
+            computeRows(i, r)
+            sum(i, r, into: mergedBuffers[i] + r.lowerBound)
         }
-        func stepFromMerged(_ k: Int) {
-            for i in values.indices {
-                let r = share(i, k)
-                var slots = slotBuffers[i]
-                if !r.isEmpty { update(i, r, gradient: mergedBuffers[i] + r.lowerBound, slots: &slots) }
-            }
+        func stepFromMerged(_ p: Int) {
+            let (i, r) = pieces[p]
+            var slots = slotBuffers[i]
+            update(i, r, gradient: mergedBuffers[i] + r.lowerBound, slots: &slots)
         }
-        func sumAndStep(_ k: Int) {
+        func sumAndStep(_ p: Int) {
+            let (i, r) = pieces[p]
+            computeRows(i, r)
+            var slots = slotBuffers[i]
+            if sourceBuffers[i].count == 1 {
+                update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound, slots: &slots)
+                return
+            }
             let chunk = 4096
             withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch in
-                for i in values.indices {
-                    let r = share(i, k)
-                    computeShare(i, r)
-                    var slots = slotBuffers[i]
-                    if sourceBuffers[i].count == 1 {
-                        if !r.isEmpty { update(i, r, gradient: sourceBuffers[i][0] + r.lowerBound, slots: &slots) }
-                        continue
-                    }
-                    for start in stride(from: r.lowerBound, to: r.upperBound, by: chunk) {
-                        let piece = start..<Swift.min(start + chunk, r.upperBound)
-                        sum(i, piece, into: scratch.baseAddress!)
-                        update(i, piece, gradient: scratch.baseAddress!, slots: &slots)
-                    }
+                for start in stride(from: r.lowerBound, to: r.upperBound, by: chunk) {
+                    let piece = start..<Swift.min(start + chunk, r.upperBound)
+                    sum(i, piece, into: scratch.baseAddress!)
+                    update(i, piece, gradient: scratch.baseAddress!, slots: &slots)
                 }
             }
         }
-        let run: (@escaping @Sendable (Int) -> Void) -> Void = { body in
-            if let pool { pool.run(body) } else { body(0) }
-        }
         nonisolated(unsafe) let sumJob = sumWhole, stepJob = stepFromMerged, fusedJob = sumAndStep
         if needsClip {
-            run { k in sumJob(k) }
+            WorkerPool.run(pieces: homes, on: pool) { _, p in sumJob(p) }
             let clipped = clip(merged)
             for (i, c) in clipped.enumerated() {
                 c.withUnsafeBufferPointer { mergedBuffers[i].update(from: $0.baseAddress!, count: $0.count) }
             }
-            run { k in stepJob(k) }
+            WorkerPool.run(pieces: homes, on: pool) { _, p in stepJob(p) }
         } else {
-            run { k in fusedJob(k) }
+            WorkerPool.run(pieces: homes, on: pool) { _, p in fusedJob(p) }
         }
         withExtendedLifetime((sources, computed, factors, merged, values, slotTensors)) {}
         for (i, p) in updated.enumerated() {

@@ -126,6 +126,56 @@ import Testing
         }
     }
 
+    @Test func piecesRunOnceEachWhateverTheirHomes() {
+        // Homes drawn at random, some workers with none; each run is checked before the next.
+        var generator = SystemRandomNumberGenerator()
+        for workers in [1, 2, 3, 4] {
+            let pool = WorkerPool(count: workers)
+            for round in 0..<200 {
+                let homes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in Int.random(in: 0..<workers, using: &generator) }
+                let lock = NSLock()
+                nonisolated(unsafe) var runs = [Int](repeating: 0, count: homes.count)
+                WorkerPool.run(pieces: homes, on: round % 2 == 0 ? pool : nil) { _, p in
+                    lock.lock()
+                    runs[p] += 1
+                    lock.unlock()
+                }
+                lock.lock()
+                let counted = runs
+                lock.unlock()
+                guard counted.allSatisfy({ $0 == 1 }) else {
+                    Issue.record("\(workers) workers, homes \(homes): runs \(counted)")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test func aHeldUpWorkersPiecesGoToTheOther() {
+        // Worker 0 is held in its first piece until worker 1 has run seven pieces: its own four
+        // and the three worker 0 had not begun, taken from the back. Without taking them, worker
+        // 1 stops at four and worker 0 is let go after 5 s.
+        let pool = WorkerPool(count: 2)
+        let lock = NSLock(), release = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var ranBy = [[Int]](repeating: [], count: 2)
+        nonisolated(unsafe) var held = false
+        WorkerPool.run(pieces: [0, 0, 0, 0, 1, 1, 1, 1], on: pool) { k, p in
+            lock.lock()
+            let hold = k == 0 && !held
+            held = held || hold
+            lock.unlock()
+            if hold { _ = release.wait(timeout: .now() + 5) }
+            lock.lock()
+            ranBy[k].append(p)
+            if k == 1 && ranBy[1].count == 7 { release.signal() }
+            lock.unlock()
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        #expect(ranBy[0].count == 1)
+        #expect(ranBy[1] == [4, 5, 6, 7] + [0, 1, 2, 3].filter { !ranBy[0].contains($0) }.reversed())
+    }
+
     @Test func moreWorkersThanSamples() throws {
         let g = RandomGenerator(seed: 23)
         let x = Tensor.randomNormal([3, 6], generator: g, stream: 1)
