@@ -180,6 +180,17 @@ struct StepResult {
     let stateUpdates: ForwardContext
 }
 
+/// Where a step's batch came from, for a worker to name it when its shard's inputs are not
+/// finite (see `checkFinite`).
+struct InputCheck: Sendable {
+    let batch: Int, firstSample: Int, method: String
+}
+
+/// A shard's inputs were not finite: the error is the batch's, not the worker's.
+struct BadShardInput: Error {
+    let error: LoomTrainingError
+}
+
 /// One shard's result or failure, written by its worker thread and read after the pool joins.
 private final class ShardSlot<R>: @unchecked Sendable {
     var result: R?
@@ -224,6 +235,9 @@ extension Model {
                 slots[k].result = try body(k, data.rows(bounds[k]..<bounds[k + 1]), bounds[k])
             } catch let error as ShardGroupAborted {
                 slots[k].error = error
+            } catch let error as BadShardInput {
+                slots[k].error = error
+                group?.abort()
             } catch {
                 // Shapes in the message are the shard's; say which samples it held.
                 slots[k].error = workers == 1 ? error
@@ -244,15 +258,24 @@ extension Model {
     /// Forward and backward of one batch split into contiguous shards, one per worker: each
     /// worker's loss is weighted by its share of the batch so the gradients add up to the
     /// gradient of the whole batch's mean loss; the weight penalties are added once, after.
-    func shardedStep(_ batch: ArrayData, compiled: CompiledModel, workers requested: Int, training: Bool) throws -> StepResult {
+    /// With `inputCheck`, each worker first checks its shard's inputs are finite.
+    func shardedStep(_ batch: ArrayData, compiled: CompiledModel, workers requested: Int, training: Bool,
+                     inputCheck: InputCheck? = nil) throws -> StepResult {
         let n = batch.count
         let workers = Model.effectiveWorkers(requested, samples: n)
         let group = ShardGroup(workers: workers)
         let step = trainStepsRun, seed = self.seed
         // Built here, on this thread: the workers only read the model.
-        try prepare(for: batch.x)
+        try prepare(for: batch.inputsForShapes)
         let parameters = trainableWeights
         let shards = try runShards(batch, workers: workers, group: group) { [self] k, shard, offset in
+            if let c = inputCheck {
+                do throws(LoomTrainingError) {
+                    try checkFinite(shard.x, batch: c.batch, firstSample: c.firstSample + offset, method: c.method)
+                } catch {
+                    throw BadShardInput(error: error)
+                }
+            }
             let weight = Float(shard.count) / Float(n)
             let deferred = DeferredWeightGradients(for: training ? parameters : [])
             let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: offset,

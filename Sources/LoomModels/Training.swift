@@ -60,8 +60,23 @@ public struct ValidationData: Sendable {
 
 /// Arrays with one sample per row along axis 0, checked to agree in length.
 struct ArrayData {
-    let x: [Tensor], y: [Tensor], sampleWeight: Tensor?
+    let y: [Tensor], sampleWeight: Tensor?
     let count: Int
+    /// The input arrays, and for a batch picked by index (`rows(_: [Int])`) the rows of them it
+    /// holds: those are gathered when read, and a shard (`rows(_: Range<Int>)`) gathers only its
+    /// own, so the workers that train on a shuffled batch gather it between them.
+    private let inputs: [Tensor]
+    private let inputRows: [Int]?
+
+    /// The inputs (gathered here for a batch picked by index).
+    var x: [Tensor] {
+        guard let inputRows else { return inputs }
+        let picks = Tensor(inputRows.map(Float.init))
+        return inputs.map { $0.gather(picks) }
+    }
+
+    /// Arrays with the inputs' shapes after the batch axis, not gathered: enough to build a model.
+    var inputsForShapes: [Tensor] { inputs }
 
     init(x: [Tensor], y: [Tensor], sampleWeight: Tensor?, method: String) throws {
         guard !x.isEmpty else { throw LoomTrainingError("\(method): no input arrays given") }
@@ -76,7 +91,8 @@ struct ArrayData {
             let described = lengths.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
             throw LoomTrainingError("\(method): data cardinality is ambiguous: make sure all arrays contain the same number of samples (\(described))")
         }
-        self.x = x
+        inputs = x
+        inputRows = nil
         self.y = y
         self.sampleWeight = sampleWeight
         count = n
@@ -87,28 +103,36 @@ struct ArrayData {
         try self.init(x: batch.x, y: batch.y, sampleWeight: batch.sampleWeight, method: method)
     }
 
-    init(_ x: [Tensor], _ y: [Tensor], _ w: Tensor?, count: Int) {
-        self.x = x
+    init(_ x: [Tensor], _ y: [Tensor], _ w: Tensor?, count: Int, inputRows: [Int]? = nil) {
+        inputs = x
+        self.inputRows = inputRows
         self.y = y
         sampleWeight = w
         self.count = count
     }
 
-    /// Rows `range` (contiguous) of every array.
+    /// Rows `range` (contiguous) of every array, the inputs gathered.
     func rows(_ range: Range<Int>) -> ArrayData {
         func cut(_ t: Tensor) -> Tensor {
             if range == 0..<count { return t }
             return t.slice(lower: [range.lowerBound] + Array(repeating: 0, count: t.rank - 1),
                            upper: [range.upperBound] + t.shape.dropFirst())
         }
-        return ArrayData(x.map(cut), y.map(cut), sampleWeight.map(cut), count: range.count)
+        let x: [Tensor]
+        if let inputRows {
+            let picks = Tensor(inputRows[range].map(Float.init))
+            x = inputs.map { $0.gather(picks) }
+        } else {
+            x = inputs.map(cut)
+        }
+        return ArrayData(x, y.map(cut), sampleWeight.map(cut), count: range.count)
     }
 
-    /// The rows at `indices` of every array.
+    /// The rows at `indices` of every array; the inputs' rows are gathered when read.
     func rows(_ indices: [Int]) -> ArrayData {
         let picks = Tensor(indices.map(Float.init))
-        return ArrayData(x.map { $0.gather(picks) }, y.map { $0.gather(picks) }, sampleWeight.map { $0.gather(picks) },
-                         count: indices.count)
+        return ArrayData(inputs, y.map { $0.gather(picks) }, sampleWeight.map { $0.gather(picks) }, count: indices.count,
+                         inputRows: inputRows.map { r in indices.map { r[$0] } } ?? indices)
     }
 }
 
@@ -137,7 +161,7 @@ func firstNonFinite(_ buffer: UnsafeBufferPointer<Float>) -> Int? {
 }
 
 /// Throws when a batch's inputs hold NaN or infinity, naming the batch and the sample.
-func checkFinite(_ inputs: [Tensor], batch: Int, firstSample: Int, method: String) throws {
+func checkFinite(_ inputs: [Tensor], batch: Int, firstSample: Int, method: String) throws(LoomTrainingError) {
     for (i, t) in inputs.enumerated() {
         let bad = t.withUnsafeBufferPointer(firstNonFinite)
         if let bad {
@@ -345,9 +369,12 @@ extension Model {
                 guard let (batch, firstSample) = try nextBatch(epoch, step) else { break }
                 waited += ContinuousClock.now - asked
                 for c in list { try c.onTrainBatchBegin(step, logs: Logs()) }
-                try checkFinite(batch.x, batch: step, firstSample: firstSample, method: "fit (epoch \(epoch + 1))")
                 do {
-                    try trainStep(batch, compiled: compiled, workers: workers)
+                    // Each worker checks its shard's inputs as it gathers them.
+                    try trainStep(batch, compiled: compiled, workers: workers,
+                                  inputCheck: InputCheck(batch: step, firstSample: firstSample, method: "fit (epoch \(epoch + 1))"))
+                } catch let error as BadShardInput {
+                    throw error.error
                 } catch {
                     throw LoomTrainingError("fit: epoch \(epoch + 1), batch \(step): \(error)")
                 }
@@ -433,8 +460,8 @@ extension Model {
     /// One optimizer step on a batch, split across `workers`: forward in training mode, loss
     /// plus every regularization penalty, gradients of the trainable weights, the update (then
     /// the constraints), then the layers' state updates.
-    func trainStep(_ batch: ArrayData, compiled: CompiledModel, workers: Int) throws {
-        let result = try shardedStep(batch, compiled: compiled, workers: workers, training: true)
+    func trainStep(_ batch: ArrayData, compiled: CompiledModel, workers: Int, inputCheck: InputCheck? = nil) throws {
+        let result = try shardedStep(batch, compiled: compiled, workers: workers, training: true, inputCheck: inputCheck)
         try compiled.resolveMetrics(yTrue: batch.y, yPred: result.yPred, outputNames: outputNames)
         compiled.optimizer.apply(result.gradients, deferred: result.deferred, to: trainableWeights, pool: workerPool(Model.effectiveWorkers(workers, samples: batch.count)))
         result.stateUpdates.applyStateUpdates()

@@ -84,6 +84,20 @@ import Testing
         expectError("predict: batch 3 has nan in input 0 at sample 35") { _ = try model.predict(x, batchSize: 10, verbose: .silent) }
     }
 
+    @Test(arguments: [1, 2, 4])
+    func nanInALaterShardNamesItsSample(workers: Int) throws {
+        // Each worker checks its own shard: the sample is counted from the batch's first.
+        let model = try Self.classifier()
+        try model.compile(optimizer: try SGD(), loss: SparseCategoricalCrossentropy())
+        var values = Self.x.scalars
+        values[37 * 4] = .infinity
+        values[39 * 4 + 3] = .nan
+        let x = Tensor(shape: [40, 4], scalars: values)
+        expectError("fit (epoch 1): batch 1 has inf in input 0 at sample 37; inputs must be finite") {
+            try model.fit(x: x, y: Self.labels, batchSize: 32, verbose: .silent, shuffle: false, workers: workers)
+        }
+    }
+
     @Test func firstNonFiniteFindsEveryKindAnywhere() {
         // The block-summing scan against the plain definition: the first index that is not
         // finite, for each kind of bad value in vector lanes, block ends and the scalar tail.
