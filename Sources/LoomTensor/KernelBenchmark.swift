@@ -16,7 +16,10 @@ public enum KernelBenchmark {
 
     /// The shapes `loom bench gemm` measures: squares, and an MLP's layers (784-512-512-10)
     /// at batch 128, forward (x·W) and both backward products (dX = dY·Wᵀ, dW = Xᵀ·dY), then
-    /// the same on one of two workers' shards (64 samples; half of dW's rows from each shard).
+    /// the same on one of two workers' shards (64 samples; half of dW's rows from each shard);
+    /// then the MNIST CNN's products as its convolution makes them, one 28x28 image's patches at
+    /// a time (3x3, 32 -> 64 channels: 576 positions of 288 values), and its Dense 9216 -> 128 on
+    /// a shard.
     public static let gemmShapes: [(label: String, m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = {
         var shapes: [(String, Int, Int, Int, Bool, Bool)] = [256, 512, 1024, 2048].map { ("square", $0, $0, $0, false, false) }
         for (batch, workers) in [(128, 1), (64, 2)] {
@@ -27,6 +30,12 @@ public enum KernelBenchmark {
                 shapes.append(("dense \(input)->\(output) dW\(suffix)", input / workers, output, batch, true, false))
             }
         }
+        shapes.append(("conv 3x3 32->64 forward (image)", 576, 64, 288, false, false))
+        shapes.append(("conv 3x3 32->64 dX (image)", 576, 288, 64, false, true))
+        shapes.append(("conv 3x3 32->64 dW (image)", 288, 64, 576, true, false))
+        shapes.append(("dense 9216->128 forward (shard)", 64, 128, 9216, false, false))
+        shapes.append(("dense 9216->128 dX (shard)", 64, 9216, 128, false, true))
+        shapes.append(("dense 9216->128 dW (shard)", 4608, 128, 64, true, false))
         return shapes
     }()
 
