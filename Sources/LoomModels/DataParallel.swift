@@ -105,7 +105,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
-/// One worker's run of pieces (see `WorkerPool.run(pieces:_:)`): its owner takes them from the
+/// One worker's run of pieces (see `WorkerPool.run(pieces:on:_:)`): its owner takes them from the
 /// front, a worker done with its own takes them from the back.
 private final class PieceRun: Sendable {
     /// The run's front and back indices into the pieces' order, as back << 32 | front, so
@@ -140,6 +140,7 @@ extension WorkerPool {
             return
         }
         let workers = pool.count
+        precondition(homes.allSatisfy { (0..<workers).contains($0) }, "WorkerPool.run(pieces:): a home outside 0..<\(workers)")
         let order = homes.indices.sorted { (homes[$0], $0) < (homes[$1], $1) }
         var runs: [PieceRun] = [], start = 0
         for k in 0..<workers {
