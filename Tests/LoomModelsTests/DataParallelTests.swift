@@ -106,19 +106,14 @@ import Testing
         // than the polling, so the workers have gone to sleep and must be woken. Each run must
         // return only after every worker has done its part.
         let pool = WorkerPool(count: 4)
-        let lock = NSLock()
-        nonisolated(unsafe) var counts = [Int](repeating: 0, count: 4)
+        let tally = Tally(4)
         for round in 1...1_000 {
             if round % 200 == 0 { usleep(2_000) }
             pool.run { k in
                 if k == 3 && round % 50 == 0 { usleep(500) }  // a straggler the caller must wait for
-                lock.lock()
-                counts[k] += 1
-                lock.unlock()
+                tally.add(k)
             }
-            lock.lock()
-            let done = counts
-            lock.unlock()
+            let done = tally.counts
             guard done == [Int](repeating: round, count: 4) else {
                 Issue.record("after run \(round): \(done)")
                 return
@@ -133,16 +128,9 @@ import Testing
             let pool = WorkerPool(count: workers)
             for round in 0..<200 {
                 let homes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in Int.random(in: 0..<workers, using: &generator) }
-                let lock = NSLock()
-                nonisolated(unsafe) var runs = [Int](repeating: 0, count: homes.count)
-                WorkerPool.run(pieces: homes, on: round % 2 == 0 ? pool : nil) { _, p in
-                    lock.lock()
-                    runs[p] += 1
-                    lock.unlock()
-                }
-                lock.lock()
-                let counted = runs
-                lock.unlock()
+                let tally = Tally(homes.count)
+                WorkerPool.run(pieces: homes, on: round % 2 == 0 ? pool : nil) { _, p in tally.add(p) }
+                let counted = tally.counts
                 guard counted.allSatisfy({ $0 == 1 }) else {
                     Issue.record("\(workers) workers, homes \(homes): runs \(counted)")
                     return
@@ -223,5 +211,22 @@ import Testing
         #expect(model.weights.map(\.shape) == [[3, 4], [4], [4, 2], [2]])
         let unbuilt = try Sequential([try Dense(units: 2)])
         #expect(try unbuilt.predict(Tensor.ones([9, 5]), verbose: .silent, workers: 3).shape == [9, 2])
+    }
+}
+
+/// Counts by index, added to from any thread (behind NSLock, which ThreadSanitizer follows).
+private final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int]
+    init(_ count: Int) { values = [Int](repeating: 0, count: count) }
+    func add(_ i: Int) {
+        lock.lock()
+        values[i] += 1
+        lock.unlock()
+    }
+    var counts: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
     }
 }
