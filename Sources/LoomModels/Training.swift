@@ -254,7 +254,8 @@ extension Model {
                                      if shuffle { order = permutation(all.count, generator: generator, stream: UInt64(epoch) &+ (1 << 32)) }
                                  }
                                  let end = Swift.min(cursor + batchSize, all.count)
-                                 let batch = order.map { all.rows(Array($0[cursor..<end])) } ?? all.rows(cursor..<end)
+                                 // Rows by index either way, so the workers gather the inputs, each its shard.
+                                 let batch = all.rows(order.map { Array($0[cursor..<end]) } ?? Array(cursor..<end))
                                  defer { cursor = end }
                                  return (batch, cursor)
                              },
