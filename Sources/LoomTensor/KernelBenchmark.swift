@@ -33,6 +33,13 @@ public enum KernelBenchmark {
         shapes.append(("conv 3x3 32->64 forward (image)", 576, 64, 288, false, false))
         shapes.append(("conv 3x3 32->64 dX (image)", 576, 288, 64, false, true))
         shapes.append(("conv 3x3 32->64 dW (image)", 288, 64, 576, true, false))
+        // The same convolution by Winograd F(2x2, 3x3): one of 16 products per chunk of 8 images
+        // (144 tiles of 2x2 outputs each).
+        for tiles in [144, 288, 576, 1152] {
+            shapes.append(("winograd 32->64 forward (\(tiles / 144) img)", tiles, 64, 32, false, false))
+            shapes.append(("winograd 32->64 dX (\(tiles / 144) img)", tiles, 32, 64, false, true))
+            shapes.append(("winograd 32->64 dW (\(tiles / 144) img)", 32, 64, tiles, true, false))
+        }
         shapes.append(("dense 9216->128 forward (shard)", 64, 128, 9216, false, false))
         shapes.append(("dense 9216->128 dX (shard)", 64, 9216, 128, false, true))
         shapes.append(("dense 9216->128 dW (shard)", 4608, 128, 64, true, false))

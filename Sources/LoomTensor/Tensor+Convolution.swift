@@ -1,4 +1,5 @@
-/// Convolution as one op with a hand-written VJP: im2col and sgemm over chunks of the batch, so
+/// Convolution as one op with a hand-written VJP: Winograd F(2x2, 3x3) for 3x3 stride-1 kernels
+/// over enough channels (Winograd.swift), otherwise im2col and sgemm over chunks of the batch, so
 /// a chunk's patch matrix stays in cache; only a small one is kept whole for the backward pass.
 extension Tensor {
     /// Patch-matrix floats per chunk (1 MiB): one MNIST-sized image per chunk for a 3x3x32 kernel.
@@ -19,6 +20,15 @@ extension Tensor {
                      "convolved: input of shape \(shape) does not match the geometry \(g.input) x \(g.channels)")
         precondition(kernel.count == k * f, "convolved: kernel of shape \(kernel.shape) does not hold \(k) x \(f) values")
         precondition(bias.map { $0.shape == [f] } ?? true, "convolved: bias of shape \(bias!.shape) for \(f) filters")
+        if let tiling = WinogradTiling(g, filters: f) {
+            return winogradConvolved(with: kernel, bias: bias, relu: relu, tiling)
+        }
+        return im2colConvolved(with: kernel, bias: bias, relu: relu, g)
+    }
+
+    /// `convolved(with:bias:relu:_:)` for any geometry: im2col and one sgemm per chunk of images.
+    func im2colConvolved(with kernel: Tensor, bias: Tensor?, relu: Bool, _ g: ConvolutionGeometry) -> Tensor {
+        let batch = shape[0], k = g.patchSize, f = kernel.shape.last ?? 0
         let positions = g.output.reduce(1, *), imageSize = g.input.reduce(1, *) * g.channels
         let chunk = Swift.max(1, Swift.min(batch, Tensor.convolutionChunkFloats / Swift.max(1, positions * k)))
         let outSpatial = Array(g.output.suffix(rank - 2))

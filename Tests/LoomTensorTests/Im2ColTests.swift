@@ -70,7 +70,7 @@ import LoomTestSupport
     }
 }
 
-/// The fused convolution op (chunked, bias and ReLU inside, patches kept or laid out again)
+/// The im2col convolution op (chunked, bias and ReLU inside, patches kept or laid out again)
 /// against the composition of its parts, whose VJPs are checked by finite differences above.
 @Suite struct ConvolutionOpTests {
     static func compare(batch: Int, size: Int, channels: Int, filters: Int, relu: Bool) {
@@ -79,7 +79,7 @@ import LoomTestSupport
         let w = Tensor.randomUniform([3, 3, channels, filters], low: -0.2, high: 0.2, generator: RandomGenerator(seed: 2))
         let b = Tensor.randomUniform([filters], low: -0.5, high: 0.5, generator: RandomGenerator(seed: 3))
         let (xv, wv, bv) = (x.requiringGradient(), w.requiringGradient(), b.requiringGradient())
-        let fused = xv.convolved(with: wv, bias: bv, relu: relu, g)
+        let fused = xv.im2colConvolved(with: wv, bias: bv, relu: relu, g)
         var reference = xv.im2col(g).matmul(wv.reshaped([-1, filters])) + bv
         if relu { reference = reference.relu() }
         reference = reference.reshaped(fused.shape)
