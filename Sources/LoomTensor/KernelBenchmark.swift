@@ -9,6 +9,13 @@ public enum KernelBenchmark {
         public let gflops: Double
     }
 
+    public struct ConvolutionResult: Sendable {
+        public let label: String
+        /// The direct convolution's multiply-adds (x2) per second: the same count for both
+        /// algorithms, so the figures compare their times.
+        public let gflops: Double
+    }
+
     public struct ElementwiseResult: Sendable {
         public let op: String
         public let gbps: Double
@@ -102,5 +109,31 @@ public enum KernelBenchmark {
             measure("exp", 2) { a.exp() },
             measure("sum", 1) { a.sum() },
         ]
+    }
+
+    /// The MNIST CNN's second convolution (26x26x32 -> 24x24x64, 3x3, ReLU) on one of two
+    /// workers' shards (64 images), forward and forward + backward, by im2col and by Winograd.
+    public static func convolution(minimumSeconds: Double) -> [ConvolutionResult] {
+        let batch = 64
+        let g = ConvolutionGeometry(input: [26, 26], channels: 32, kernel: [3, 3])
+        let generator = RandomGenerator(seed: 3)
+        let x = Tensor.randomUniform([batch, 26, 26, 32], low: 0, high: 1, generator: generator, stream: 1).requiringGradient()
+        let w = Tensor.randomUniform([3, 3, 32, 64], low: -0.1, high: 0.1, generator: generator, stream: 2).requiringGradient()
+        let b = Tensor.zeros([64]).requiringGradient()
+        let upstream = Tensor.randomUniform([batch, 24, 24, 64], low: -1, high: 1, generator: generator, stream: 3)
+        let flops = 2.0 * Double(batch * 24 * 24 * 64 * 9 * 32)
+        let tiling = WinogradTiling(g, filters: 64)!
+        let algorithms: [(String, () -> Tensor)] = [
+            ("im2col", { x.im2colConvolved(with: w, bias: b, relu: true, g) }),
+            ("winograd", { x.winogradConvolved(with: w, bias: b, relu: true, tiling) }),
+        ]
+        return algorithms.flatMap { name, forward in
+            var sink: [Tensor] = []
+            let once = time(minimumSeconds: minimumSeconds) { sink = [forward()] }
+            let trained = time(minimumSeconds: minimumSeconds) { sink = gradients(of: forward(), wrt: [x, w, b], seed: upstream) }
+            precondition(!sink.isEmpty)
+            return [ConvolutionResult(label: "\(name) forward", gflops: flops / once / 1e9),
+                    ConvolutionResult(label: "\(name) forward + backward", gflops: 3 * flops / trained / 1e9)]
+        }
     }
 }

@@ -95,29 +95,59 @@ struct WinogradTiling {
     }
 
     // MARK: Tiles
+    //
+    // A tile's block is read or written in place where it lies wholly inside the image; a tile
+    // on an edge goes through a small zero-padded copy (`edge`), so the per-channel code never
+    // tests a position.
+
+    /// Whether tile (row, column)'s 4x4 input block lies inside the image.
+    @inline(__always) private func inputInside(_ row: Int, _ column: Int) -> Bool {
+        row - padTop >= 0 && row - padTop + 4 <= height && column - padLeft >= 0 && column - padLeft + 4 <= width
+    }
+
+    /// Calls `body(p, q, offset)` for each position of tile (row, column)'s 4x4 input block,
+    /// with the offset of its channels in its image, or nil in the padding.
+    @inline(__always) private func forEachInputPosition(_ row: Int, _ column: Int, _ body: (Int, Int, Int?) -> Void) {
+        for p in 0..<4 {
+            for q in 0..<4 {
+                let h = row - padTop + p, w = column - padLeft + q
+                body(p, q, h >= 0 && h < height && w >= 0 && w < width ? (h * width + w) * channels : nil)
+            }
+        }
+    }
 
     /// V[ξ][i][c] = (Bᵀ d B)[ξ] for the i-th of `tiles` (tile indices over the batch of inputs
     /// `x`), d its 4x4 input block with zeros in the padding; V holds 16 · tiles · C floats.
     func transformInput(_ x: UnsafePointer<Float>, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>) {
-        let slab = tiles.count * channels, imageSize = height * width * channels
+        let c = channels, slab = tiles.count * c, imageSize = height * width * c
+        let edge = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c)
+        defer { edge.deallocate() }
         forEachTile(tiles) { i, image, row, column in
-            let h0 = row - padTop, w0 = column - padLeft
-            let base = x + image * imageSize
-            forEachBlock(channels) { c, lanes in
-                @inline(__always) func d(_ p: Int, _ q: Int) -> Vec {
-                    let h = h0 + p, w = w0 + q
-                    guard h >= 0 && h < height && w >= 0 && w < width else { return Vec() }
-                    return loadLanes(base + (h * width + w) * channels + c, lanes)
+            let image = x + image * imageSize
+            var block: UnsafePointer<Float>, rowStride: Int
+            if inputInside(row, column) {
+                block = image + ((row - padTop) * width + column - padLeft) * c
+                rowStride = width * c
+            } else {
+                forEachInputPosition(row, column) { p, q, offset in
+                    let target = edge + (4 * p + q) * c
+                    if let offset { target.update(from: image + offset, count: c) } else { target.update(repeating: 0, count: c) }
                 }
-                let (t00, t10, t20, t30) = bRow(d(0, 0), d(1, 0), d(2, 0), d(3, 0))
-                let (t01, t11, t21, t31) = bRow(d(0, 1), d(1, 1), d(2, 1), d(3, 1))
-                let (t02, t12, t22, t32) = bRow(d(0, 2), d(1, 2), d(2, 2), d(3, 2))
-                let (t03, t13, t23, t33) = bRow(d(0, 3), d(1, 3), d(2, 3), d(3, 3))
-                let out = v + i * channels + c
-                storeRow(bRow(t00, t01, t02, t03), out, 0, slab, lanes)
-                storeRow(bRow(t10, t11, t12, t13), out, 1, slab, lanes)
-                storeRow(bRow(t20, t21, t22, t23), out, 2, slab, lanes)
-                storeRow(bRow(t30, t31, t32, t33), out, 3, slab, lanes)
+                block = UnsafePointer(edge)
+                rowStride = 4 * c
+            }
+            let out = v + i * c
+            forEachBlock(c) { k, lanes in
+                let d = block + k
+                @inline(__always) func at(_ p: Int, _ q: Int) -> Vec { loadLanes(d + p * rowStride + q * c, lanes) }
+                let (t00, t10, t20, t30) = bRow(at(0, 0), at(1, 0), at(2, 0), at(3, 0))
+                let (t01, t11, t21, t31) = bRow(at(0, 1), at(1, 1), at(2, 1), at(3, 1))
+                let (t02, t12, t22, t32) = bRow(at(0, 2), at(1, 2), at(2, 2), at(3, 2))
+                let (t03, t13, t23, t33) = bRow(at(0, 3), at(1, 3), at(2, 3), at(3, 3))
+                storeRow(bRow(t00, t01, t02, t03), out + k, 0, slab, lanes)
+                storeRow(bRow(t10, t11, t12, t13), out + k, 1, slab, lanes)
+                storeRow(bRow(t20, t21, t22, t23), out + k, 2, slab, lanes)
+                storeRow(bRow(t30, t31, t32, t33), out + k, 3, slab, lanes)
             }
         }
     }
@@ -125,33 +155,53 @@ struct WinogradTiling {
     /// dX += (B dV Bᵀ) over each tile's 4x4 input block (padding dropped): the adjoint of
     /// `transformInput`, dV laid out as V.
     func inputGradient(_ dv: UnsafePointer<Float>, tiles: Range<Int>, addingTo dx: UnsafeMutablePointer<Float>) {
-        let slab = tiles.count * channels, imageSize = height * width * channels
+        let c = channels, slab = tiles.count * c, imageSize = height * width * c
+        let edge = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c)
+        defer { edge.deallocate() }
         forEachTile(tiles) { i, image, row, column in
-            let h0 = row - padTop, w0 = column - padLeft
-            let base = dx + image * imageSize
-            forEachBlock(channels) { c, lanes in
-                let src = dv + i * channels + c
-                @inline(__always) func at(_ a: Int, _ b: Int) -> Vec { loadLanes(src + (4 * a + b) * slab, lanes) }
+            let image = dx + image * imageSize
+            let inside = inputInside(row, column)
+            let block = inside ? image + ((row - padTop) * width + column - padLeft) * c : edge
+            let rowStride = inside ? width * c : 4 * c
+            if !inside { edge.update(repeating: 0, count: 16 * c) }
+            let src = dv + i * c
+            forEachBlock(c) { k, lanes in
+                @inline(__always) func at(_ a: Int, _ b: Int) -> Vec { loadLanes(src + k + (4 * a + b) * slab, lanes) }
                 let (r00, r10, r20, r30) = bRowAdjoint(at(0, 0), at(1, 0), at(2, 0), at(3, 0))
                 let (r01, r11, r21, r31) = bRowAdjoint(at(0, 1), at(1, 1), at(2, 1), at(3, 1))
                 let (r02, r12, r22, r32) = bRowAdjoint(at(0, 2), at(1, 2), at(2, 2), at(3, 2))
                 let (r03, r13, r23, r33) = bRowAdjoint(at(0, 3), at(1, 3), at(2, 3), at(3, 3))
                 @inline(__always) func add(_ p: Int, _ t: (Vec, Vec, Vec, Vec)) {
-                    let h = h0 + p
-                    guard h >= 0 && h < height else { return }
-                    @inline(__always) func addOne(_ q: Int, _ value: Vec) {
-                        let w = w0 + q
-                        guard w >= 0 && w < width else { return }
-                        let target = base + (h * width + w) * channels + c
-                        storeLanes(loadLanes(target, lanes) + value, target, lanes)
-                    }
-                    addOne(0, t.0); addOne(1, t.1); addOne(2, t.2); addOne(3, t.3)
+                    let d = block + p * rowStride + k
+                    storeLanes(loadLanes(d, lanes) + t.0, d, lanes)
+                    storeLanes(loadLanes(d + c, lanes) + t.1, d + c, lanes)
+                    storeLanes(loadLanes(d + 2 * c, lanes) + t.2, d + 2 * c, lanes)
+                    storeLanes(loadLanes(d + 3 * c, lanes) + t.3, d + 3 * c, lanes)
                 }
                 add(0, bRowAdjoint(r00, r01, r02, r03))
                 add(1, bRowAdjoint(r10, r11, r12, r13))
                 add(2, bRowAdjoint(r20, r21, r22, r23))
                 add(3, bRowAdjoint(r30, r31, r32, r33))
             }
+            if !inside {
+                forEachInputPosition(row, column) { p, q, offset in
+                    guard let offset else { return }
+                    binaryLoop(image + offset, 1, edge + (4 * p + q) * c, 1, image + offset, c) { $0 + $1 }
+                }
+            }
+        }
+    }
+
+    /// Whether tile (row, column)'s 2x2 outputs all lie inside the image.
+    @inline(__always) private func outputInside(_ row: Int, _ column: Int) -> Bool {
+        row + 2 <= outHeight && column + 2 <= outWidth
+    }
+
+    /// Calls `body(a, b, offset)` for each of tile (row, column)'s 2x2 outputs inside the image,
+    /// with the offset of its filters in its image.
+    @inline(__always) private func forEachOutputPosition(_ row: Int, _ column: Int, _ body: (Int, Int, Int) -> Void) {
+        for a in 0..<Swift.min(2, outHeight - row) {
+            for b in 0..<Swift.min(2, outWidth - column) { body(a, b, ((row + a) * outWidth + column + b) * filters) }
         }
     }
 
@@ -159,27 +209,33 @@ struct WinogradTiling {
     /// the outputs `y` ([N, outHeight, outWidth, F]) inside the image; M holds 16 · tiles · F floats.
     func transformOutput(_ m: UnsafePointer<Float>, tiles: Range<Int>, bias: UnsafePointer<Float>?, relu: Bool,
                          into y: UnsafeMutablePointer<Float>) {
-        let slab = tiles.count * filters, imageSize = outHeight * outWidth * filters
+        let f = filters, slab = tiles.count * f, imageSize = outHeight * outWidth * f
+        let edge = UnsafeMutablePointer<Float>.allocate(capacity: 4 * f)
+        defer { edge.deallocate() }
         forEachTile(tiles) { i, image, row, column in
-            let rows = Swift.min(2, outHeight - row), columns = Swift.min(2, outWidth - column)
-            let base = y + image * imageSize + (row * outWidth + column) * filters
-            forEachBlock(filters) { f, lanes in
-                let src = m + i * filters + f
-                @inline(__always) func at(_ a: Int, _ b: Int) -> Vec { loadLanes(src + (4 * a + b) * slab, lanes) }
+            let image = y + image * imageSize
+            let inside = outputInside(row, column)
+            let block = inside ? image + (row * outWidth + column) * f : edge
+            let rowStride = inside ? outWidth * f : 2 * f
+            let src = m + i * f
+            forEachBlock(f) { k, lanes in
+                @inline(__always) func at(_ a: Int, _ b: Int) -> Vec { loadLanes(src + k + (4 * a + b) * slab, lanes) }
                 let (s00, s10) = aRow(at(0, 0), at(1, 0), at(2, 0), at(3, 0))
                 let (s01, s11) = aRow(at(0, 1), at(1, 1), at(2, 1), at(3, 1))
                 let (s02, s12) = aRow(at(0, 2), at(1, 2), at(2, 2), at(3, 2))
                 let (s03, s13) = aRow(at(0, 3), at(1, 3), at(2, 3), at(3, 3))
-                let shift = bias.map { loadLanes($0 + f, lanes) } ?? Vec()
+                let shift = bias.map { loadLanes($0 + k, lanes) } ?? Vec()
                 @inline(__always) func put(_ a: Int, _ t: (Vec, Vec)) {
-                    guard a < rows else { return }
                     var (left, right) = (t.0 + shift, t.1 + shift)
                     if relu { left = vmax(left, Vec()); right = vmax(right, Vec()) }
-                    storeLanes(left, base + a * outWidth * filters + f, lanes)
-                    if columns == 2 { storeLanes(right, base + (a * outWidth + 1) * filters + f, lanes) }
+                    storeLanes(left, block + a * rowStride + k, lanes)
+                    storeLanes(right, block + a * rowStride + f + k, lanes)
                 }
                 put(0, aRow(s00, s01, s02, s03))
                 put(1, aRow(s10, s11, s12, s13))
+            }
+            if !inside {
+                forEachOutputPosition(row, column) { a, b, offset in (image + offset).update(from: edge + (2 * a + b) * f, count: f) }
             }
         }
     }
@@ -189,29 +245,50 @@ struct WinogradTiling {
     /// is summed into `biasSums` (F floats) when given.
     func outputGradient(_ dy: UnsafePointer<Float>, outputs y: UnsafePointer<Float>?, tiles: Range<Int>,
                         into dm: UnsafeMutablePointer<Float>, biasSums: UnsafeMutablePointer<Float>?) {
-        let slab = tiles.count * filters, imageSize = outHeight * outWidth * filters
+        let f = filters, slab = tiles.count * f, imageSize = outHeight * outWidth * f
+        let edge = UnsafeMutablePointer<Float>.allocate(capacity: 4 * f)
+        defer { edge.deallocate() }
         forEachTile(tiles) { i, image, row, column in
-            let rows = Swift.min(2, outHeight - row), columns = Swift.min(2, outWidth - column)
-            let offset = image * imageSize + (row * outWidth + column) * filters
-            forEachBlock(filters) { f, lanes in
+            let inside = outputInside(row, column)
+            var block: UnsafePointer<Float>, mask: UnsafePointer<Float>?, rowStride: Int
+            if inside {
+                let offset = image * imageSize + (row * outWidth + column) * f
+                block = dy + offset
+                mask = y.map { $0 + offset }
+                rowStride = outWidth * f
+            } else {
+                // The masked gradient inside the image, zeros outside.
+                edge.update(repeating: 0, count: 4 * f)
+                forEachOutputPosition(row, column) { a, b, offset in
+                    let k = image * imageSize + offset, target = edge + (2 * a + b) * f
+                    if let y {
+                        binaryLoop(dy + k, 1, y + k, 1, target, f) { g, out in g.replacing(with: 0, where: out .<= 0) }
+                    } else {
+                        target.update(from: dy + k, count: f)
+                    }
+                }
+                block = UnsafePointer(edge)
+                mask = nil
+                rowStride = 2 * f
+            }
+            let out = dm + i * f
+            forEachBlock(f) { k, lanes in
                 @inline(__always) func g(_ a: Int, _ b: Int) -> Vec {
-                    guard a < rows && b < columns else { return Vec() }
-                    let k = offset + (a * outWidth + b) * filters + f
-                    let v = loadLanes(dy + k, lanes)
-                    guard let y else { return v }
-                    return v.replacing(with: 0, where: loadLanes(y + k, lanes) .<= 0)
+                    let offset = a * rowStride + b * f + k
+                    let v = loadLanes(block + offset, lanes)
+                    guard let mask else { return v }
+                    return v.replacing(with: 0, where: loadLanes(mask + offset, lanes) .<= 0)
                 }
                 let (g00, g01, g10, g11) = (g(0, 0), g(0, 1), g(1, 0), g(1, 1))
                 if let biasSums {
-                    storeLanes(loadLanes(biasSums + f, lanes) + ((g00 + g01) + (g10 + g11)), biasSums + f, lanes)
+                    storeLanes(loadLanes(biasSums + k, lanes) + ((g00 + g01) + (g10 + g11)), biasSums + k, lanes)
                 }
                 let (s00, s10, s20, s30) = aRowAdjoint(g00, g10)
                 let (s01, s11, s21, s31) = aRowAdjoint(g01, g11)
-                let out = dm + i * filters + f
-                storeRow(aRowAdjoint(s00, s01), out, 0, slab, lanes)
-                storeRow(aRowAdjoint(s10, s11), out, 1, slab, lanes)
-                storeRow(aRowAdjoint(s20, s21), out, 2, slab, lanes)
-                storeRow(aRowAdjoint(s30, s31), out, 3, slab, lanes)
+                storeRow(aRowAdjoint(s00, s01), out + k, 0, slab, lanes)
+                storeRow(aRowAdjoint(s10, s11), out + k, 1, slab, lanes)
+                storeRow(aRowAdjoint(s20, s21), out + k, 2, slab, lanes)
+                storeRow(aRowAdjoint(s30, s31), out + k, 3, slab, lanes)
             }
         }
     }
@@ -268,13 +345,16 @@ struct WinogradTiling {
     if lanes == 8 { store(v, p) } else { storePartial(v, p, lanes) }
 }
 
-/// Calls `body(offset, lanes)` for each block of up to eight of `count` contiguous values.
+/// Calls `body(offset, lanes)` for each block of eight of `count` contiguous values, then for
+/// the last few. (Two call sites: in the first, `lanes` is the constant 8, so the inlined body
+/// loads and stores whole vectors without a test.)
 @inline(__always) private func forEachBlock(_ count: Int, _ body: (Int, Int) -> Void) {
     var e = 0
-    while e < count {
-        body(e, Swift.min(8, count - e))
+    while e + 8 <= count {
+        body(e, 8)
         e += 8
     }
+    if e < count { body(e, count - e) }
 }
 
 extension Tensor {

@@ -9,7 +9,7 @@ import LoomTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Ops.self, CNN.self, Train.self, LSTMTraining.self, CSVParse.self, Decode.self, Pipeline.self]
+        subcommands: [Gemm.self, Convolution.self, Ops.self, CNN.self, Train.self, LSTMTraining.self, CSVParse.self, Decode.self, Pipeline.self]
     )
 
     struct Gemm: ParsableCommand {
@@ -150,6 +150,30 @@ struct Bench: ParsableCommand {
             } catch {
                 printError("loom bench train: \(error)")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Convolution: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "conv",
+            abstract: "GFLOP/s of the MNIST CNN's 3x3 32->64 convolution on a 64-image shard, by im2col and by Winograd.")
+
+        @Flag(help: "One JSON object per line.") var json = false
+        @Option(help: "Minimum seconds measured per case.") var seconds: Double = 1
+
+        func validate() throws {
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            BLAS.threads = 1
+            for result in KernelBenchmark.convolution(minimumSeconds: seconds) {
+                if json {
+                    print(#"{"op": "conv3x3 \#(result.label)", "gflops": \#(rounded(result.gflops))}"#)
+                } else {
+                    print(result.label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%8.1f GFLOP/s", result.gflops))
+                }
             }
         }
     }
