@@ -7,13 +7,45 @@ extension Tensor {
     public func maxPool(_ g: ConvolutionGeometry) -> Tensor {
         let batch = shape[0], c = g.channels, taps = g.kernel.reduce(1, *)
         let positions = g.output.reduce(1, *)
-        var out = Tensor(repeating: -.infinity, shape: [batch] + g.output.suffix(from: 3 - spatialRank(g)) + [c])
+        let windows = DisjointWindows(g)
+        let outShape = [batch] + g.output.suffix(from: 3 - spatialRank(g)) + [c]
+        var out = windows != nil ? Tensor(uninitializedShape: outShape) : Tensor(repeating: -.infinity, shape: outShape)
         // For each output cell, the input offset its maximum came from.
         let argmax = IndexBuffer(count: batch * positions * c)
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 let s = src.baseAddress!, d = dst.baseAddress!, a = argmax.base
-                let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+                if let windows {
+                    // Each window's maximum and its position kept in registers over the taps.
+                    windows.forEachWindow(batch: batch) { cell, first, tapOffsets in
+                        let o = cell * c
+                        var k = 0
+                        while k + 8 <= c {
+                            var best = Vec(repeating: -.infinity), at = SIMD8<Int32>(repeating: -1)
+                            for tap in tapOffsets {
+                                let i = first + tap + k, v = load(s + i)
+                                let wins = v .> best
+                                best = best.replacing(with: v, where: wins)
+                                at = at.replacing(with: SIMD8<Int32>(repeating: Int32(i)) &+ lanes, where: wins)
+                            }
+                            store(best, d + o + k)
+                            UnsafeMutableRawPointer(a + o + k).storeBytes(of: at, as: SIMD8<Int32>.self)
+                            k += 8
+                        }
+                        while k < c {
+                            var best: Float = 0, at: Int32 = -1
+                            for tap in tapOffsets {
+                                let i = first + tap + k
+                                if at < 0 || s[i] > best { best = s[i]; at = Int32(i) }
+                            }
+                            d[o + k] = best
+                            a[o + k] = at
+                            k += 1
+                        }
+                    }
+                    return
+                }
                 forEachPatchRun(g, batch: batch) { o, i in
                     guard let i else { return }
                     let cell = (o / (taps * c)) * c
@@ -40,37 +72,33 @@ extension Tensor {
             }
         }
         let inputShape = shape
-        // Windows that tile the input exactly (strides = pool, no padding) give every input cell
-        // one window: its gradient is written once, with no zeroing pass before.
-        var tiling = true
-        for axis in 0..<3 {
-            let covers = g.output[axis] * g.kernel[axis] == g.input[axis]
-            tiling = tiling && covers && g.strides[axis] == g.kernel[axis] && g.dilation[axis] == 1 && g.padBefore[axis] == 0
-        }
-        let tiles = tiling
+        // Disjoint windows that cover the input exactly give every input cell one window: its
+        // gradient is written once, with no zeroing pass before.
+        let tiles = windows.map { _ in (0..<3).allSatisfy { g.output[$0] * g.kernel[$0] == g.input[$0] } } ?? false
         return Tensor.record("maxPool", out, [self]) { grad in
             var dx = tiles ? Tensor(uninitializedShape: inputShape) : Tensor.zeros(inputShape)
             grad.withUnsafeBufferPointer { gp in
                 dx.withUnsafeMutableBufferPointer { dp in
                     let gs = gp.baseAddress!, d = dp.baseAddress!, a = argmax.base
-                    guard tiles else {
+                    guard tiles, let windows else {
                         for cell in 0..<gp.count where a[cell] >= 0 { d[Int(a[cell])] += gs[cell] }
                         return
                     }
-                    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-                    forEachPatchRun(g, batch: inputShape[0]) { o, i in
-                        guard let i else { return }
-                        let cell = (o / (taps * c)) * c
-                        var k = 0
-                        while k + 8 <= c {
-                            let winners = UnsafeRawPointer(a + cell + k).loadUnaligned(as: SIMD8<Int32>.self)
-                            let here = SIMD8<Int32>(repeating: Int32(i + k)) &+ lanes
-                            store(Vec().replacing(with: load(gs + cell + k), where: winners .== here), d + i + k)
-                            k += 8
-                        }
-                        while k < c {
-                            d[i + k] = a[cell + k] == Int32(i + k) ? gs[cell + k] : 0
-                            k += 1
+                    windows.forEachWindow(batch: inputShape[0]) { cell, first, tapOffsets in
+                        let o = cell * c
+                        for tap in tapOffsets {
+                            let i = first + tap
+                            var k = 0
+                            while k + 8 <= c {
+                                let winners = UnsafeRawPointer(a + o + k).loadUnaligned(as: SIMD8<Int32>.self)
+                                let here = SIMD8<Int32>(repeating: Int32(i + k)) &+ lanes
+                                store(Vec().replacing(with: load(gs + o + k), where: winners .== here), d + i + k)
+                                k += 8
+                            }
+                            while k < c {
+                                d[i + k] = a[o + k] == Int32(i + k) ? gs[o + k] : 0
+                                k += 1
+                            }
                         }
                     }
                 }
@@ -121,6 +149,50 @@ extension Tensor {
 
     /// The number of spatial axes of this input under `g` (1 to 3).
     private func spatialRank(_ g: ConvolutionGeometry) -> Int { rank - 2 }
+}
+
+/// Pooling windows that neither overlap nor reach into padding (strides equal to the pool size,
+/// no padding, no dilation: Keras's default pooling), walked window by window with plain
+/// integers instead of tap by tap through `forEachPatchRun`.
+struct DisjointWindows {
+    let g: ConvolutionGeometry
+    /// Each tap's input offset from its window's first, in `forEachPatchRun`'s order.
+    let tapOffsets: [Int]
+
+    init?(_ g: ConvolutionGeometry) {
+        guard g.strides == g.kernel, g.dilation == [1, 1, 1], g.padBefore == [0, 0, 0], g.padAfter == [0, 0, 0] else { return nil }
+        self.g = g
+        var offsets: [Int] = []
+        for kd in 0..<g.kernel[0] {
+            for kh in 0..<g.kernel[1] {
+                for kw in 0..<g.kernel[2] { offsets.append(((kd * g.input[1] + kh) * g.input[2] + kw) * g.channels) }
+            }
+        }
+        tapOffsets = offsets
+    }
+
+    /// Calls `body(cell, first, tapOffsets)` for each output cell in order, with the input offset
+    /// of its window's first tap.
+    @inline(__always)
+    func forEachWindow(batch: Int, _ body: (Int, Int, UnsafeBufferPointer<Int>) -> Void) {
+        let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+        let c = g.channels
+        tapOffsets.withUnsafeBufferPointer { taps in
+            var cell = 0
+            for n in 0..<batch {
+                for od in 0..<outD {
+                    for oh in 0..<outH {
+                        for ow in 0..<outW {
+                            body(cell, (((n * inD + od * kD) * inH + oh * kH) * inW + ow * kW) * c, taps)
+                            cell += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A fixed buffer of Int32 indices shared by a pooling op and its pullback (written once,

@@ -160,7 +160,9 @@ import Testing
         }
         lock.lock()
         defer { lock.unlock() }
-        #expect(ranBy[0].count == 1)
+        // One piece, or none when worker 1 took all four before worker 0's thread began (a busy
+        // machine can delay it that long).
+        #expect(ranBy[0].count <= 1)
         #expect(ranBy[1] == [4, 5, 6, 7] + [0, 1, 2, 3].filter { !ranBy[0].contains($0) }.reversed())
     }
 
