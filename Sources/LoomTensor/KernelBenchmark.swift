@@ -24,9 +24,9 @@ public enum KernelBenchmark {
     /// The shapes `loom bench gemm` measures: squares, and an MLP's layers (784-512-512-10)
     /// at batch 128, forward (x·W) and both backward products (dX = dY·Wᵀ, dW = Xᵀ·dY), then
     /// the same on one of two workers' shards (64 samples; half of dW's rows from each shard);
-    /// then the MNIST CNN's products as its convolution makes them, one 28x28 image's patches at
-    /// a time (3x3, 32 -> 64 channels: 576 positions of 288 values), and its Dense 9216 -> 128 on
-    /// a shard.
+    /// then the MNIST CNN's 3x3 32 -> 64 convolution's products by im2col (one image's 576
+    /// positions of 288 values at a time) and by Winograd (per chunk of tiles), and its Dense
+    /// 9216 -> 128 on a shard.
     public static let gemmShapes: [(label: String, m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = {
         var shapes: [(String, Int, Int, Int, Bool, Bool)] = [256, 512, 1024, 2048].map { ("square", $0, $0, $0, false, false) }
         for (batch, workers) in [(128, 1), (64, 2)] {
@@ -40,13 +40,12 @@ public enum KernelBenchmark {
         shapes.append(("conv 3x3 32->64 forward (image)", 576, 64, 288, false, false))
         shapes.append(("conv 3x3 32->64 dX (image)", 576, 288, 64, false, true))
         shapes.append(("conv 3x3 32->64 dW (image)", 288, 64, 576, true, false))
-        // The same convolution by Winograd F(2x2, 3x3): one of 16 products per chunk of 8 images
-        // (144 tiles of 2x2 outputs each).
-        for tiles in [144, 288, 576, 1152] {
-            shapes.append(("winograd 32->64 forward (\(tiles / 144) img)", tiles, 64, 32, false, false))
-            shapes.append(("winograd 32->64 dX (\(tiles / 144) img)", tiles, 32, 64, false, true))
-            shapes.append(("winograd 32->64 dW (\(tiles / 144) img)", 32, 64, tiles, true, false))
-        }
+        // The same convolution by Winograd F(2x2, 3x3): one of the 16 products of a chunk of
+        // tiles, as `WinogradTiling.chunkTiles` sizes it (170 tiles of 2x2 outputs).
+        let tiles = WinogradTiling(ConvolutionGeometry(input: [26, 26], channels: 32, kernel: [3, 3]), filters: 64)!.chunkTiles
+        shapes.append(("winograd 32->64 forward (chunk)", tiles, 64, 32, false, false))
+        shapes.append(("winograd 32->64 dX (chunk)", tiles, 32, 64, false, true))
+        shapes.append(("winograd 32->64 dW (chunk)", 32, 64, tiles, true, false))
         shapes.append(("dense 9216->128 forward (shard)", 64, 128, 9216, false, false))
         shapes.append(("dense 9216->128 dX (shard)", 64, 9216, 128, false, true))
         shapes.append(("dense 9216->128 dW (shard)", 4608, 128, 64, true, false))
@@ -111,22 +110,24 @@ public enum KernelBenchmark {
         ]
     }
 
-    /// The MNIST CNN's second convolution (26x26x32 -> 24x24x64, 3x3, ReLU) on one of two
-    /// workers' shards (64 images), forward and forward + backward, by im2col and by Winograd.
-    public static func convolution(minimumSeconds: Double) -> [ConvolutionResult] {
-        let batch = 64
-        let g = ConvolutionGeometry(input: [26, 26], channels: 32, kernel: [3, 3])
+    /// A 3x3 "valid" convolution with ReLU over `batch` images of size x size x `channels` to
+    /// `filters` (by default the MNIST CNN's second, 26x26x32 -> 24x24x64, on one of two
+    /// workers' shards), forward and forward + backward, by im2col and, where it applies, by
+    /// Winograd.
+    public static func convolution(batch: Int = 64, size: Int = 26, channels: Int = 32, filters: Int = 64,
+                                   minimumSeconds: Double) -> [ConvolutionResult] {
+        let g = ConvolutionGeometry(input: [size, size], channels: channels, kernel: [3, 3])
+        let out = size - 2
         let generator = RandomGenerator(seed: 3)
-        let x = Tensor.randomUniform([batch, 26, 26, 32], low: 0, high: 1, generator: generator, stream: 1).requiringGradient()
-        let w = Tensor.randomUniform([3, 3, 32, 64], low: -0.1, high: 0.1, generator: generator, stream: 2).requiringGradient()
-        let b = Tensor.zeros([64]).requiringGradient()
-        let upstream = Tensor.randomUniform([batch, 24, 24, 64], low: -1, high: 1, generator: generator, stream: 3)
-        let flops = 2.0 * Double(batch * 24 * 24 * 64 * 9 * 32)
-        let tiling = WinogradTiling(g, filters: 64)!
-        let algorithms: [(String, () -> Tensor)] = [
-            ("im2col", { x.im2colConvolved(with: w, bias: b, relu: true, g) }),
-            ("winograd", { x.winogradConvolved(with: w, bias: b, relu: true, tiling) }),
-        ]
+        let x = Tensor.randomUniform([batch, size, size, channels], low: 0, high: 1, generator: generator, stream: 1).requiringGradient()
+        let w = Tensor.randomUniform([3, 3, channels, filters], low: -0.1, high: 0.1, generator: generator, stream: 2).requiringGradient()
+        let b = Tensor.zeros([filters]).requiringGradient()
+        let upstream = Tensor.randomUniform([batch, out, out, filters], low: -1, high: 1, generator: generator, stream: 3)
+        let flops = 2.0 * Double(batch * out * out * filters * 9 * channels)
+        var algorithms: [(String, () -> Tensor)] = [("im2col", { x.im2colConvolved(with: w, bias: b, relu: true, g) })]
+        if let tiling = WinogradTiling(g, filters: filters) {
+            algorithms.append(("winograd", { x.winogradConvolved(with: w, bias: b, relu: true, tiling) }))
+        }
         return algorithms.flatMap { name, forward in
             var sink: [Tensor] = []
             let once = time(minimumSeconds: minimumSeconds) { sink = [forward()] }

@@ -17,11 +17,11 @@ import LoomTestSupport
     // Valid and same padding; odd outputs, whose last tiles hang over the edge; channel and
     // filter counts that are not multiples of the eight lanes; uneven padding.
     static let cases = [
-        Case(height: 8, width: 8, channels: 8, filters: 8, pad: [0, 0, 0, 0]),
-        Case(height: 7, width: 9, channels: 8, filters: 16, pad: [1, 1, 1, 1]),
-        Case(height: 6, width: 5, channels: 10, filters: 13, pad: [0, 0, 0, 0]),
-        Case(height: 5, width: 6, channels: 19, filters: 9, pad: [0, 1, 1, 0]),
-        Case(height: 3, width: 3, channels: 8, filters: 8, pad: [0, 0, 0, 0]),
+        Case(height: 8, width: 8, channels: 16, filters: 16, pad: [0, 0, 0, 0]),
+        Case(height: 7, width: 9, channels: 16, filters: 24, pad: [1, 1, 1, 1]),
+        Case(height: 6, width: 5, channels: 18, filters: 21, pad: [0, 0, 0, 0]),
+        Case(height: 5, width: 6, channels: 19, filters: 17, pad: [0, 1, 1, 0]),
+        Case(height: 3, width: 3, channels: 16, filters: 16, pad: [0, 0, 0, 0]),
         Case(height: 26, width: 26, channels: 32, filters: 64, pad: [0, 0, 0, 0], batch: 3),
     ]
 
@@ -66,10 +66,10 @@ import LoomTestSupport
     }
 
     @Test func gradientsByFiniteDifferences() throws {
-        let g = ConvolutionGeometry(input: [5, 6], channels: 8, kernel: [3, 3], padBefore: [1, 0], padAfter: [0, 1])
-        let tiling = try #require(WinogradTiling(g, filters: 9))
-        let x = GradientCheck.input([2, 5, 6, 8], seed: 21), w = GradientCheck.input([3, 3, 8, 9], seed: 22, low: -0.5, high: 0.5)
-        let b = GradientCheck.input([9], seed: 23)
+        let g = ConvolutionGeometry(input: [5, 6], channels: 16, kernel: [3, 3], padBefore: [1, 0], padAfter: [0, 1])
+        let tiling = try #require(WinogradTiling(g, filters: 17))
+        let x = GradientCheck.input([2, 5, 6, 16], seed: 21), w = GradientCheck.input([3, 3, 16, 17], seed: 22, low: -0.5, high: 0.5)
+        let b = GradientCheck.input([17], seed: 23)
         GradientCheck.check("winograd", [x, w, b], maxElements: 96) {
             $0[0].winogradConvolved(with: $0[1], bias: $0[2], relu: false, tiling)
         }
@@ -94,9 +94,9 @@ import LoomTestSupport
     }
 
     /// Which convolutions take the Winograd path: 3x3 kernels over two spatial axes (or a
-    /// depth-1 volume), stride 1, no dilation, at least eight channels and filters.
+    /// depth-1 volume), stride 1, no dilation, at least 16 channels and filters.
     @Test func appliesToStrideOne3x3KernelsOverEnoughChannels() {
-        func tiling(_ kernel: [Int], strides: [Int]? = nil, dilation: [Int]? = nil, channels: Int = 8, filters: Int = 8,
+        func tiling(_ kernel: [Int], strides: [Int]? = nil, dilation: [Int]? = nil, channels: Int = 16, filters: Int = 16,
                     input: [Int] = [6, 6]) -> WinogradTiling? {
             WinogradTiling(ConvolutionGeometry(input: input, channels: channels, kernel: kernel, strides: strides,
                                                dilation: dilation), filters: filters)
@@ -109,7 +109,8 @@ import LoomTestSupport
         #expect(tiling([3], input: [6]) == nil)
         #expect(tiling([3, 3, 3], input: [4, 6, 6]) == nil)
         #expect(tiling([3, 3], channels: 1, filters: 32) == nil)
-        #expect(tiling([3, 3], channels: 32, filters: 4) == nil)
+        #expect(tiling([3, 3], channels: 32, filters: 15) == nil)
+        #expect(tiling([3, 3], channels: 15, filters: 32) == nil)
         #expect(tiling([3, 3], input: [2, 6]) == nil)  // no output rows
     }
 
