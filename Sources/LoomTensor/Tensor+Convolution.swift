@@ -11,9 +11,8 @@ extension Tensor {
 
     /// y[N, out..., F] = patches(x) · kernel (+ bias), with x [N, spatial..., C] (channels
     /// last), kernel holding [taps · C, F] values (any shape ending in F, e.g. [kH, kW, C, F])
-    /// and bias [F]. The bias is written first and the product accumulated onto it.
-    /// With `relu`, max(y, 0) is applied chunk by chunk while the output is in cache, and the
-    /// pullback masks the incoming gradient the same way.
+    /// and bias [F]. With `relu`, max(y, 0) is applied chunk by chunk while the output is in
+    /// cache, and the pullback masks the incoming gradient the same way.
     public func convolved(with kernel: Tensor, bias: Tensor? = nil, relu: Bool = false, _ g: ConvolutionGeometry) -> Tensor {
         let batch = shape[0], k = g.patchSize, f = kernel.shape.last ?? 0
         precondition(count == batch * g.input.reduce(1, *) * g.channels,
@@ -26,7 +25,8 @@ extension Tensor {
         return im2colConvolved(with: kernel, bias: bias, relu: relu, g)
     }
 
-    /// `convolved(with:bias:relu:_:)` for any geometry: im2col and one sgemm per chunk of images.
+    /// `convolved(with:bias:relu:_:)` for any geometry: im2col and one sgemm per chunk of images,
+    /// accumulated onto the bias written first.
     func im2colConvolved(with kernel: Tensor, bias: Tensor?, relu: Bool, _ g: ConvolutionGeometry) -> Tensor {
         let batch = shape[0], k = g.patchSize, f = kernel.shape.last ?? 0
         let positions = g.output.reduce(1, *), imageSize = g.input.reduce(1, *) * g.channels

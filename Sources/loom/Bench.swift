@@ -171,6 +171,11 @@ struct Bench: ParsableCommand {
             guard batch >= 1, size >= 3, channels >= 1, filters >= 1 else {
                 throw ValidationError("--batch, --channels and --filters must be at least 1 and --size at least 3")
             }
+            // Inputs, outputs and their gradients must fit in memory: at most 2^28 floats (1 GiB) each.
+            guard Double(batch) * Double(size) * Double(size) * Double(max(channels, filters)) <= Double(1 << 28),
+                  16 * Double(channels) * Double(filters) <= Double(1 << 28) else {
+                throw ValidationError("--batch x --size x --size x max(--channels, --filters) and 16 x --channels x --filters must be at most 2^28 values")
+            }
         }
 
         func run() throws {
