@@ -19,8 +19,10 @@ import Testing
     static func cnn() throws -> Sequential {
         // No bias before BatchNormalization: its gradient is zero up to rounding, which Adam
         // would turn into steps of rounding noise that differ with the summation order.
-        let model = try Sequential([try Conv2D(filters: 4, kernelSize: [3], activation: .linear, useBias: false),
+        // The second convolution (16 -> 16 channels, 3x3) takes the Winograd path, the first im2col.
+        let model = try Sequential([try Conv2D(filters: 16, kernelSize: [3], activation: .linear, useBias: false),
                                     try BatchNormalization(momentum: 0.9), Activation(.relu),
+                                    try Conv2D(filters: 16, kernelSize: [3], activation: .relu),
                                     try MaxPooling2D(poolSize: [2]), try Dropout(rate: 0.25, seed: 6), Flatten(),
                                     try Dense(units: 3, activation: .softmax)])
         try model.build(inputShape: [nil, 8, 8, 2])
