@@ -27,8 +27,9 @@ test-release:
 # prefetch, CSV parts, image decoding, fit fed by a prefetching dataset), and fit resumed from a
 # checkpoint state, training jobs run in-process, and a stateful LSTM's two-worker fit (each
 # worker carrying its own samples' states).
+# A report stops the tests with an error (by default ThreadSanitizer only prints it).
 test-thread-sanitizer:
-	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
 		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests|DatasetTests|ImageFolderTests|CSVTests/workers|TrainingFromDatasetTests|TrainingStateTests|TrainJobTests|RecurrentModelTests/statefulFitMatchesKeras'
 
 bench: build

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The heap buffer behind a `Tensor`: a 64-byte aligned run of Float32 values.
 ///
 /// A storage is written only while it is uniquely referenced (copy-on-write in `Tensor`), so
@@ -63,7 +61,9 @@ public final class BufferCache: Sendable {
         var heldBytes = 0
         var limitBytes = 512 * 1024 * 1024
     }
-    private let state = Mutex(State())
+    // A pthread mutex (SystemLock), not Synchronization.Mutex: workers take and give buffers
+    // concurrently, and ThreadSanitizer follows only the former.
+    private let state = SystemLock(State())
 
     /// The most bytes kept for reuse (default 512 MiB); lowering it releases the excess.
     public var limitBytes: Int {
