@@ -85,7 +85,7 @@ public enum ErrorPolicy: String, Sendable {
 
 /// The elements a pipeline skipped (ErrorPolicy.skip), with their errors.
 public final class SkipLog: Sendable {
-    private let entries = Mutex<[String]>([])
+    private let entries = SystemLock<[String]>([])
 
     public init() {}
 

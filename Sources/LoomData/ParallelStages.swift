@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LoomTensor
 import Synchronization
 
 /// A queue of fixed capacity between two threads: `push` waits while it is full, `pop` while it
@@ -62,7 +63,7 @@ final class BoundedQueue<T: Sendable>: @unchecked Sendable {
 
 /// One element's result, filled by a worker and read by the consumer.
 final class Slot<T: Sendable>: Sendable {
-    private let result = Mutex<Result<T, any Error>?>(nil)
+    private let result = SystemLock<Result<T, any Error>?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
     func finish(_ value: Result<T, any Error>) {
@@ -120,7 +121,7 @@ struct PipelineStopped: Error {}
 
 /// The time consumers of prefetch stages have waited for data.
 public final class WaitClock: Sendable {
-    private let total = Mutex<Duration>(.zero)
+    private let total = SystemLock<Duration>(.zero)
     public init() {}
     func add(_ d: Duration) { total.withLock { $0 += d } }
     /// The wait accumulated so far.
@@ -282,7 +283,7 @@ extension Dataset {
     /// The first epoch's elements kept in memory and replayed in later epochs (tf.data's
     /// cache()); shuffle after it to reorder each epoch.
     public func cache() -> Dataset {
-        let store = Mutex<[Element]?>(nil)
+        let store = SystemLock<[Element]?>(nil)
         return Dataset(count: count) { epoch in
             if let cached = store.withLock({ $0 }) {
                 var i = 0

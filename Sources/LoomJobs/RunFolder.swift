@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LoomTensor
 import Synchronization
 
 /// How `loom train` and `loom prep` end, as their exit status (documented in the README).
@@ -112,7 +113,7 @@ public func writeAtomically(_ data: Data, to path: String) throws {
 /// ends the process at once (exit status `interrupted`). install and uninstall are called from
 /// the thread that runs the job (the sources list is theirs alone); handlers only touch the flag.
 public final class InterruptSignals: Sendable {
-    private let received = Mutex<Int32?>(nil)
+    private let received = SystemLock<Int32?>(nil)
     private nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
 
     public init() {}

@@ -134,7 +134,7 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     /// a model summary names connections by it ("dense[1][0]").
     public var symbolicCallCount = 0
 
-    private let buildLock = Mutex(false)
+    private let buildLock = SystemLock(false)
     private var weightList: [Parameter] = []
     /// The input shapes it was built for.
     public private(set) var builtInputShapes: [TensorShape]?

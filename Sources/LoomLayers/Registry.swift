@@ -1,3 +1,4 @@
+import LoomTensor
 import Synchronization
 
 /// An object Keras serializes as {"module", "class_name", "config", "registered_name"}.
@@ -35,7 +36,7 @@ public final class Registry<Kind>: Sendable {
         var factories: [String: Factory] = [:]
         var aliases: [String: Alias] = [:]
     }
-    private let tables = Mutex(Tables())
+    private let tables = SystemLock(Tables())
     /// What the table holds, for messages ("initializer").
     public let kind: String
 

@@ -53,7 +53,7 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
     public let regularizer: (any ParameterPenalty)?
     /// Its projection after each update, if any.
     public let constraint: (any ParameterConstraint)?
-    private let current: Mutex<Tensor>
+    private let current: SystemLock<Tensor>
 
     public init(name: String, value: Tensor, trainable: Bool = true,
                 regularizer: (any ParameterPenalty)? = nil, constraint: (any ParameterConstraint)? = nil) {
@@ -61,7 +61,7 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint
-        current = Mutex(value.detached)
+        current = SystemLock(value.detached)
     }
 
     /// The current value (without autodiff tracking).
