@@ -266,7 +266,11 @@ public func Poisson(reduction: LossReduction = .sumOverBatchSize, name: String =
 }
 
 /// Elementwise binary cross-entropy, from probabilities (clipped to [ε, 1-ε]) or logits.
+/// Probabilities a sigmoid made are taken from its logits, as Keras on TensorFlow does.
 func binaryCrossentropyValues(_ t: Tensor, _ p: Tensor, fromLogits: Bool) -> Tensor {
+    if !fromLogits, let source = p.logits, source.function == .sigmoid {
+        return binaryCrossentropyValues(t, source.tensor, fromLogits: true)
+    }
     if fromLogits { return -(t * p.logSigmoid()) - (1 - t) * (-p).logSigmoid() }
     let q = p.clipped(min: kerasEpsilon, max: 1 - kerasEpsilon)
     return -(t * q.log() + (1 - t) * (1 - q).log())
@@ -305,8 +309,13 @@ public func BinaryFocalCrossentropy(applyClassBalancing: Bool = false, alpha: Fl
 }
 
 /// log-probabilities along the last axis: log_softmax of logits, or the log of the
-/// probabilities renormalized and clipped to [ε, 1-ε], as Keras computes them.
-func logProbabilities(_ p: Tensor, fromLogits: Bool) -> Tensor {
+/// probabilities renormalized and clipped to [ε, 1-ε], as Keras computes them. Probabilities
+/// a softmax along the last axis made are taken from its logits, as Keras on TensorFlow does
+/// (on JAX it clips them; near 0 the clip cuts the gradient of a confidently wrong sample).
+func logProbabilities(_ p: Tensor, fromLogits: Bool, usingSource: Bool = true) -> Tensor {
+    if !fromLogits && usingSource, let source = p.logits, source.function == .softmax(axis: p.rank - 1) {
+        return source.tensor.logSoftmax(axis: -1)
+    }
     if fromLogits { return p.logSoftmax(axis: -1) }
     let normalized = p / p.sum(axes: [p.rank - 1], keepDims: true)
     return normalized.clipped(min: kerasEpsilon, max: 1 - kerasEpsilon).log()
@@ -338,7 +347,8 @@ public func SparseCategoricalCrossentropy(fromLogits: Bool = false, ignoreClass:
     Loss(className: "SparseCategoricalCrossentropy", name: name, reduction: reduction,
          arguments: ["from_logits": .bool(fromLogits), "ignore_class": .from(ignoreClass)], sparse: true) { t, p in
         let (labels, oneHot, valid) = try sparseLabels(t, p, loss: name, ignoreClass: ignoreClass)
-        var values = -lastAxisSum(oneHot * logProbabilities(p, fromLogits: fromLogits))
+        // Keras masks the ignored samples' scores first, so they no longer come from the softmax.
+        var values = -lastAxisSum(oneHot * logProbabilities(p, fromLogits: fromLogits, usingSource: ignoreClass == nil))
         if let valid { values = values * valid }
         _ = labels
         return values

@@ -86,7 +86,7 @@ extension Tensor {
     }
 
     /// 1 / (1 + e^-x).
-    public func sigmoid() -> Tensor { unary("sigmoid", vsigmoid) { _, y in y * (1 - y) } }
+    public func sigmoid() -> Tensor { unary("sigmoid", vsigmoid) { _, y in y * (1 - y) }.withLogits(.sigmoid, self) }
 
     /// tanh(x).
     public func tanh() -> Tensor { unary("tanh", vtanh) { _, y in 1 - y * y } }
@@ -199,7 +199,12 @@ extension Tensor {
         return Tensor.record("softmax", y, [self]) { g in
             // dx = y · (g - sum(g · y))
             [y * (g - (g * y).reduceRaw(.sum, [a]))]
-        }
+        }.withLogits(.softmax(axis: a), self)
+    }
+
+    /// This tensor marked as `function` of `logits`.
+    func withLogits(_ function: Logits.Function, _ logits: Tensor) -> Tensor {
+        Tensor(storage: storage, shape: shape, node: node, logits: Logits(function, logits))
     }
 
     /// log(softmax(x)) along `axis`, computed as x - logsumexp(x).

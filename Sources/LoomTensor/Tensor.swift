@@ -10,14 +10,18 @@ public struct Tensor: Sendable {
     public let shape: [Int]
     /// The autodiff node that produced this tensor, or nil when it does not require gradients.
     public let node: GradientNode?
+    /// For the output of a softmax or sigmoid, what it was computed from (Keras's
+    /// `_keras_logits`); nil for any other tensor, and once the values are written.
+    public private(set) var logits: Logits?
 
     /// A tensor over existing storage (no copy).
-    public init(storage: TensorStorage, shape: [Int], node: GradientNode? = nil) {
+    public init(storage: TensorStorage, shape: [Int], node: GradientNode? = nil, logits: Logits? = nil) {
         precondition(elementCount(shape) == storage.count,
                      "Tensor: shape \(shape) needs \(elementCount(shape)) elements, storage has \(storage.count)")
         self.storage = storage
         self.shape = shape
         self.node = node
+        self.logits = logits
     }
 
     /// A tensor of `shape` holding `scalars` in row-major order.
@@ -89,7 +93,9 @@ public struct Tensor: Sendable {
     /// Whether gradients flow back through this tensor.
     public var requiresGradient: Bool { node != nil }
     /// The same values without the autodiff node.
-    public var detached: Tensor { node == nil ? self : Tensor(storage: storage, shape: shape) }
+    public var detached: Tensor {
+        node == nil ? self : Tensor(storage: storage, shape: shape, logits: logits.map { Logits($0.function, $0.tensor.detached) })
+    }
 
     /// Reads the elements.
     @inlinable
@@ -104,6 +110,8 @@ public struct Tensor: Sendable {
         if !isKnownUniquelyReferenced(&storage) {
             storage = TensorStorage(copying: storage.base, count: storage.count)
         }
+        // Written values no longer come from the logits.
+        logits = nil
         return try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
     }
 
@@ -123,5 +131,25 @@ extension Tensor: CustomStringConvertible {
     public var description: String {
         let shown = scalars.prefix(12).map { "\($0)" }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(shown)\(count > 12 ? ", ..." : "")])"
+    }
+}
+
+/// The input of the softmax or sigmoid that made a tensor. A cross-entropy on that output
+/// starts from it (log_softmax, log_sigmoid), as Keras on TensorFlow does, so a confidently
+/// wrong prediction keeps its gradient instead of losing it to the clipping of probabilities.
+public final class Logits: Sendable {
+    /// The function that turned the logits into the tensor.
+    public enum Function: Sendable, Equatable {
+        /// Softmax along this axis (counted from the first).
+        case softmax(axis: Int)
+        case sigmoid
+    }
+    public let function: Function
+    /// The logits, with their autodiff node.
+    public let tensor: Tensor
+
+    public init(_ function: Function, _ tensor: Tensor) {
+        self.function = function
+        self.tensor = tensor
     }
 }

@@ -100,4 +100,21 @@ let activationCases: [UnaryCase] = [
         GradientCheck.check("sparsemax", [x]) { $0[0].sparsemax(axis: 0) }
         GradientCheck.check("sparsemax rows", [x * 3]) { $0[0].sparsemax(axis: 1) }
     }
+
+    /// A softmax or sigmoid output keeps its input (for cross-entropies, Keras's
+    /// `_keras_logits`), through `detached`, until its values are written or it is reshaped.
+    @Test func softmaxAndSigmoidOutputsCarryTheirLogits() {
+        let z = Tensor([[1, -2, 0.5], [3, 0, -1]]).requiringGradient()
+        let p = z.softmax(axis: 0)
+        #expect(p.logits?.function == .softmax(axis: 0))
+        #expect(p.logits?.tensor.scalars == z.scalars && p.logits?.tensor.requiresGradient == true)
+        #expect(z.softmax().logits?.function == .softmax(axis: 1))
+        #expect(z.sigmoid().logits?.function == .sigmoid)
+        let detached = p.detached
+        #expect(detached.logits?.function == .softmax(axis: 0) && detached.logits?.tensor.requiresGradient == false)
+        #expect(z.relu().logits == nil && z.logSoftmax().logits == nil && p.reshaped([3, 2]).logits == nil)
+        var written = p
+        written.withUnsafeMutableBufferPointer { $0[0] = 0.5 }
+        #expect(written.logits == nil)
+    }
 }
