@@ -10,9 +10,8 @@ enum Fixtures {
     static func tensors(_ v: JSONValue?) -> [Tensor?] { FixtureFiles.tensors(v) }
 
     static func cases(_ file: String) -> [LayerCase] {
-        guard let root = try? load(file), case let .array(cases)? = root["cases"] else { return [] }
-        return cases.compactMap { c in
-            guard case let .object(o) = c, case let .string(label)? = o["label"] else { return nil }
+        FixtureFiles.cases(file, bundle: .module).compactMap { o in
+            guard case let .string(label)? = o["label"] else { return nil }
             return LayerCase(label: label, fields: o)
         }
     }

@@ -13,12 +13,7 @@ struct LogitsLossCase: Sendable, CustomStringConvertible {
     var description: String { if case let .string(s)? = fields["name"] { return s } else { return "?" } }
     func tensor(_ key: String) -> Tensor { FixtureFiles.tensor(fields[key])! }
 
-    static let all: [LogitsLossCase] = {
-        guard let root = try? FixtureFiles.load("logits_losses.json", bundle: .module), case let .array(cases)? = root["cases"] else {
-            return []
-        }
-        return cases.compactMap { if case let .object(o) = $0 { return LogitsLossCase(fields: o) } else { return nil } }
-    }()
+    static let all = FixtureFiles.cases("logits_losses.json", bundle: .module).map(LogitsLossCase.init(fields:))
 
     /// The loss the case names, and whether its output is a sigmoid's (else a softmax's).
     var loss: (Loss, sigmoid: Bool) {

@@ -14,12 +14,7 @@ struct TrainingCase: Sendable, CustomStringConvertible {
     func tensors(_ key: String) -> [Tensor] { FixtureFiles.tensors(fields[key]).map { $0! } }
     func int(_ key: String) -> Int { Int(fields[key]!.numberValue!) }
 
-    static let all: [TrainingCase] = {
-        guard let root = try? FixtureFiles.load("training.json", bundle: .module), case let .array(cases)? = root["cases"] else {
-            return []
-        }
-        return cases.compactMap { if case let .object(o) = $0 { return TrainingCase(fields: o) } else { return nil } }
-    }()
+    static let all = FixtureFiles.cases("training.json", bundle: .module).map(TrainingCase.init(fields:))
 
     /// The model with Keras's initial weights, compiled as Keras compiled it.
     func model() throws -> Sequential {

@@ -16,6 +16,13 @@ public enum FixtureFiles {
         return o
     }
 
+    /// The objects of `name`'s "cases" array ([] when the file or the array is missing, so a
+    /// test that counts its cases fails).
+    public static func cases(_ name: String, bundle: Bundle) -> [Config] {
+        guard let root = try? load(name, bundle: bundle), case let .array(cases)? = root["cases"] else { return [] }
+        return cases.compactMap { if case let .object(o) = $0 { return o } else { return nil } }
+    }
+
     /// {"shape": [...], "values": [...]} as a tensor.
     public static func tensor(_ v: JSONValue?) -> Tensor? {
         guard case let .object(o)? = v, case let .array(shape)? = o["shape"], case let .array(values)? = o["values"] else {
