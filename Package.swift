@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "LoomTestSupport", dependencies: ["LoomTensor", "LoomLayers"], path: "Tests/LoomTestSupport"),
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),
         .testTarget(name: "LoomLayersTests", dependencies: ["LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LoomDataTests", dependencies: ["LoomData", "LoomModels", "LoomLayers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoomDataTests", dependencies: ["LoomData", "LoomModels", "LoomLayers", "LoomTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoomModelsTests", dependencies: ["LoomModels", "LoomLayers", "LoomTestSupport"],
                     resources: [.copy("Fixtures")]),
         // The `loom` command line as other tools drive it: the binary run as a process.

@@ -1,6 +1,7 @@
 import Foundation
 import LoomLayers
 import LoomTensor
+import LoomTestSupport
 import Testing
 @testable import LoomData
 
@@ -11,17 +12,9 @@ import Testing
         var description: String { if case let .string(s)? = fields["label"] { return s }; return "?" }
     }
 
-    static let cases: [Case] = {
-        let url = Bundle.module.bundleURL.appendingPathComponent("Fixtures/timeseries.json")
-        guard let data = try? Data(contentsOf: url), case let .object(root)? = try? JSONDecoder().decode(JSONValue.self, from: data),
-              case let .array(list)? = root["cases"] else { return [] }
-        return list.compactMap { if case let .object(o) = $0 { return Case(fields: o) }; return nil }
-    }()
+    static let cases = FixtureFiles.cases("timeseries.json", bundle: .module).map(Case.init(fields:))
 
-    static func tensor(_ v: JSONValue?) -> Tensor? {
-        guard case let .object(o)? = v, case let .array(shape)? = o["shape"], case let .array(values)? = o["values"] else { return nil }
-        return Tensor(shape: shape.map { Int($0.numberValue!) }, scalars: values.map { Float($0.numberValue!) })
-    }
+    static func tensor(_ v: JSONValue?) -> Tensor? { FixtureFiles.tensor(v) }
 
     static func floats(_ v: JSONValue?) -> [Float] {
         guard case let .array(values)? = v else { return [] }

@@ -14,15 +14,10 @@ import Testing
 
     static let root = (try? Fixtures.load("activations.json")) ?? [:]
     static let input = Fixtures.tensor(root["input"])
-    static let cases: [Case] = {
-        guard case let .array(a)? = root["cases"] else { return [] }
-        return a.compactMap { v in
-            guard case let .object(o) = v, case let .string(name)? = o["name"], case let .object(args)? = o["arguments"] else {
-                return nil
-            }
-            return Case(name: name, arguments: args, output: Fixtures.tensor(o["output"])!)
-        }
-    }()
+    static let cases: [Case] = FixtureFiles.cases(in: root).compactMap { o in
+        guard case let .string(name)? = o["name"], case let .object(args)? = o["arguments"] else { return nil }
+        return Case(name: name, arguments: args, output: Fixtures.tensor(o["output"])!)
+    }
 
     @Test func everyKerasActivationIsCovered() {
         #expect(Self.cases.count >= 48)

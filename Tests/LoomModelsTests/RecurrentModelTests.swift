@@ -29,10 +29,7 @@ struct RecurrentModelCase: Sendable, CustomStringConvertible {
     }
 
     static let root = (try? FixtureFiles.load("recurrent_models.json", bundle: .module)) ?? [:]
-    static let all: [RecurrentModelCase] = {
-        guard case let .array(cases)? = root["cases"] else { return [] }
-        return cases.compactMap { if case let .object(o) = $0 { return RecurrentModelCase(fields: o) } else { return nil } }
-    }()
+    static let all = FixtureFiles.cases(in: root).map(RecurrentModelCase.init(fields:))
 }
 
 /// return_state, initial_state, Bidirectional with merge_mode None and with states, and

@@ -19,7 +19,12 @@ public enum FixtureFiles {
     /// The objects of `name`'s "cases" array ([] when the file or the array is missing, so a
     /// test that counts its cases fails).
     public static func cases(_ name: String, bundle: Bundle) -> [Config] {
-        guard let root = try? load(name, bundle: bundle), case let .array(cases)? = root["cases"] else { return [] }
+        (try? load(name, bundle: bundle)).map(cases(in:)) ?? []
+    }
+
+    /// The objects of a loaded fixture's "cases" array, for tests that read its other fields too.
+    public static func cases(in root: Config) -> [Config] {
+        guard case let .array(cases)? = root["cases"] else { return [] }
         return cases.compactMap { if case let .object(o) = $0 { return o } else { return nil } }
     }
 
