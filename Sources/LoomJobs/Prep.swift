@@ -58,6 +58,7 @@ public enum Prep {
         let fingerprint = try self.fingerprint(options)
         let out = URL(fileURLWithPath: options.output).standardizedFileURL
         let manifestPath = out.appendingPathComponent(manifestName).path
+        PrepOutput.cleanUp(out) { logger.info("\($0)") }
         if !options.force, let text = try? String(contentsOfFile: manifestPath, encoding: .utf8),
            case let .object(manifest)? = try? JSONValue.parse(text), manifest["fingerprint"]?.isEquivalent(to: fingerprint, relativeTolerance: 0) == true,
            case let .array(files)? = manifest["files"],
@@ -67,6 +68,7 @@ public enum Prep {
             if case let .object(c)? = manifest["counts"] { for (k, v) in c { counts[k] = Int(v.numberValue ?? 0) } }
             return PrepResult(upToDate: true, counts: counts, skipped: [])
         }
+        try PrepOutput.check(out, inputs: inputRoots(options.source))
 
         var spec = DataSpec(train: options.source, splitSeed: options.seed)
         (spec.validationFraction, spec.testFraction) = (options.validationFraction, options.testFraction)
@@ -93,7 +95,7 @@ public enum Prep {
         // Written into a fresh folder beside the output, then swapped in: a failed or killed
         // run leaves the earlier output as it was.
         let fm = FileManager.default
-        let staging = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).partial-\(getpid())")
+        let staging = PrepOutput.staging(out)
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -141,7 +143,7 @@ public enum Prep {
             var countJSON: [String: JSONValue] = [:]
             for (k, v) in counts { countJSON[k] = .int(v) }
             let manifest: JSONValue = [
-                "format": "loom-prep/1", "fingerprint": fingerprint, "counts": .object(countJSON), "splits": .object(splits),
+                "format": .string(PrepOutput.format), "fingerprint": fingerprint, "counts": .object(countJSON), "splits": .object(splits),
                 "files": .array(files), "crc32": .object(checksums), "preprocessing": data.preprocessing.json,
                 "skipped": .array(data.skipped.map { .string($0) }),
             ]
@@ -151,7 +153,7 @@ public enum Prep {
             if let ended = error as? JobEnded { throw ended }
             throw JobEnded(.failed, "\(error)")
         }
-        let old = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).old-\(getpid())")
+        let old = PrepOutput.replaced(out)
         if fm.fileExists(atPath: out.path) {
             guard rename(out.path, old.path) == 0 else {
                 try? fm.removeItem(at: staging)
@@ -196,15 +198,8 @@ public enum Prep {
     /// What the output depends on: each input file's path, size and modification time, and
     /// the options.
     static func fingerprint(_ options: PrepOptions) throws -> JSONValue {
-        var paths: [String]
-        switch options.source {
-        case let .idx(images, labels): paths = [images, labels]
-        case let .npy(x, y): paths = x + y
-        case let .csv(p, _): paths = p
-        case let .imageFolder(directory, _):
-            paths = try ImageFolder.walk(URL(fileURLWithPath: directory))
-        case let .timeseries(t): paths = [t.path]
-        }
+        var paths = inputRoots(options.source)
+        if case let .imageFolder(directory, _) = options.source { paths = try ImageFolder.walk(URL(fileURLWithPath: directory)) }
         let inputs: [JSONValue] = try paths.map { path in
             let attributes: [FileAttributeKey: Any]
             do {
@@ -223,13 +218,21 @@ public enum Prep {
                 "on_error": .string(options.onError.rawValue)]
     }
 
+    /// The files and folders a source reads.
+    static func inputRoots(_ source: SourceSpec) -> [String] {
+        switch source {
+        case let .idx(images, labels): return [images, labels]
+        case let .npy(x, y): return x + y
+        case let .csv(paths, _): return paths
+        case let .imageFolder(directory, _): return [directory]
+        case let .timeseries(t): return [t.path]
+        }
+    }
+
     static func describe(_ source: SourceSpec) -> String {
         switch source {
         case let .idx(images, _): return images
-        case let .npy(x, _): return x.joined(separator: ", ")
-        case let .csv(paths, _): return paths.joined(separator: ", ")
-        case let .imageFolder(directory, _): return directory
-        case let .timeseries(t): return t.path
+        default: return inputRoots(source).joined(separator: ", ")
         }
     }
 

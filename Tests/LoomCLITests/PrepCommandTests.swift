@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+/// `loom prep` replaces its `--out` folder whole, so it must never replace anything it did not
+/// write: not an input, not a folder of someone else's files, not with --force.
+@Suite struct PrepCommandTests {
+    /// A small CSV (6 rows, 2 features, a label) in `folder`.
+    static func csv(in folder: URL, name: String = "data.csv") throws -> URL {
+        let url = folder.appendingPathComponent(name)
+        try "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n11,12,1\n".write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    static func prep(_ input: URL, out: String, _ extra: [String] = []) throws -> LoomProcess.Result {
+        try LoomProcess.run(["prep", "csv", input.path, "--labels", "label", "--out", out] + extra)
+    }
+
+    @Test func theInputIsNeverTheOutput() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = try Self.csv(in: scratch)
+        let before = try Data(contentsOf: input)
+        for extra in [[], ["--force"]] {
+            let result = try Self.prep(input, out: input.path, extra)
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains(input.path) && result.stderr.contains("inside it"), "\(result.stderr)")
+            #expect(try Data(contentsOf: input) == before, "the input was changed")
+        }
+        // Nor the folder that holds it.
+        let result = try Self.prep(input, out: scratch.path, ["--force"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(try Data(contentsOf: input) == before)
+    }
+
+    @Test func aFolderOfOtherFilesIsNeverReplaced() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = try Self.csv(in: scratch)
+        let theirs = scratch.appendingPathComponent("theirs")
+        try FileManager.default.createDirectory(at: theirs, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: theirs.appendingPathComponent("notes.txt"))
+        for extra in [[], ["--force"]] {
+            let result = try Self.prep(input, out: theirs.path, extra)
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains(theirs.path) && result.stderr.contains("not a loom prep output"), "\(result.stderr)")
+            #expect(try String(contentsOf: theirs.appendingPathComponent("notes.txt"), encoding: .utf8) == "keep me")
+        }
+        // A plain file at --out is not replaced either.
+        let file = scratch.appendingPathComponent("results.txt")
+        try Data("mine".utf8).write(to: file)
+        let result = try Self.prep(input, out: file.path, ["--force"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(try String(contentsOf: file, encoding: .utf8) == "mine")
+    }
+
+    @Test func itsOwnOutputIsReplacedButNotFilesAddedToIt() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = try Self.csv(in: scratch), out = scratch.appendingPathComponent("prepared")
+        #expect(try Self.prep(input, out: out.path).status == 0)
+        // Its own earlier output is replaced (other options), and so is an empty folder.
+        let again = try Self.prep(input, out: out.path, ["--test", "0.5"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("test-x-00000.npy").path))
+        let empty = scratch.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        #expect(try Self.prep(input, out: empty.path).status == 0)
+        // A file someone put into it is not Loom's: the folder is kept as it is.
+        try Data("added".utf8).write(to: out.appendingPathComponent("added.txt"))
+        let refused = try Self.prep(input, out: out.path, ["--force"])
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("added.txt"), "\(refused.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("added.txt").path))
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("manifest.json").path))
+    }
+
+    /// Staging folders of runs that are gone are removed; one of a live process is not; an
+    /// output a killed run had moved aside comes back.
+    @Test func staleStagingFoldersAreCleanedUp() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = try Self.csv(in: scratch), out = scratch.appendingPathComponent("prepared")
+        #expect(try Self.prep(input, out: out.path).status == 0)
+        // A pid no process has (above the kernel's pid_max), and this test's own (alive).
+        let dead = scratch.appendingPathComponent(".prepared.partial-99999999")
+        let live = scratch.appendingPathComponent(".prepared.partial-\(getpid())")
+        for folder in [dead, live] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(count: 1000).write(to: folder.appendingPathComponent("train-x-00000.npy"))
+        }
+        // Killed between moving the old output aside and moving the new one in.
+        try FileManager.default.moveItem(at: out, to: scratch.appendingPathComponent(".prepared.old-99999998"))
+        let result = try Self.prep(input, out: out.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("up to date"), "the earlier output was put back: \(result.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(!FileManager.default.fileExists(atPath: scratch.appendingPathComponent(".prepared.old-99999998").path))
+    }
+}
