@@ -4,6 +4,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 // libjpeg reports fatal errors by calling error_exit, which must not return: we longjmp back
 // to the entry point, which Swift cannot do itself.
@@ -11,6 +12,8 @@ struct loom_jpeg_error {
     struct jpeg_error_mgr manager;
     jmp_buf jump;
     char *message;
+    // Set once the scan data is being decoded: stray bytes there mean the data is corrupt.
+    int in_scan;
 };
 
 static void loom_jpeg_error_exit(j_common_ptr cinfo) {
@@ -21,8 +24,34 @@ static void loom_jpeg_error_exit(j_common_ptr cinfo) {
     longjmp(err->jump, 1);
 }
 
-// Warnings (e.g. a truncated file padded by libjpeg) stay silent: no writes to stderr.
+// Nothing is written to stderr.
 static void loom_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+// libjpeg only warns about a file cut short (it pads the rest gray) or corrupt entropy-coded
+// data, and goes on: such a file is corrupt, as Pillow and TensorFlow say, so these warnings
+// end the decode as errors. Others (an unknown JFIF revision, a bad ICC marker, stray bytes
+// between header markers) leave the pixels intact and stay silent.
+static void loom_jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
+    struct loom_jpeg_error *err = (struct loom_jpeg_error *)cinfo->err;
+    if (msg_level != -1) return;
+    cinfo->err->num_warnings++;
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+    case JWRN_NOT_SEQUENTIAL:
+    case JWRN_BOGUS_PROGRESSION:
+        loom_jpeg_error_exit(cinfo);
+        break;
+    case JWRN_EXTRANEOUS_DATA:
+        if (err->in_scan) loom_jpeg_error_exit(cinfo);
+        break;
+    default:
+        break;
+    }
+}
 
 int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int scale_denom,
                      loom_image *out, char *error) {
@@ -41,7 +70,9 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
     cinfo.err = jpeg_std_error(&jerr.manager);
     jerr.manager.error_exit = loom_jpeg_error_exit;
     jerr.manager.output_message = loom_jpeg_output_message;
+    jerr.manager.emit_message = loom_jpeg_emit_message;
     jerr.message = error;
+    jerr.in_scan = 0;
     unsigned char *const given = out->pixels;
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
@@ -66,6 +97,7 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
     // IDCT and fancy upsampling: the same settings give the same pixels.
     cinfo.dct_method = JDCT_IFAST;
     cinfo.do_fancy_upsampling = TRUE;
+    jerr.in_scan = 1;
     jpeg_start_decompress(&cinfo);
 
     size_t width = cinfo.output_width, height = cinfo.output_height;

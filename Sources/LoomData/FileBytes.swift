@@ -20,6 +20,13 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
         if n == 0 { break }
         result.append(contentsOf: chunk[0..<Int(n)])
     }
+    // zlib reports a stream that stops before its end (cut mid-stream, or its CRC and size
+    // trailer missing) only through the error state, and returns what it had.
+    var code: Int32 = 0
+    _ = gzerror(file, &code)
+    if code == Z_BUF_ERROR {
+        throw DataFileError(path: path, message: "truncated: the gzip stream ends before its end marker and checksum")
+    }
     return result
 }
 

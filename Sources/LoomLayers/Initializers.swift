@@ -4,10 +4,13 @@ import Synchronization
 /// Makes a weight's first value from its shape (keras.initializers).
 public protocol Initializer: KerasSerializable {
     func callAsFunction(shape: [Int]) -> Tensor
+    /// Why this initializer cannot fill a weight of `shape`, or nil when it can.
+    func refusal(shape: [Int]) -> String?
 }
 
 extension Initializer {
     public static var kerasModule: String { "keras.initializers" }
+    public func refusal(shape: [Int]) -> String? { nil }
 }
 
 /// A sequence of default seeds: the `counter`-th is drawn from `base`.
@@ -295,7 +298,11 @@ public struct IdentityInitializer: Initializer {
     public static let kerasClassName = "Identity"
     public let gain: Float
     public init(gain: Float = 1) { self.gain = gain }
+    public func refusal(shape: [Int]) -> String? {
+        shape.count == 2 ? nil : "the Identity initializer fills 2-D weights only, not shape \(shape)"
+    }
     public func callAsFunction(shape: [Int]) -> Tensor {
+        // Layer.addWeight asks refusal(shape:) first, as Keras raises a ValueError.
         precondition(shape.count == 2, "Identity initializer: shape \(shape) is not 2-D")
         var t = Tensor.zeros(shape)
         t.withUnsafeMutableBufferPointer { p in for i in 0..<min(shape[0], shape[1]) { p[i * shape[1] + i] = gain } }

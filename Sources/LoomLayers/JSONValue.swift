@@ -13,7 +13,41 @@ public enum JSONValue: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses JSON text.
     public static func parse(_ text: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try parse(Data(text.utf8))
+    }
+
+    /// The deepest nesting of arrays and objects parsed: Foundation's decoder refuses more.
+    public static let maximumDepth = 512
+
+    /// Parses JSON bytes; the error says whether they are not JSON or nested too deeply.
+    public static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
+        let depth = nestingDepth(data)
+        guard depth <= maximumDepth else {
+            throw JSONParseError(message: "nested \(depth) levels deep, more than the \(maximumDepth) levels Loom reads")
+        }
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw JSONParseError(message: "not valid JSON")
+        }
+    }
+
+    /// How deep arrays and objects nest in JSON text (brackets inside strings do not count).
+    static func nestingDepth(_ data: Data) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1; deepest = Swift.max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
     }
 
     /// Compact JSON with keys sorted, so equal values print equally.
@@ -117,3 +151,9 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 
 /// A Keras config dictionary.
 public typealias Config = [String: JSONValue]
+
+/// JSON that cannot be read, and why.
+public struct JSONParseError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -228,6 +228,7 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
                           regularizer: (any Regularizer)? = nil, constraint: (any Constraint)? = nil,
                           trainable: Bool = true) throws(ConfigError) -> Parameter {
         _ = try ShapeLimits.checkedCount(shape, owner: name, what: "weight \(weightName)")
+        if let refusal = initializer.refusal(shape: shape) { throw ConfigError(name, argument: "\(weightName)_initializer", refusal) }
         let p = Parameter(name: "\(name)/\(weightName)", value: initializer(shape: shape), trainable: trainable,
                           regularizer: regularizer, constraint: constraint)
         weightList.append(p)

@@ -53,8 +53,8 @@ func buildShapes(_ value: JSONValue, layer: String) throws(ConfigError) -> [Tens
         var out: TensorShape = []
         for d in a {
             if case .null = d { out.append(nil); continue }
-            guard let n = d.numberValue else { throw ConfigError(layer, argument: "build_config", "bad input_shape \(value)") }
-            out.append(Int(n))
+            guard let n = ShapeLimits.size(d) else { throw ConfigError(layer, argument: "build_config", "bad input_shape \(value)") }
+            out.append(n)
         }
         return out
     }

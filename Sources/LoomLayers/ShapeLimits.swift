@@ -7,6 +7,13 @@ public enum ShapeLimits {
     /// The largest single size a config may give (units, filters, a dimension, a kernel size).
     public static let maximumDimension = 1 << 31
 
+    /// A size read from a config (a dimension, a padding amount): a whole number in
+    /// 0...maximumDimension, or nil, so that no config value can trap a conversion.
+    public static func size(_ value: JSONValue) -> Int? {
+        guard let d = value.numberValue, d == d.rounded(), d >= 0, d <= Double(maximumDimension) else { return nil }
+        return Int(d)
+    }
+
     /// The product of `dims`, or nil when it overflows or passes `maximumElements`.
     public static func elementCount<Dims: Sequence<Int>>(_ dims: Dims) -> Int? {
         var count = 1

@@ -3,25 +3,32 @@ import LoomTensor
 /// Reads Keras's per-axis (before, after) amounts: an int (all sides), one int per axis
 /// (symmetric), or a pair per axis; 1-D layers also take a single pair.
 func readPairs(_ k: LayerConfigReader, _ key: String, rank: Int, default value: Int) throws(ConfigError) -> [(Int, Int)] {
+    let bad = ConfigError(k.reader.object, argument: key,
+                          "expected sizes (whole numbers from 0 to \(ShapeLimits.maximumDimension)) or pairs of them, got \(k.reader.value(key))")
     switch k.config[key] {
     case nil, .null?: return Array(repeating: (value, value), count: rank)
     case let .array(items)?:
         if rank == 1, items.count == 2, items.allSatisfy({ $0.numberValue != nil }) {
-            return [(Int(items[0].numberValue!), Int(items[1].numberValue!))]
+            guard let a = ShapeLimits.size(items[0]), let b = ShapeLimits.size(items[1]) else { throw bad }
+            return [(a, b)]
         }
         guard items.count == rank else { throw ConfigError(k.reader.object, argument: key, "needs \(rank) entries, got \(JSONValue.array(items))") }
         var out: [(Int, Int)] = []
         for item in items {
-            if let n = item.numberValue { out.append((Int(n), Int(n))); continue }
-            guard case let .array(pair) = item, pair.count == 2, let a = pair[0].numberValue, let b = pair[1].numberValue else {
-                throw ConfigError(k.reader.object, argument: key, "expected pairs of integers, got \(JSONValue.array(items))")
+            if item.numberValue != nil {
+                guard let n = ShapeLimits.size(item) else { throw bad }
+                out.append((n, n))
+                continue
             }
-            out.append((Int(a), Int(b)))
+            guard case let .array(pair) = item, pair.count == 2, let a = ShapeLimits.size(pair[0]), let b = ShapeLimits.size(pair[1]) else {
+                throw bad
+            }
+            out.append((a, b))
         }
         return out
     case let v?:
-        guard let n = v.numberValue else { throw ConfigError(k.reader.object, argument: key, "expected integers, got \(v)") }
-        return Array(repeating: (Int(n), Int(n)), count: rank)
+        guard let n = ShapeLimits.size(v) else { throw bad }
+        return Array(repeating: (n, n), count: rank)
     }
 }
 

@@ -12,15 +12,15 @@ public enum KerasFile {
     /// compile_config says, with the optimizer's state when the file holds it.
     public static func load(_ path: String) throws -> Model {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
-        guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }
+        try checkReadableFile(path)
         let archive = try openArchive(path)
         guard let configData = try read("config.json", of: archive, path: path) else { throw fail("not a .keras archive: no config.json") }
         guard let weightsEntry = archive["model.weights.h5"] else { throw fail("not a .keras archive: no model.weights.h5") }
         let config: JSONValue
         do {
-            config = try JSONDecoder().decode(JSONValue.self, from: configData)
+            config = try JSONValue.parse(configData)
         } catch {
-            throw fail("config.json is not valid JSON")
+            throw fail("config.json is \(error.message)")
         }
         let model: Model
         do {
@@ -90,7 +90,23 @@ extension KerasFile {
     /// The bytes of one entry of a `.keras` archive (nil when it has none by that name), at
     /// most `maximumConfigBytes`.
     public static func entry(_ name: String, of path: String) throws -> Data? {
-        try read(name, of: try openArchive(path), path: path)
+        try checkReadableFile(path)
+        return try read(name, of: try openArchive(path), path: path)
+    }
+
+    /// Throws unless `path` is a regular file this process can read: a folder or a device would
+    /// otherwise be read as an endless or empty archive.
+    static func checkReadableFile(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw WeightsFileError(path: path, message: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw WeightsFileError(path: path, message: "is a folder, not a .keras file")
+        default: throw WeightsFileError(path: path, message: "is not a regular file, so not a .keras file")
+        }
+        guard access(path, R_OK) == 0 else { throw WeightsFileError(path: path, message: "cannot be read: \(String(cString: strerror(errno)))") }
     }
 
     /// The archive at `path`, or an error naming the file.

@@ -52,6 +52,27 @@ import Testing
         }
     }
 
+    /// A JPEG cut short or with corrupt entropy-coded data decodes without an error in libjpeg
+    /// (a warning, the rest painted gray); Pillow and TensorFlow refuse them, and so does Loom.
+    @Test func truncatedAndCorruptJPEGsAreErrors() throws {
+        var random = SystemRandomNumberGenerator()
+        let noise = Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let jpeg = try ImageCodec.encodeJPEG(noise, quality: 90)
+        #expect(throws: Never.self) { try ImageCodec.decodeJPEG(jpeg) }
+        for cut in [jpeg.count / 2, jpeg.count - 2] {
+            #expect(throws: ImageCodecError.self, "cut at \(cut) of \(jpeg.count) bytes") { try ImageCodec.decodeJPEG(jpeg.prefix(cut)) }
+        }
+        // A marker in the middle of the scan data (premature end of data segment), and bytes
+        // overwritten there.
+        var marked = jpeg
+        marked[marked.startIndex + jpeg.count * 2 / 3] = 0xFF
+        marked[marked.startIndex + jpeg.count * 2 / 3 + 1] = 0xD9
+        #expect(throws: ImageCodecError.self) { try ImageCodec.decodeJPEG(marked, source: "cut.jpg") }
+        var scrambled = jpeg
+        for k in 0..<64 { scrambled[scrambled.startIndex + jpeg.count / 2 + k] = UInt8(truncatingIfNeeded: k &* 37 &+ 11) }
+        #expect(throws: ImageCodecError.self) { try ImageCodec.decodeJPEG(scrambled) }
+    }
+
     @Test func decodesTheBundledPhotograph() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../datasets/photos/flower.jpg").standardized
