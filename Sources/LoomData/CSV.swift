@@ -494,12 +494,20 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                     switch kind {
                     case .feature, .label:
                         let row = kind == .feature ? featureRow : labelRow
-                        switch parseNumber(fieldStart, fieldCount) {
-                        case let .value(v):
+                        let parsed = parseNumber(fieldStart, fieldCount)
+                        switch parsed {
+                        case let .value(v) where v.isFinite:
                             row[slots[field]] = v
-                        case .missing:
+                        case .value, .missing:
+                            // A number too large for float32 or written as inf is no value a model
+                            // can learn from: it takes the missing-value policy, here, with its line.
                             switch options.missing {
-                            case .error: failure = "column '\(plan.names[field])': missing value"
+                            case .error:
+                                let text = String(decoding: UnsafeBufferPointer(start: fieldStart, count: min(fieldCount, 40)), as: UTF8.self)
+                                let what = if case .missing = parsed { "missing value" } else {
+                                    "non-finite value '\(text.trimmingCharacters(in: .whitespaces))'"
+                                }
+                                failure = "column '\(plan.names[field])': \(what)"
                             case let .fill(v):
                                 row[slots[field]] = v
                             case .skipRow:

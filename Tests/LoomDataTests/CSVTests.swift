@@ -81,6 +81,42 @@ import Testing
         #expect(throws: DataFileError.self) { _ = try CSV.read([first, other]) }
     }
 
+    /// A gzip stream cut short (mid-stream, or where a line ends) or with a wrong checksum is an
+    /// error naming the file, not a shorter table.
+    @Test func truncatedOrCorruptGzipIsAnError() throws {
+        let path = try Self.file("", name: "whole.csv.gz")
+        let gz = gzopen(path, "wb")!
+        let text = Array(("x,y\n" + (0..<2000).map { "\($0),\($0 * 7 % 13)\n" }.joined()).utf8)
+        _ = text.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+        gzclose(gz)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(try CSV.read([path]).rowCount == 2000)
+        var damaged: [(String, Data)] = [("mid-stream", whole.prefix(whole.count / 2)), ("no trailer", whole.prefix(whole.count - 8)),
+                                         ("half a trailer", whole.prefix(whole.count - 3))]
+        var badCRC = whole
+        badCRC[badCRC.endIndex - 6] ^= 0x55
+        damaged.append(("bad CRC", badCRC))
+        for (what, bytes) in damaged {
+            let cut = path.replacingOccurrences(of: "whole", with: what.replacingOccurrences(of: " ", with: "-"))
+            try bytes.write(to: URL(fileURLWithPath: cut))
+            #expect(throws: DataFileError.self, "\(what)") { _ = try CSV.read([cut]) }
+            do { _ = try CSV.read([cut]) } catch { #expect("\(error)".hasPrefix(cut), "\(error)") }
+        }
+    }
+
+    /// inf, -Infinity and 1e999 are not numbers a model can learn from: like a missing value,
+    /// an error naming the file, line and column, or the row skipped, or the fill value.
+    @Test func nonFiniteNumbersAreBadValues() throws {
+        let path = try Self.file("x,y\n1,2\ninf,3\n4,-Infinity\n1e999,5\n6,7\n")
+        #expect(throws: DataFileError.self) { _ = try CSV.read([path]) }
+        do { _ = try CSV.read([path]) } catch { #expect("\(error)" == "\(path):3: column 'x': non-finite value 'inf'") }
+        let skipped = try CSV.read([path], options: CSVOptions(missing: .skipRow))
+        #expect(skipped.features.scalars == [1, 2, 6, 7])
+        #expect(skipped.skipped.count == 3 && skipped.skipped[2].hasPrefix("\(path):5: "))
+        let filled = try CSV.read([path], options: CSVOptions(missing: .fill(0)))
+        #expect(filled.features.scalars == [1, 2, 0, 3, 4, 0, 0, 5, 6, 7])
+    }
+
     static let malformed: [(name: String, text: String, message: String)] = [
         ("missing field", "a,b,c\n1,2,3\n4,5\n6,7,8\n", "3: 2 fields where the header has 3: a field is missing"),
         ("extra field", "a,b,c\n1,2,3\n4,5,6,7\n6,7,8\n", "3: 4 fields where the header has 3: an extra field"),
