@@ -240,6 +240,21 @@ import Testing
         expectError("unknown layer 'Densee'; supported: Activation, ActivityRegularization, Add,") {
             _ = try Layer.deserialize(["class_name": "Densee", "config": [:]])
         }
+        // Sizes a crafted config gives must not trap a conversion to Int.
+        expectError("argument `padding`: expected sizes") {
+            _ = try Layer.deserialize(["class_name": "ZeroPadding2D", "config": ["padding": 1e20]])
+        }
+        expectError("argument `cropping`: expected sizes") {
+            _ = try Layer.deserialize(["class_name": "Cropping1D", "config": ["cropping": [1e300, 1]]])
+        }
+        expectError("bad input_shape") {
+            _ = try Layer.deserialize(["class_name": "Dense", "config": ["units": 2], "build_config": ["input_shape": [nil, 1e20]]])
+        }
+        expectError("argument `kernel_initializer`: the Identity initializer fills 2-D weights only, not shape [3, 3, 2, 4]") {
+            let conv = try Layer.deserialize(["class_name": "Conv2D", "config": ["filters": 4, "kernel_size": 3,
+                                                                               "kernel_initializer": ["class_name": "Identity", "config": [:]]]])
+            _ = try conv(Tensor.ones([1, 5, 5, 2]))
+        }
         expectError("index 7.0 is not an integer in 0..<5") {
             let e = try Embedding(inputDim: 5, outputDim: 2)
             _ = try e(Tensor([[1, 7]]))
