@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZIPFoundation
 
 /// A `.keras` file is data and may come from anyone: every bad input gives one clear line on
 /// stderr and a non-zero exit, never a crash, and writes nothing.
@@ -61,6 +62,39 @@ import Testing
         let junk = scratch.appendingPathComponent("junk.npy")
         try Data((0..<300).map { _ in UInt8.random(in: 0...255) }).write(to: junk)
         try Self.expectRefusal(["predict", Self.plain, "--input", junk.path, "--output", output.path], ["junk.npy"], output: output)
+    }
+
+    /// A folder (or a device) given as the model is refused at once: it used to be read as an
+    /// endless archive, at 100% CPU forever.
+    @Test func aModelPathThatIsNotAFileIsRefusedAtOnce() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        let started = Date()
+        for model in [scratch.path, "/dev/null"] {
+            try Self.expectRefusal(["predict", model, "--input", Self.x, "--output", output.path], [model, "not"], output: output)
+            try Self.expectRefusal(["summary", model], [model, "not"])
+            try Self.expectRefusal(["evaluate", model, "--x", Self.x, "--y", Self.x], [model, "not"])
+            try Self.expectRefusal(["fit", model, "--x", Self.x, "--y", Self.x, "--epochs", "1", "--batch-size", "2",
+                                    "--save", scratch.appendingPathComponent("o.keras").path], [model, "not"])
+        }
+        try Self.expectRefusal(["summary", scratch.path], ["is a folder, not a .keras file"])
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
+    /// config.json nested 10,000 levels deep is valid JSON, too deep to read: the error says so.
+    @Test func deeplyNestedConfigsAreNamedAsSuch() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let model = scratch.appendingPathComponent("deep.keras")
+        let archive = try Archive(url: model, accessMode: .create)
+        let deep = Data((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8)
+        for (name, data) in [("config.json", deep), ("model.weights.h5", Data("x".utf8))] {
+            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) { position, size in
+                data.subdata(in: Int(position)..<(Int(position) + size))
+            }
+        }
+        try Self.expectRefusal(["summary", model.path], ["deep.keras", "config.json is nested 10000 levels deep, more than the 512"])
     }
 
     @Test func fitRefusesModelsWithoutCompileConfig() throws {
