@@ -96,7 +96,10 @@ public struct JobData: Sendable {
                 let log = SkipLog()
                 let samples = try folder.dataset(workers: workers, onError: .skip, log: log).collect()
                 skipped += log.messages
-                guard !samples.isEmpty else { throw DataFileError(path: directory, message: "no readable images") }
+                guard !samples.isEmpty else {
+                    let why = log.messages.isEmpty ? "" : ": all \(log.messages.count) were skipped (first: \(log.messages.prefix(3).joined(separator: "; ")))"
+                    throw DataFileError(path: directory, message: "no readable images" + why)
+                }
                 let batch = try Sample.stacked(samples)
                 return SplitArrays(x: batch.inputs, y: batch.targets)
             }
@@ -104,7 +107,11 @@ public struct JobData: Sendable {
         var train = try load(spec.train)
         var validation = try spec.validation.map(load)
         var test = try spec.test.map(load)
-        guard train.count > 0 else { throw LoomTrainingError("the training data holds no samples") }
+        guard train.count > 0 else {
+            // Every input skipped by the policy: why, or the user is left with nothing to go on.
+            let why = skipped.isEmpty ? "" : ": all \(skipped.count) input(s) were skipped (first: \(skipped.prefix(3).joined(separator: "; ")))"
+            throw LoomTrainingError("the training data holds no samples" + why)
+        }
 
         if spec.validationFraction > 0 || spec.testFraction > 0 {
             // Shuffled once with the split seed: test first, then validation, the rest trains.

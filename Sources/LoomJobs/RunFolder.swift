@@ -114,9 +114,19 @@ public func writeAtomically(_ data: Data, to path: String) throws {
 /// the thread that runs the job (the sources list is theirs alone); handlers only touch the flag.
 public final class InterruptSignals: Sendable {
     private let received = SystemLock<Int32?>(nil)
+    /// While set, a signal ends the process at once with this line: phases that write nothing
+    /// (loading, building, evaluating) have no checkpoint to take and cannot poll a flag.
+    private let stopAtOnce = SystemLock<String?>(nil)
     private nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
 
     public init() {}
+
+    /// From now on a signal ends the process at once, saying it stopped `while` this (e.g.
+    /// "loading the data") and `then` what that means for the user; nil: the flag is set for
+    /// the job to read at its next safe point.
+    public func stopAtOnce(while phase: String?, then advice: String = "") {
+        stopAtOnce.withLock { $0 = phase.map { "while \($0); \(advice)" } }
+    }
 
     /// The signal received, if one was.
     public var signal: Int32? { received.withLock { $0 } }
@@ -127,6 +137,10 @@ public final class InterruptSignals: Sendable {
             Glibc.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
+                if let phase = stopAtOnce.withLock({ $0 }) {
+                    FileHandle.standardError.write(Data("loom: \(InterruptSignals.name(number)): stopped \(phase)\n".utf8))
+                    _exit(JobExit.interrupted.rawValue)
+                }
                 let first = received.withLock { r -> Bool in
                     defer { if r == nil { r = number } }
                     return r == nil

@@ -41,6 +41,12 @@ public enum TrainJob {
                           "job.resolved.json", "preprocessing.json", "result.json"]
 
     public static func run(_ options: TrainOptions, logger: Logger) throws -> TrainResult {
+        // Every phase stops on SIGTERM with status 4 and a line saying where: those that write
+        // nothing at once, training at its next batch with a checkpoint.
+        let signals = InterruptSignals()
+        signals.install()
+        defer { signals.uninstall() }
+        signals.stopAtOnce(while: "reading the job and building the model", then: "nothing was written")
         var job: Job
         do {
             job = try Job.read(options.jobPath)
@@ -80,6 +86,7 @@ public enum TrainJob {
         }
 
         let workers = job.fit.workers ?? defaultWorkerCount()
+        signals.stopAtOnce(while: "loading the data", then: "the run folder was not changed; run the job again to start")
         logger.info("job \(job.name): loading data")
         let data: JobData
         do {
@@ -112,18 +119,20 @@ public enum TrainJob {
         }
         net.seed = job.seed
         try checkShapes(data, net, job: options.jobPath)
+        // The run's files are written whole (a signal waits for them), then training polls it.
+        signals.stopAtOnce(while: nil)
         try folder.write(prettyJSON(jobJSON), to: "job.resolved.json")
         try folder.write(prettyJSON(data.preprocessing.json), to: "preprocessing.json")
         try folder.write(net.summary(), to: "summary.txt")
         if let checkpoint { try RunRecorder.writeMetrics(checkpoint.state.history, to: folder) }
 
-        let signals = InterruptSignals()
+        if let signal = signals.signal {
+            throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped before training; run the job again to start")
+        }
         let recorder = RunRecorder(folder: folder, everySteps: job.fit.checkpointEverySteps, signals: signals, job: jobJSON, logger: logger)
         let callbacks = try job.fit.callbacks.map { try $0.make() } + [recorder]
         let validation = job.fit.validateOnTest ? data.test : data.validation
         logger.info("training: \(job.fit.epochs) epochs, batch \(job.fit.batchSize), \(workers) workers")
-        signals.install()
-        defer { signals.uninstall() }
         let history: History
         do {
             history = try net.fit(x: data.train.x, y: data.train.y, batchSize: job.fit.batchSize, epochs: job.fit.epochs,
@@ -136,7 +145,15 @@ public enum TrainJob {
             throw JobEnded(.failed, "fit: \(error)")
         }
         // Training is over (the last epoch's checkpoint says so): the results, result.json last.
+        // A signal from here on waits for the file being written, then stops before the next.
+        func stopIfSignalled(_ done: String) throws {
+            if let signal = signals.signal {
+                throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped after \(done); training is complete: "
+                    + "run the job again to write the rest of its results")
+            }
+        }
         try net.save(folder.path("model.keras"))
+        try stopIfSignalled("writing model.keras")
         var test: [(String, Float)] = []
         if job.evaluate, let t = data.test {
             let logs = try net.evaluate(x: t.x, y: t.y, batchSize: Swift.max(job.fit.batchSize, 256), verbose: .silent, workers: workers)
@@ -158,6 +175,7 @@ public enum TrainJob {
         if !data.filled.isEmpty {
             logger.info("data: \(data.filled.count) missing value(s) interpolated linearly (first: \(data.filled[0]))")
         }
+        try stopIfSignalled("evaluating")
         var testJSON: [String: JSONValue] = [:]
         for (k, v) in test { testJSON[k] = jsonNumber(v) }
         let result: JSONValue = ["job": .string(job.name), "epochs_run": .int(history.epochs.count), "test": .object(testJSON),

@@ -133,6 +133,24 @@ import Testing
         #expect(!names.contains { $0.contains(".partial") }, "\(names)")
     }
 
+    /// SIGTERM while the data loads (here: a named pipe nobody writes, so loading waits)
+    /// stops the run with status 4 and a line saying where, not a silent 143.
+    @Test func aSignalWhileLoadingStopsCleanly() throws {
+        let setup = try Setup(samples: 200)
+        defer { setup.remove() }
+        try FileManager.default.removeItem(atPath: setup.path("x.npy"))
+        #expect(mkfifo(setup.path("x.npy"), 0o600) == 0)
+        let run = setup.path("run")
+        let running = try Running(["train", setup.job, "--run-dir", run], in: setup.folder, tag: "loading")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && running.process.isRunning && !running.stderr.contains("loading data") { usleep(20_000) }
+        usleep(200_000)
+        kill(running.process.processIdentifier, SIGTERM)
+        #expect(running.wait() == 4, "\(running.stderr)")
+        #expect(running.stderr.contains("SIGTERM: stopped while loading the data"), "\(running.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/job.resolved.json"))
+    }
+
     @Test func aSecondRunOnALockedFolderExitsAtOnce() throws {
         let setup = try Setup(epochs: 1, samples: 200)
         defer { setup.remove() }
