@@ -1,5 +1,6 @@
 import CLoomZlib
 import Foundation
+import LoomTensor
 
 /// The file's bytes, gunzipped when it starts with the gzip magic number.
 func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
@@ -47,7 +48,7 @@ func withFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throw
     do {
         data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
     } catch {
-        throw DataFileError(path: path, message: "cannot be read: \(error.localizedDescription)")
+        throw DataFileError(path: path, message: "cannot be read: \(describeFileError(error))")
     }
     return try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
 }

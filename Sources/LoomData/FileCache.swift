@@ -65,7 +65,7 @@ final class SampleFileWriter {
         do {
             try handle.write(contentsOf: buffer)
         } catch {
-            throw DataFileError(path: path, message: "cannot write the cache file: \(error.localizedDescription)")
+            throw DataFileError(path: path, message: "cannot write the cache file: \(describeFileError(error))")
         }
         buffer.removeAll(keepingCapacity: true)
     }

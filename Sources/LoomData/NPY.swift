@@ -207,7 +207,7 @@ public enum NPY {
         do {
             try file.write(to: URL(fileURLWithPath: temporary))
         } catch {
-            throw DataFileError(path: path, message: "cannot write: \(error.localizedDescription)")
+            throw DataFileError(path: path, message: "cannot write: \(describeFileError(error))")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -100,7 +100,7 @@ public enum Prep {
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         } catch {
-            throw JobEnded(.failed, "\(staging.path): cannot create: \(error.localizedDescription)")
+            throw JobEnded(.failed, "\(staging.path): cannot create: \(describeFileError(error))")
         }
         var files: [JSONValue] = []
         var checksums: [String: JSONValue] = [:]
@@ -150,8 +150,8 @@ public enum Prep {
             try writeAtomically(Data(prettyJSON(manifest).utf8), to: staging.appendingPathComponent(manifestName).path)
         } catch {
             try? fm.removeItem(at: staging)
-            if let ended = error as? JobEnded { throw ended }
-            throw JobEnded(.failed, "\(error)")
+            let kept = fm.fileExists(atPath: out.path) ? "\(out.path) is kept as it was" : "nothing was written to \(out.path)"
+            throw JobEnded(.failed, "\((error as? JobEnded)?.message ?? "\(error)"); \(kept)")
         }
         let old = PrepOutput.replaced(out)
         if fm.fileExists(atPath: out.path) {
@@ -188,7 +188,12 @@ public enum Prep {
             let bytes = pixels[(i * per)..<((i + 1) * per)].map { UInt8(Swift.max(0, Swift.min(255, $0.rounded()))) }
             let png = try ImageCodec.encodePNG(Image(width: width, height: height, channels: channels, pixels: bytes))
             let relative = "\(prefix)/\(label)/\(String(format: "%05d", i)).png"
-            try png.write(to: dir.appendingPathComponent(String(format: "%05d.png", i)))
+            let file = dir.appendingPathComponent(String(format: "%05d.png", i))
+            do {
+                try png.write(to: file)
+            } catch {
+                throw JobEnded(.failed, "\(file.path): cannot write: \(describeFileError(error))")
+            }
             checksums[relative] = .string(String(format: "%08x", png.withUnsafeBytes { UInt32(truncatingIfNeeded: CLoomZlib.crc32(0, $0.bindMemory(to: UInt8.self).baseAddress, uInt($0.count))) }))
             written.append(relative)
         }

@@ -38,7 +38,7 @@ public final class RunFolder {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw JobEnded(.failed, "\(url.path): cannot create the run folder: \(error.localizedDescription)")
+            throw JobEnded(.failed, "\(url.path): cannot create the run folder: \(describeFileError(error))")
         }
         let lockPath = url.appendingPathComponent(".lock").path
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -81,7 +81,7 @@ public final class RunFolder {
         do {
             try FileManager.default.removeItem(atPath: path(name))
         } catch {
-            throw JobEnded(.failed, "\(path(name)): cannot remove: \(error.localizedDescription)")
+            throw JobEnded(.failed, "\(path(name)): cannot remove: \(describeFileError(error))")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LoomLayers
+import LoomTensor
 import ZIPFoundation
 
 /// Keras 3 `.keras` archives: a zip holding config.json (the model's config), metadata.json
@@ -76,7 +77,7 @@ public enum KerasFile {
             try archive.addEntry(with: "model.weights.h5", fileURL: weights, compressionMethod: .none)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw fail("cannot write the archive: \(error)")
+            throw fail("cannot write the archive: \(describeFileError(error))")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))

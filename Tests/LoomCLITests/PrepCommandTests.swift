@@ -97,4 +97,50 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: live.path))
         #expect(!FileManager.default.fileExists(atPath: scratch.appendingPathComponent(".prepared.old-99999998").path))
     }
+
+    /// With every row bad and the default --on-error skip, the error says what was skipped.
+    @Test func allRowsSkippedSaysWhy() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = scratch.appendingPathComponent("bad.csv")
+        try "a,b,label\n1,x,0\n2\n3,4,5,6\n".write(to: input, atomically: true, encoding: .utf8)
+        let result = try Self.prep(input, out: scratch.appendingPathComponent("out").path)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("holds no samples: all 3 input(s) were skipped (first: \(input.path):2: column 'b': cannot read 'x'"),
+                "\(result.stderr)")
+    }
+
+    /// A full disk mid-write: the system's reason and the path, the earlier output kept, no
+    /// Foundation error codes. (A 64 KiB tmpfs, which needs root, as CI has.)
+    @Test(.enabled(if: getuid() == 0)) func aFullDiskIsNamedAndKeepsTheEarlierOutput() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let small = try Self.csv(in: scratch)
+        let rows = (0..<20_000).map { "\($0),\($0 % 7),\($0 % 2)" }.joined(separator: "\n")
+        let large = scratch.appendingPathComponent("large.csv")
+        try ("a,b,label\n" + rows + "\n").write(to: large, atomically: true, encoding: .utf8)
+        let disk = scratch.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk.path]
+        try mount.run()
+        mount.waitUntilExit()
+        try #require(mount.terminationStatus == 0, "mount of a tmpfs failed")
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [disk.path]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let out = disk.appendingPathComponent("prepared").path
+        #expect(try Self.prep(small, out: out).status == 0)
+        let result = try Self.prep(large, out: out)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("No space left on device") && result.stderr.contains("\(out) is kept as it was"), "\(result.stderr)")
+        #expect(!result.stderr.contains("Code=") && !result.stderr.contains("NSCocoaErrorDomain"), "\(result.stderr)")
+        let again = try Self.prep(small, out: out)
+        #expect(again.stdout.contains("up to date"), "the earlier output is whole: \(again.stdout) \(again.stderr)")
+    }
 }
