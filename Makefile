@@ -2,8 +2,10 @@
 SWIFT ?= swift
 RELEASE := -c release
 TSAN_SCRATCH := .build-tsan
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup build train test test-release test-thread-sanitizer bench clean
+.PHONY: setup build train test test-release test-thread-sanitizer test-fuzz-corpus fuzz fuzz-build bench clean
 
 setup:
 	@scripts/install-system-packages.sh
@@ -16,7 +18,7 @@ build: setup
 train: build
 	.build/release/loom train datasets/jobs/mnist_mlp.yaml
 
-test: setup test-release test-thread-sanitizer
+test: setup test-release test-thread-sanitizer test-fuzz-corpus
 
 test-release:
 	$(SWIFT) test $(RELEASE) -Xswiftc -enable-testing
@@ -32,9 +34,23 @@ test-thread-sanitizer:
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path $(TSAN_SCRATCH) \
 		--filter 'AutodiffTests|RandomTests/streamsDoNotDependOnHowDrawsAreSplit|DataParallelTests|DatasetTests|ImageFolderTests|CSVTests/workers|TrainingFromDatasetTests|TrainingStateTests|TrainJobTests|RecurrentModelTests/statefulFitMatchesKeras'
 
+# The libFuzzer targets (loom-fuzz: PNG, JPEG, CSV, gzip, .npy, IDX, .keras, config JSON, HDF5
+# weights, job YAML), built with AddressSanitizer into their own scratch path; -DLOOM_FUZZ leaves
+# out the corpus replayer's @main, since libFuzzer brings its own main.
+fuzz-build:
+	$(SWIFT) build --sanitize=fuzzer --sanitize=address -Xswiftc -DLOOM_FUZZ --scratch-path $(FUZZ_SCRATCH) --product loom-fuzz
+
+# Every target fuzzed for FUZZ_SECONDS (default 60) each; crashes land in Tests/Fuzz/Crashes.
+fuzz: setup fuzz-build
+	scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+# In make test: every target run once over its corpus and the kept crash inputs.
+test-fuzz-corpus: fuzz-build
+	scripts/fuzz.sh replay
+
 bench: build
 	.build/release/loom bench gemm
 	.build/release/loom bench ops
 
 clean:
-	rm -rf .build $(TSAN_SCRATCH)
+	rm -rf .build $(TSAN_SCRATCH) $(FUZZ_SCRATCH)

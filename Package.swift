@@ -58,6 +58,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer targets over every parser of untrusted bytes (make fuzz); a plain build
+        // makes a replayer of the corpora instead.
+        .executableTarget(name: "loom-fuzz", dependencies: ["LoomLayers", "LoomData", "LoomModels", "LoomJobs"]),
+
         // Shared test helpers (finite differences, tolerant comparisons).
         .target(name: "LoomTestSupport", dependencies: ["LoomTensor", "LoomLayers"], path: "Tests/LoomTestSupport"),
         .testTarget(name: "LoomTensorTests", dependencies: ["LoomTensor", "LoomTestSupport"]),

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and stops.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libpng-dev libjpeg-dev libhdf5-dev zlib1g-dev)
+packages=(pkg-config libopenblas-dev libpng-dev libjpeg-dev libhdf5-dev zlib1g-dev unzip)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: swift is not on PATH; install Swift 6.1 or newer from swift.org first" >&2
