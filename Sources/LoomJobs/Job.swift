@@ -17,6 +17,9 @@ public struct Job: Sendable {
     public var evaluate: Bool
     /// The run folder named by the file (relative to the working directory), if any.
     public var runDirectory: String?
+    /// Where the model and compile sections stand in the job file ("job.yaml:12"), for errors
+    /// found only when the model is built or compiled.
+    public var places: [String: String] = [:]
     /// The job with every default filled in, as the run folder records it.
     public var resolved: JSONValue {
         ["name": .string(name), "seed": .string(String(seed)), "data": data.resolved, "model": model.resolved,
@@ -225,8 +228,9 @@ extension Job {
         let name = try root.optional("name")?.string() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let seed = UInt64(try root.optional("seed")?.int(in: 0...Int.max) ?? 1337)
         let data = try parseData(try root.required("data").object(), seed: seed, resolve: resolve)
-        let model = try parseModel(try root.required("model").object(), name: name, resolve: resolve)
-        let compile = try parseCompile(try root.required("compile"))
+        let modelField = try root.required("model"), compileField = try root.required("compile")
+        let model = try parseModel(try modelField.object(), name: name, resolve: resolve)
+        let compile = try parseCompile(compileField)
         let fit = try parseFit(try root.required("fit").object(), data: data)
         let evaluate = try root.optional("evaluate")?.bool() ?? (data.test != nil || data.testFraction > 0)
         if evaluate && data.test == nil && data.testFraction == 0 {
@@ -234,8 +238,10 @@ extension Job {
         }
         let runDirectory = try root.optional("run_dir")?.string()
         try root.finish()
+        var places: [String: String] = [:]
+        for (key, field) in [("model", modelField), ("compile", compileField)] { places[key] = file + (field.line.map { ":\($0)" } ?? "") }
         return Job(name: name, seed: seed, data: data, model: model, compile: compile, fit: fit, evaluate: evaluate,
-                   runDirectory: runDirectory)
+                   runDirectory: runDirectory, places: places)
     }
 
     private static func parseSource(_ field: JobField, resolve: (JobField, Bool) throws -> String) throws -> SourceSpec {
@@ -384,7 +390,16 @@ extension Job {
         let spec: ModelSpec
         switch given[0] {
         case "layers":
-            let layers = try o.required("layers").list().map(layerConfig)
+            // Each entry made into its layer now, so a wrong argument is named with its line.
+            let layers = try o.required("layers").list().map { entry in
+                let config = try layerConfig(entry)
+                do {
+                    _ = try Layer.deserialize(config)
+                } catch {
+                    throw entry.error("\(error)")
+                }
+                return config
+            }
             guard !layers.isEmpty else { throw o.field.error("layers is empty") }
             spec = .config(["class_name": "Sequential", "config": ["name": .string(name), "layers": .array(layers)]], source: "layers")
         case "config":

@@ -114,7 +114,7 @@ public enum TrainJob {
             do {
                 try net.compile(fromKerasConfig: job.compile)
             } catch {
-                throw JobEnded(.usage, "\(options.jobPath): compile: \(error)")
+                throw JobEnded(.usage, "\(job.places["compile"] ?? options.jobPath): compile: \(error)")
             }
         }
         net.seed = job.seed
@@ -206,7 +206,7 @@ public enum TrainJob {
                 return try KerasFile.load(path)
             }
         } catch {
-            throw JobEnded(.usage, "\(job.name): model: \(error)")
+            throw JobEnded(.usage, "\(job.places["model"] ?? job.name): model: \(error)")
         }
     }
 

@@ -24,7 +24,7 @@ enum FuzzTarget: String, CaseIterable {
     static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("loom-fuzz-\(getpid())")
 
     /// A small model whose weights file the hdf5 target reads.
-    nonisolated(unsafe) static let model: Model? = try? {
+    static let model: Model? = try? {
         let net = try Sequential([try Dense(units: 3, activation: .relu), try Dense(units: 2)])
         try net.build(inputShape: [nil, 4])
         return net
@@ -35,7 +35,7 @@ enum FuzzTarget: String, CaseIterable {
         try? fm.createDirectory(at: Self.scratch, withIntermediateDirectories: true)
         func file(_ name: String) -> String {
             let path = Self.scratch.appendingPathComponent(name).path
-            fm.createFile(atPath: path, contents: data)
+            _ = fm.createFile(atPath: path, contents: data)
             return path
         }
         switch self {

@@ -121,6 +121,42 @@ struct JobScratch {
         }
     }
 
+    /// The 1-based line of the first line of `text` that contains `fragment`.
+    static func line(of fragment: String, in text: String) -> Int {
+        (text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(fragment) } ?? -1) + 1
+    }
+
+    /// A wrong layer argument is named with the job file and the line of its entry; an error
+    /// found only when the model is built, with the line of the model section.
+    @Test func modelErrorsNameTheFileAndLine() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let text = Self.edited("    - Dropout: {rate: 0.2}", "    - Dropout: {rate: 1.5}")
+        let path = try scratch.job(text)
+        #expect(throws: JobFileError.self) { _ = try Job.read(path) }
+        do { _ = try Job.read(path) } catch {
+            #expect("\(error)".hasPrefix("\(path):\(Self.line(of: "rate: 1.5", in: text)): model.layers"), "\(error)")
+            #expect("\(error)".contains("rate"), "\(error)")
+        }
+        let misfit = Self.edited("    - Dense: {units: 8, activation: relu}", "    - Conv2D: {filters: 2, kernel_size: 3}")
+        let misfitPath = try scratch.job(misfit, name: "misfit.yaml")
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: misfitPath, runDirectory: scratch.path("run")), logger: Logger(label: "test"))
+            Issue.record("trained a model whose layer does not fit")
+        } catch let error as JobEnded {
+            let modelLine = Self.line(of: "model:", in: misfit)
+            #expect(error.message.hasPrefix("\(misfitPath):\(modelLine): model:") || error.message.hasPrefix("\(misfitPath):\(modelLine + 1): model:"),
+                    "\(error)")
+        }
+        let badLoss = try scratch.job(Self.edited("loss: sparse_categorical_crossentropy", "loss: no_such_loss"), name: "loss.yaml")
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: badLoss, runDirectory: scratch.path("run2")), logger: Logger(label: "test"))
+            Issue.record("compiled an unknown loss")
+        } catch let error as JobEnded {
+            #expect(error.message.hasPrefix("\(badLoss):") && error.message.contains(": compile: "), "\(error)")
+        }
+    }
+
     /// A layer that does not fit its input is refused before any file is written.
     @Test func aLayerThatDoesNotFitIsAUsageErrorBeforeAnyWork() throws {
         let scratch = try JobScratch()
