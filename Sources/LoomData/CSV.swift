@@ -75,8 +75,22 @@ public struct CSVTable: Sendable {
     public var vocabularies: [String: [String]]
     /// The rows left out (ErrorPolicy.skip, MissingValues.skipRow), one message each.
     public var skipped: [String]
+    /// Where each row came from.
+    public var origins = CSVRowOrigins()
 
     public var rowCount: Int { features.shape[0] }
+}
+
+/// The file and line of each row of a table, for messages about a value found wrong after
+/// parsing (a label out of range).
+public struct CSVRowOrigins: Sendable {
+    var files: [String] = [], rowFile: [Int32] = [], rowLine: [Int32] = []
+
+    /// "file:line" of row `row`.
+    public func callAsFunction(_ row: Int) -> String {
+        guard row >= 0, row < rowLine.count else { return "row \(row)" }
+        return "\(files[Int(rowFile[row])]):\(rowLine[row])"
+    }
 }
 
 /// RFC 4180 CSV files (quoted fields with doubled quotes and line breaks inside them; CRLF or LF
@@ -88,10 +102,11 @@ public enum CSV {
         var plan: ColumnPlan? = nil
         var parts: [ChunkResult] = []
         var skipped: [String] = []
+        var rowFile: [Int32] = [], rowLine: [Int32] = []
         // The parts' buffers go to the table; on an error they are given back here.
         var assembled = false
         defer { if !assembled { parts.forEach { $0.freeBuffers() } } }
-        for path in paths {
+        for (fileIndex, path) in paths.enumerated() {
             try withFileBytes(path) { buffer in
                 var start = 0, headerLines = 0
                 var names: [String]
@@ -138,12 +153,17 @@ public enum CSV {
                         skipped.append("\(path):\(line + local): \(message)")
                     }
                     parts[k].errors = []
+                    rowFile += repeatElement(Int32(fileIndex), count: parts[k].rowLines.count)
+                    rowLine += parts[k].rowLines.map { Int32(clamping: line + Int($0)) }
+                    parts[k].rowLines = []
                     line += parts[k].lines
                 }
             }
         }
         assembled = true
-        return try assemble(parts, plan: plan!, skipped: skipped)
+        var table = try assemble(parts, plan: plan!, skipped: skipped)
+        table.origins = CSVRowOrigins(files: paths, rowFile: rowFile, rowLine: rowLine)
+        return table
     }
 
     /// Each part parsed on its own thread (the only one here), in order.
@@ -306,6 +326,8 @@ struct ChunkResult: Sendable {
     }
     /// The strings of the categorical columns, row by row.
     var categories: [String] = []
+    /// Each row's line, counted from the part's start as the errors' are.
+    var rowLines: [Int32] = []
     var rows = 0
     /// Line breaks in the part.
     var lines = 0
@@ -411,6 +433,7 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                 if !lineEnd && p[j] == carriageReturn && (j + 1 == end || p[j + 1] == newline) { j += 1; lineEnd = true }
                 if lineEnd {
                     i = min(end, j + 1)
+                    out.rowLines.append(Int32(clamping: line))
                     line += 1
                     out.features.append(featureRow, count: nf)
                     out.labels.append(labelRow, count: nl)
@@ -540,6 +563,7 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
         out.features.append(featureRow, count: nf)
         out.labels.append(labelRow, count: nl)
         if nc > 0 { out.categories.append(contentsOf: rowCategories) }
+        out.rowLines.append(Int32(clamping: recordLine))
         out.rows += 1
     }
     out.lines = line

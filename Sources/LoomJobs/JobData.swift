@@ -7,11 +7,15 @@ import LoomTensor
 /// One split in memory: one array per model input and per output, a sample per row.
 public struct SplitArrays: Sendable {
     public var x: [Tensor], y: [Tensor]
+    /// Where sample i came from ("wine.csv:12", "labels.npy[10]"), for messages about a value
+    /// found wrong after loading.
+    public var origin: @Sendable (Int) -> String = { "sample \($0)" }
     public var count: Int { x.first?.shape.first ?? 0 }
 
     func rows(_ indices: ArraySlice<Int>) -> SplitArrays {
         let picks = Tensor(indices.map(Float.init))
-        return SplitArrays(x: x.map { $0.gather(picks) }, y: y.map { $0.gather(picks) })
+        let chosen = Array(indices), from = origin
+        return SplitArrays(x: x.map { $0.gather(picks) }, y: y.map { $0.gather(picks) }, origin: { from(chosen[$0]) })
     }
 }
 
@@ -69,9 +73,11 @@ public struct JobData: Sendable {
                 }
                 // Images [N, H, W] get Keras's channel axis: [N, H, W, 1].
                 if x.rank == 3 { x = x.reshaped(x.shape + [1]) }
-                return SplitArrays(x: [x], y: [y])
+                return SplitArrays(x: [x], y: [y], origin: { "\(labels)[\($0)]" })
             case let .npy(xs, ys):
-                let split = SplitArrays(x: try xs.map { try NPY.read($0) }, y: try ys.map { try NPY.read($0) })
+                let labelFile = ys.first ?? xs[0]
+                let split = SplitArrays(x: try xs.map { try NPY.read($0) }, y: try ys.map { try NPY.read($0) },
+                                        origin: { "\(labelFile)[\($0)]" })
                 let counts = (split.x + split.y).map { $0.shape.first ?? 0 }
                 guard Set(counts).count == 1 else {
                     throw DataFileError(path: xs[0], message: "the arrays hold different numbers of samples: \(counts) (\((xs + ys).joined(separator: ", ")))")
@@ -83,7 +89,7 @@ public struct JobData: Sendable {
                 let table = try CSV.read(paths, options: o)
                 skipped += table.skipped
                 for (k, v) in table.vocabularies { vocabularies[k] = v }
-                return SplitArrays(x: [table.features], y: table.labels.map { [$0] } ?? [])
+                return SplitArrays(x: [table.features], y: table.labels.map { [$0] } ?? [], origin: { [origins = table.origins] in origins($0) })
             case let .timeseries(t):
                 chronological = true
                 let (x, y, interpolated) = try windows(t)
@@ -144,7 +150,7 @@ public struct JobData: Sendable {
             if let classes = pre.oneHot, !out.y.isEmpty {
                 let labels = out.y[0].reshaped([out.y[0].count])
                 if let bad = labels.scalars.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) {
-                    throw LoomTrainingError("data.one_hot: label \(labels.scalars[bad]) of sample \(bad) is not a class in 0..<\(classes)")
+                    throw LoomTrainingError("data.one_hot: label \(labels.scalars[bad]) at \(s.origin(bad)) is not a class in 0..<\(classes)")
                 }
                 out.y[0] = ImageTransform.oneHot(labels, classes: classes)
             }

@@ -119,6 +119,11 @@ public enum TrainJob {
         }
         net.seed = job.seed
         try checkShapes(data, net, job: options.jobPath)
+        for split in [data.train, data.validation, data.test].compactMap({ $0 }) {
+            if let bad = net.labelOutOfRange(split.y) {
+                throw JobEnded(.failed, "data: label \(bad.value) at \(split.origin(bad.sample)) is out of range for \(bad.reason)")
+            }
+        }
         // The run's files are written whole (a signal waits for them), then training polls it.
         signals.stopAtOnce(while: nil)
         try folder.write(prettyJSON(jobJSON), to: "job.resolved.json")

@@ -405,15 +405,28 @@ extension Model {
     /// Integer labels for sparse losses must be classes of the output: checked once over all
     /// the data, so the error names the sample.
     func checkSparseLabels(_ y: [Tensor], compiled: CompiledModel, method: String) throws {
+        if let bad = labelOutOfRange(y, compiled: compiled) {
+            throw LoomTrainingError("\(method): label \(bad.value) of sample \(bad.sample) is out of range for \(bad.reason)")
+        }
+    }
+
+    /// The first label (output `output`, sample `sample`) that a sparse loss of the compiled
+    /// model cannot take, and why; nil when all are classes of their output.
+    public func labelOutOfRange(_ y: [Tensor]) -> (output: Int, sample: Int, value: Float, reason: String)? {
+        compiled.flatMap { labelOutOfRange(y, compiled: $0) }
+    }
+
+    func labelOutOfRange(_ y: [Tensor], compiled: CompiledModel) -> (output: Int, sample: Int, value: Float, reason: String)? {
         for (o, loss) in compiled.losses.enumerated() where loss?.takesSparseLabels == true {
-            guard o < outputShapes.count, let classes = outputShapes[o].last ?? nil else { continue }
+            guard o < outputShapes.count, o < y.count, let classes = outputShapes[o].last ?? nil else { continue }
             let labels = y[o].scalars
-            if let bad = labels.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || Int($0) >= classes }) {
+            if let bad = labels.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || $0 >= Float(classes) }) {
                 let perSample = Swift.max(1, labels.count / Swift.max(y[o].shape.first ?? 1, 1))
-                throw LoomTrainingError("\(method): label \(labels[bad]) of sample \(bad / perSample) is out of range for "
-                    + "\(loss!.name): the output '\(outputNames[o])' has \(classes) classes, so labels must be integers in [0, \(classes))")
+                return (o, bad / perSample, labels[bad], "\(loss!.name): the output '\(outputNames[o])' has \(classes) classes, "
+                    + "so labels must be integers in [0, \(classes))")
             }
         }
+        return nil
     }
 
     /// The user's callbacks and, unless silent, a progress bar, all pointed at this model.

@@ -96,7 +96,11 @@ struct CompiledModelArrays: ParsableArguments {
     /// The model, its inputs checked against its input shapes, and its labels.
     func load() throws -> (Model, [Tensor], [Tensor]) {
         let net = try loadCompiled(model)
-        return (net, try readInputs(xs, of: net, model: model, flag: "--x"), try readTargets(ys, of: net, model: model))
+        let (x, y) = (try readInputs(xs, of: net, model: model, flag: "--x"), try readTargets(ys, of: net, model: model))
+        if let bad = net.labelOutOfRange(y) {
+            throw DataFileError(path: ys[bad.output], message: "label \(bad.value) at index \(bad.sample) is out of range for \(bad.reason)")
+        }
+        return (net, x, y)
     }
 }
 

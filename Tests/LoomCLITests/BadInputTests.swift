@@ -1,4 +1,6 @@
 import Foundation
+import LoomData
+import LoomTensor
 import Testing
 import ZIPFoundation
 
@@ -95,6 +97,22 @@ import ZIPFoundation
             }
         }
         try Self.expectRefusal(["summary", model.path], ["deep.keras", "config.json is nested 10000 levels deep, more than the 512"])
+    }
+
+    /// A label that is not a class of the output is named by its file and index.
+    @Test func aLabelOutOfRangeNamesItsFileAndIndex() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let folder = LoomProcess.fixture("fit/rmsprop_sparse_logits")
+        let labels = try NPY.read(folder + "/y.npy")
+        var scalars = labels.scalars
+        scalars[3] = 1e20
+        let y = scratch.appendingPathComponent("y.npy").path
+        try NPY.write(Tensor(shape: labels.shape, scalars: scalars), to: y)
+        let out = scratch.appendingPathComponent("out.keras")
+        try Self.expectRefusal(["fit", folder + "/before.keras", "--x", folder + "/x.npy", "--y", y, "--epochs", "1", "--batch-size", "4",
+                                "--save", out.path], [y, "label 1e+20 at index 3 is out of range"], output: out)
+        try Self.expectRefusal(["evaluate", folder + "/before.keras", "--x", folder + "/x.npy", "--y", y], [y, "at index 3"])
     }
 
     @Test func fitRefusesModelsWithoutCompileConfig() throws {

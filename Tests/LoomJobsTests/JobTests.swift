@@ -157,6 +157,32 @@ struct JobScratch {
         }
     }
 
+    /// A label outside the class range is named by its CSV file and line, after the split.
+    @Test func aLabelOutOfRangeNamesItsFileAndLine() throws {
+        let scratch = try JobScratch()
+        defer { scratch.remove() }
+        let rows = (0..<40).map { i in "\(Float(i) / 40),\(Float(i % 5) / 5),\(Float(i % 7) / 7),\(Float(i % 3) / 3),\(i == 26 ? 7 : i % 3)" }
+        try ("a,b,c,d,label\n" + rows.joined(separator: "\n") + "\n").write(toFile: scratch.path("t.csv"), atomically: true, encoding: .utf8)
+        let path = try scratch.job(Self.edited("    npy: {x: x.npy, y: y.npy}", "    csv: {path: t.csv, labels: [label]}"))
+        do {
+            _ = try TrainJob.run(TrainOptions(jobPath: path, runDirectory: scratch.path("run")), logger: Logger(label: "test"))
+            Issue.record("trained on a label outside the classes")
+        } catch let error as JobEnded {
+            // Row 26 is on line 28 (the header is line 1).
+            #expect(error.message.contains("label 7.0 at \(scratch.path("t.csv")):28 is out of range"), "\(error)")
+        }
+        // loom prep's one-hot names it too.
+        var options = PrepOptions(source: .csv(paths: [scratch.path("t.csv")], options: CSVOptions(labels: [.name("label")])),
+                                  output: scratch.path("prepared"))
+        options.oneHot = 3
+        do {
+            _ = try Prep.run(options, logger: Logger(label: "test"))
+            Issue.record("one-hot of a label outside the classes")
+        } catch {
+            #expect("\(error)".contains("label 7.0 at \(scratch.path("t.csv")):28 is not a class"), "\(error)")
+        }
+    }
+
     /// A layer that does not fit its input is refused before any file is written.
     @Test func aLayerThatDoesNotFitIsAUsageErrorBeforeAnyWork() throws {
         let scratch = try JobScratch()
