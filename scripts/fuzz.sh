@@ -59,11 +59,18 @@ case ${1:-} in
     replay)
         for t in "${targets[@]}"; do
             [ -d "$corpus/$t" ] || seed "$t"
-            inputs=("$corpus/$t")
-            for c in "$crashes/$t"-*; do [ -e "$c" ] && inputs+=("$c"); done
-            LOOM_FUZZ_TARGET=$t "$binary" -runs=0 "${inputs[@]}" > /tmp/loom-fuzz-replay.log 2>&1 || {
-                cat /tmp/loom-fuzz-replay.log >&2; echo "loom-fuzz $t: failed on its corpus" >&2; exit 1; }
-            echo "loom-fuzz $t: $(grep -c . <(ls "$corpus/$t")) corpus input(s) replayed, no crash"
+            log=$(mktemp)
+            LOOM_FUZZ_TARGET=$t "$binary" -runs=0 "$corpus/$t" > "$log" 2>&1 || {
+                cat "$log" >&2; rm -f "$log"; echo "loom-fuzz $t: failed on its corpus" >&2; exit 1; }
+            # libFuzzer takes either folders (a corpus) or files (each run once), not both at once.
+            kept=()
+            for c in "$crashes/$t"-*; do [ -e "$c" ] && kept+=("$c"); done
+            if [ ${#kept[@]} -gt 0 ]; then
+                LOOM_FUZZ_TARGET=$t "$binary" "${kept[@]}" > "$log" 2>&1 || {
+                    cat "$log" >&2; rm -f "$log"; echo "loom-fuzz $t: failed on a kept crash input" >&2; exit 1; }
+            fi
+            rm -f "$log"
+            echo "loom-fuzz $t: $(ls "$corpus/$t" | wc -l) corpus and ${#kept[@]} kept crash input(s) replayed, no crash"
         done ;;
     *) echo "usage: scripts/fuzz.sh seed | run [SECONDS] | replay" >&2; exit 2 ;;
 esac
