@@ -518,6 +518,10 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                     case .feature, .label:
                         let row = kind == .feature ? featureRow : labelRow
                         let parsed = parseNumber(fieldStart, fieldCount)
+                        // The field as written (its first 40 bytes), for messages.
+                        func written() -> String {
+                            String(decoding: UnsafeBufferPointer(start: fieldStart, count: min(fieldCount, 40)), as: UTF8.self)
+                        }
                         switch parsed {
                         case let .value(v) where v.isFinite:
                             row[slots[field]] = v
@@ -526,9 +530,8 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                             // can learn from: it takes the missing-value policy, here, with its line.
                             switch options.missing {
                             case .error:
-                                let text = String(decoding: UnsafeBufferPointer(start: fieldStart, count: min(fieldCount, 40)), as: UTF8.self)
                                 let what = if case .missing = parsed { "missing value" } else {
-                                    "non-finite value '\(text.trimmingCharacters(in: .whitespaces))'"
+                                    "non-finite value '\(written().trimmingCharacters(in: .whitespaces))'"
                                 }
                                 failure = "column '\(plan.names[field])': \(what)"
                             case let .fill(v):
@@ -537,8 +540,7 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                                 missingSkip = true
                             }
                         case .bad:
-                            let text = String(decoding: UnsafeBufferPointer(start: fieldStart, count: min(fieldCount, 40)), as: UTF8.self)
-                            failure = "column '\(plan.names[field])': cannot read '\(text)' as a number"
+                            failure = "column '\(plan.names[field])': cannot read '\(written())' as a number"
                         }
                     default:
                         rowCategories[plan.categoryIndex[field]] = String(decoding: UnsafeBufferPointer(start: fieldStart, count: fieldCount), as: UTF8.self)

@@ -103,8 +103,7 @@ public struct JobData: Sendable {
                 let samples = try folder.dataset(workers: workers, onError: .skip, log: log).collect()
                 skipped += log.messages
                 guard !samples.isEmpty else {
-                    let why = log.messages.isEmpty ? "" : ": all \(log.messages.count) were skipped (first: \(log.messages.prefix(3).joined(separator: "; ")))"
-                    throw DataFileError(path: directory, message: "no readable images" + why)
+                    throw DataFileError(path: directory, message: "no readable images" + allSkipped(log.messages))
                 }
                 let batch = try Sample.stacked(samples)
                 return SplitArrays(x: batch.inputs, y: batch.targets)
@@ -114,9 +113,7 @@ public struct JobData: Sendable {
         var validation = try spec.validation.map(load)
         var test = try spec.test.map(load)
         guard train.count > 0 else {
-            // Every input skipped by the policy: why, or the user is left with nothing to go on.
-            let why = skipped.isEmpty ? "" : ": all \(skipped.count) input(s) were skipped (first: \(skipped.prefix(3).joined(separator: "; ")))"
-            throw LoomTrainingError("the training data holds no samples" + why)
+            throw LoomTrainingError("the training data holds no samples" + allSkipped(skipped))
         }
 
         if spec.validationFraction > 0 || spec.testFraction > 0 {
@@ -158,6 +155,12 @@ public struct JobData: Sendable {
         }
         return JobData(train: try transformed(train), validation: try validation.map(transformed), test: try test.map(transformed),
                        preprocessing: pre, skipped: skipped, naiveForecastFeature: naive, filled: filled)
+    }
+
+    /// Why nothing was left when every input was skipped by the policy (count and first
+    /// reasons), or "" when none was: without it the user has nothing to go on.
+    static func allSkipped(_ messages: [String]) -> String {
+        messages.isEmpty ? "" : ": all \(messages.count) input(s) were skipped (first: \(messages.prefix(3).joined(separator: "; ")))"
     }
 
     /// The windows of a time-series source: [windows, sequence_length, columns] and the target

@@ -57,12 +57,10 @@ public enum Prep {
         }
         let fingerprint = try self.fingerprint(options)
         let out = URL(fileURLWithPath: options.output).standardizedFileURL
-        let manifestPath = out.appendingPathComponent(manifestName).path
         PrepOutput.cleanUp(out) { logger.info("\($0)") }
-        if !options.force, let text = try? String(contentsOfFile: manifestPath, encoding: .utf8),
-           case let .object(manifest)? = try? JSONValue.parse(text), manifest["fingerprint"]?.isEquivalent(to: fingerprint, relativeTolerance: 0) == true,
-           case let .array(files)? = manifest["files"],
-           files.allSatisfy({ if case let .string(f) = $0 { return FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path) }; return false }) {
+        if !options.force, let (manifest, files) = PrepOutput.manifest(out),
+           manifest["fingerprint"]?.isEquivalent(to: fingerprint, relativeTolerance: 0) == true,
+           files.allSatisfy({ FileManager.default.fileExists(atPath: out.appendingPathComponent($0).path) }) {
             logger.info("\(out.path) is up to date with its inputs and options; nothing to do (--force redoes it)")
             var counts: [String: Int] = [:]
             if case let .object(c)? = manifest["counts"] { for (k, v) in c { counts[k] = Int(v.numberValue ?? 0) } }

@@ -31,7 +31,7 @@ enum PrepOutput {
         guard (info.st_mode & S_IFMT) == S_IFDIR else { throw JobEnded(.usage, notOurs + advice) }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
         if entries.isEmpty { return }
-        guard let listed = manifestFiles(out) else {
+        guard let listed = manifest(out)?.files else {
             throw JobEnded(.usage, notOurs + " (it has no loom prep manifest.json)" + advice)
         }
         // Every file there must be one the manifest lists: anything else was put there by someone else.
@@ -50,12 +50,13 @@ enum PrepOutput {
         }
     }
 
-    /// The files a prep manifest in `folder` lists, or nil when there is no such manifest.
-    static func manifestFiles(_ folder: URL) -> [String]? {
+    /// The prep manifest in `folder` and the files it lists, or nil when there is no such manifest.
+    static func manifest(_ folder: URL) -> (manifest: [String: JSONValue], files: [String])? {
         let path = folder.appendingPathComponent(Prep.manifestName).path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), case let .object(manifest)? = try? JSONValue.parse(text),
               manifest["format"] == .string(format), case let .array(files)? = manifest["files"] else { return nil }
-        return files.compactMap { if case let .string(f) = $0 { return f }; return nil }
+        let names = files.compactMap { if case let .string(f) = $0 { return f }; return nil }
+        return names.count == files.count ? (manifest, names) : nil
     }
 
     /// The staging (`.NAME.partial-PID`) and replaced (`.NAME.old-PID`) folders beside `out`.

@@ -47,6 +47,10 @@ public enum TrainJob {
         signals.install()
         defer { signals.uninstall() }
         signals.stopAtOnce(while: "reading the job and building the model", then: "nothing was written")
+        // Where a signal waits for a safe point (a file or a removal done whole): stop there.
+        func stopIfSignalled(_ place: String, _ advice: String) throws {
+            if let signal = signals.signal { throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped \(place); \(advice)") }
+        }
         var job: Job
         do {
             job = try Job.read(options.jobPath)
@@ -60,6 +64,8 @@ public enum TrainJob {
         // A model whose layers say their input shape is built now, so a layer that does not fit
         // is refused before anything is loaded or written.
         let early = try buildModel(job, inputShapes: nil)
+        // The run folder's lock and --restart's removals are done whole before a signal stops it.
+        signals.stopAtOnce(while: nil)
 
         let runDirectory = options.runDirectory ?? job.runDirectory ?? "runs/\(job.name)"
         let folder = try RunFolder(runDirectory)
@@ -86,7 +92,8 @@ public enum TrainJob {
         }
 
         let workers = job.fit.workers ?? defaultWorkerCount()
-        signals.stopAtOnce(while: "loading the data", then: "the run folder was not changed; run the job again to start")
+        try stopIfSignalled("before loading the data", "run the job again to go on")
+        signals.stopAtOnce(while: "loading the data", then: "nothing new was written; run the job again to go on")
         logger.info("job \(job.name): loading data")
         let data: JobData
         do {
@@ -131,9 +138,7 @@ public enum TrainJob {
         try folder.write(net.summary(), to: "summary.txt")
         if let checkpoint { try RunRecorder.writeMetrics(checkpoint.state.history, to: folder) }
 
-        if let signal = signals.signal {
-            throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped before training; run the job again to start")
-        }
+        try stopIfSignalled("before training", "run the job again to start")
         let recorder = RunRecorder(folder: folder, everySteps: job.fit.checkpointEverySteps, signals: signals, job: jobJSON, logger: logger)
         let callbacks = try job.fit.callbacks.map { try $0.make() } + [recorder]
         let validation = job.fit.validateOnTest ? data.test : data.validation
@@ -151,14 +156,9 @@ public enum TrainJob {
         }
         // Training is over (the last epoch's checkpoint says so): the results, result.json last.
         // A signal from here on waits for the file being written, then stops before the next.
-        func stopIfSignalled(_ done: String) throws {
-            if let signal = signals.signal {
-                throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped after \(done); training is complete: "
-                    + "run the job again to write the rest of its results")
-            }
-        }
+        let rest = "training is complete: run the job again to write the rest of its results"
         try net.save(folder.path("model.keras"))
-        try stopIfSignalled("writing model.keras")
+        try stopIfSignalled("after writing model.keras", rest)
         var test: [(String, Float)] = []
         if job.evaluate, let t = data.test {
             let logs = try net.evaluate(x: t.x, y: t.y, batchSize: Swift.max(job.fit.batchSize, 256), verbose: .silent, workers: workers)
@@ -180,7 +180,7 @@ public enum TrainJob {
         if !data.filled.isEmpty {
             logger.info("data: \(data.filled.count) missing value(s) interpolated linearly (first: \(data.filled[0]))")
         }
-        try stopIfSignalled("evaluating")
+        try stopIfSignalled("after evaluating", rest)
         var testJSON: [String: JSONValue] = [:]
         for (k, v) in test { testJSON[k] = jsonNumber(v) }
         let result: JSONValue = ["job": .string(job.name), "epochs_run": .int(history.epochs.count), "test": .object(testJSON),
