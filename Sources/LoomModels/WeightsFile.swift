@@ -34,19 +34,19 @@ enum KerasWeightsLayout {
     }
 }
 
-/// One open HDF5 file; every handle opened through it is closed when it is released.
+/// A new HDF5 file being written through libhdf5 (reading is HDF5Reader's); every handle
+/// opened through it is closed when it is released.
 final class HDF5File {
     let path: String
     let id: hid_t
 
-    init(path: String, create: Bool) throws {
+    init(creating path: String) throws {
         loom_h5_silence_errors()
         self.path = path
-        id = create ? H5Fcreate(path, loom_h5f_acc_trunc(), loom_h5p_default(), loom_h5p_default())
-                    : H5Fopen(path, loom_h5f_acc_rdonly(), loom_h5p_default())
+        id = H5Fcreate(path, loom_h5f_acc_trunc(), loom_h5p_default(), loom_h5p_default())
         guard id >= 0 else {
             loom_h5_clear_errors()
-            throw WeightsFileError(path: path, message: create ? "cannot create the file" : "not a readable HDF5 file")
+            throw WeightsFileError(path: path, message: "cannot create the file")
         }
     }
 
@@ -94,26 +94,6 @@ final class HDF5File {
         guard status >= 0 else { throw fail("cannot write dataset \(name)") }
     }
 
-    /// Whether `path` (relative to the file's root) exists.
-    func exists(_ path: String) -> Bool {
-        var prefix = ""
-        for part in path.split(separator: "/") {
-            prefix += (prefix.isEmpty ? "" : "/") + part
-            guard H5Lexists(id, prefix, loom_h5p_default()) > 0 else { loom_h5_clear_errors(); return false }
-        }
-        return true
-    }
-
-    /// The number of links (datasets, groups) in the group at `path`.
-    func count(_ path: String) throws -> Int {
-        let g = H5Gopen2(id, path, loom_h5p_default())
-        guard g >= 0 else { throw fail("no group \(path)") }
-        defer { H5Gclose(g) }
-        var info = H5G_info_t()
-        guard H5Gget_info(g, &info) >= 0 else { throw fail("cannot read group \(path)") }
-        return Int(info.nlinks)
-    }
-
     /// Writes a scalar int32 dataset `name` under `parent` (Keras's optimizer step count).
     func writeInt32(_ parent: hid_t, _ name: String, _ value: Int32) throws {
         let space = H5Screate(H5S_SCALAR)
@@ -128,49 +108,6 @@ final class HDF5File {
         }
     }
 
-    /// Opens the dataset at `path` and hands it to `body` with its shape.
-    private func withDataset<T>(_ path: String, _ body: (hid_t, [Int]) throws -> T) throws -> T {
-        guard exists(path) else { throw fail("no dataset \(path)") }
-        let dataset = H5Dopen2(id, path, loom_h5p_default())
-        guard dataset >= 0 else { throw fail("no dataset \(path)") }
-        defer { H5Dclose(dataset) }
-        let space = H5Dget_space(dataset)
-        defer { H5Sclose(space) }
-        let rank = Int(H5Sget_simple_extent_ndims(space))
-        guard rank >= 0, rank <= 8 else { throw fail("cannot read the shape of \(path)") }
-        var dims = [hsize_t](repeating: 0, count: rank)
-        H5Sget_simple_extent_dims(space, &dims, nil)
-        return try body(dataset, dims.map { Int(clamping: $0) })
-    }
-
-    /// The shape of the dataset at `path`.
-    func shape(_ path: String) throws -> [Int] { try withDataset(path) { $1 } }
-
-    /// Reads the float dataset at `path`, which must have shape `expected`: the shape is
-    /// checked before anything is allocated, so a crafted file cannot ask for unbounded memory.
-    func readTensor(_ path: String, expecting expected: [Int], what: @autoclosure () -> String) throws -> Tensor {
-        try withDataset(path) { dataset, dims in
-            guard dims == expected else { throw fail("\(what()) has shape \(expected) but \(path) has shape \(dims)") }
-            var tensor = Tensor(uninitializedShape: dims)
-            let status = tensor.withUnsafeMutableBufferPointer {
-                H5Dread(dataset, loom_h5t_native_float(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), $0.baseAddress)
-            }
-            guard status >= 0 else { throw fail("cannot read \(path) as float32") }
-            return tensor
-        }
-    }
-
-    /// Reads the scalar integer dataset at `path`.
-    func readInt(_ path: String) throws -> Int {
-        try withDataset(path) { dataset, dims in
-            guard dims.isEmpty || dims == [1] else { throw fail("\(path) should be a scalar but has shape \(dims)") }
-            var value: Int64 = 0
-            guard H5Dread(dataset, loom_h5t_native_int64(), loom_h5s_all(), loom_h5s_all(), loom_h5p_default(), &value) >= 0 else {
-                throw fail("cannot read \(path) as an integer")
-            }
-            return Int(value)
-        }
-    }
 }
 
 extension Model {
@@ -183,7 +120,7 @@ extension Model {
         }
         let temporary = path + ".partial-\(getpid())"
         do {
-            let file = try HDF5File(path: temporary, create: true)
+            let file = try HDF5File(creating: temporary)
             try write(self, to: file, at: file.id)
             if let optimizer = compiled?.optimizer { try write(optimizer, to: file) }
         } catch {
@@ -223,10 +160,10 @@ extension Model {
     /// A compiled model also takes the optimizer's state the file holds.
     public func loadWeights(_ path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw WeightsFileError(path: path, message: "no such file") }
-        let file = try HDF5File(path: path, create: false)
+        let file = try HDF5Reader(path: path)
         var assignments: [(Parameter, Tensor)] = []
         try read(self, from: file, at: "", into: &assignments)
-        if let optimizer = compiled?.optimizer, file.exists("optimizer/vars") { try read(optimizer, from: file) }
+        if let optimizer = compiled?.optimizer, try file.exists("optimizer/vars") { try read(optimizer, from: file) }
         for (p, v) in assignments { p.assign(v) }
     }
 
@@ -249,7 +186,7 @@ extension Model {
     /// Restores the optimizer's state from `optimizer/vars`. A file from an optimizer with
     /// other variables (another class or settings) is skipped with a warning, as Keras does:
     /// the weights still load and the optimizer starts fresh.
-    private func read(_ optimizer: Optimizer, from file: HDF5File) throws {
+    private func read(_ optimizer: Optimizer, from file: HDF5Reader) throws {
         let stored = try file.count("optimizer/vars")
         guard stored > 0 else { return }
         let parameters = trainableWeights
@@ -273,7 +210,7 @@ extension Model {
         }
     }
 
-    private func read(_ layer: Layer, from file: HDF5File, at prefix: String, into assignments: inout [(Parameter, Tensor)]) throws {
+    private func read(_ layer: Layer, from file: HDF5Reader, at prefix: String, into assignments: inout [(Parameter, Tensor)]) throws {
         let children = KerasWeightsLayout.children(layer)
         for (child, name) in zip(children, KerasWeightsLayout.groupNames(children)) {
             try read(child, from: file, at: prefix + "layers/" + name + "/", into: &assignments)
@@ -283,7 +220,7 @@ extension Model {
         }
         let weights = layer.ownWeights
         let vars = prefix + "vars"
-        let stored = file.exists(vars) ? try file.count(vars) : 0
+        let stored = try file.exists(vars) ? try file.count(vars) : 0
         guard stored == weights.count else {
             throw WeightsFileError(path: file.path, message: "layer '\(layer.name)' (\(vars)) has \(weights.count) weights "
                                    + "but the file holds \(stored)")

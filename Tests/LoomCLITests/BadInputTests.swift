@@ -33,7 +33,7 @@ import ZIPFoundation
         ("huge_input.keras", ["larger than Loom allows"]),
         ("missing_weight.keras", ["model.weights.h5", "layer 'd2'", "has 2 weights but the file holds 1"]),
         ("wrong_weight_shape.keras", ["weight d1/kernel has shape [3, 4] but layers/dense/vars/0 has shape [3, 5]"]),
-        ("truncated_weights.keras", ["model.weights.h5", "not a readable HDF5 file"]),
+        ("truncated_weights.keras", ["model.weights.h5", "the HDF5 file is cut short"]),
         ("truncated_zip.keras", ["truncated_zip.keras", "not a .keras archive"]),
         ("not_a_zip.keras", ["not_a_zip.keras", "not a .keras archive"]),
     ]

@@ -51,10 +51,10 @@ import Testing
         let path = Self.temporaryPath("roundtrip")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try source.saveWeights(path)
-        let file = try HDF5File(path: path, create: false)
+        let file = try HDF5Reader(path: path)
         // Keras's group names: by class, numbered within the container.
-        #expect(file.exists("layers/dense/vars/1") && file.exists("layers/dense_1/vars/0"))
-        #expect(file.exists("layers/batch_normalization/vars/3") && file.exists("layers/dropout/vars"))
+        #expect(try file.exists("layers/dense/vars/1") && file.exists("layers/dense_1/vars/0"))
+        #expect(try file.exists("layers/batch_normalization/vars/3") && file.exists("layers/dropout/vars"))
         #expect(try file.count("layers/dropout/vars") == 0)
         let copy = try Self.mlp()
         try copy.loadWeights(path)
