@@ -16,9 +16,13 @@ public struct TrainOptions: Sendable {
     public var workers: Int?
     /// Overrides fit.verbose.
     public var verbose: Int?
+    /// The memory the run may take (default: what the machine can give when it is checked).
+    public var maxMemory: MemoryLimit?
 
-    public init(jobPath: String, runDirectory: String? = nil, restart: Bool = false, workers: Int? = nil, verbose: Int? = nil) {
+    public init(jobPath: String, runDirectory: String? = nil, restart: Bool = false, workers: Int? = nil, verbose: Int? = nil,
+                maxMemory: MemoryLimit? = nil) {
         (self.jobPath, self.runDirectory, self.restart, self.workers, self.verbose) = (jobPath, runDirectory, restart, workers, verbose)
+        self.maxMemory = maxMemory
     }
 }
 
@@ -62,8 +66,9 @@ public enum TrainJob {
         // A live bar is for terminals: under cron or into a file, one plain line per epoch.
         if job.fit.verbose == 1 && isatty(STDOUT_FILENO) == 0 { job.fit.verbose = 2 }
         // A model whose layers say their input shape is built now, so a layer that does not fit
-        // is refused before anything is loaded or written.
-        let early = try buildModel(job, inputShapes: nil)
+        // (in its arguments, or in memory) is refused before anything is loaded or written.
+        let memory = MemoryCheck(job: job, options: options)
+        let early = try memory.building { try buildModel(job, inputShapes: nil) }
         // The run folder's lock and --restart's removals are done whole before a signal stops it.
         signals.stopAtOnce(while: nil)
 
@@ -106,6 +111,7 @@ public enum TrainJob {
         }
         logger.info("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test samples")
 
+        let samples = (train: data.train.count, test: data.test?.count ?? 0)
         let net: Model
         if let checkpoint {
             do {
@@ -117,7 +123,7 @@ public enum TrainJob {
         } else {
             // The model built before the data serves, unless it waited for the data's shapes.
             let waited = (early as? Sequential).map { !$0.isGraphBuilt } ?? false
-            net = waited ? try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) }) : early
+            net = waited ? try memory.building(samples: samples) { try buildModel(job, inputShapes: data.train.x.map { Array($0.shape.dropFirst()) }) } : early
             do {
                 try net.compile(fromKerasConfig: job.compile)
             } catch {
@@ -126,6 +132,8 @@ public enum TrainJob {
         }
         net.seed = job.seed
         try checkShapes(data, net, job: options.jobPath)
+        // Again with the data in memory, which the machine's figure now leaves out.
+        try memory.check(net, samples: samples)
         for split in [data.train, data.validation, data.test].compactMap({ $0 }) {
             if let bad = net.labelOutOfRange(split.y) {
                 throw JobEnded(.failed, "data: label \(bad.value) at \(split.origin(bad.sample)) is out of range for \(bad.reason)")
@@ -190,11 +198,62 @@ public enum TrainJob {
                            resumedFrom: checkpoint.map { ($0.state.epoch, $0.state.step) })
     }
 
+    /// The memory a job's model may take, checked as its weights are created (the weights
+    /// with the optimizer's slots and a gradient) and once it is built (with one batch's
+    /// activations), against --max-memory or what the machine can give at that moment.
+    struct MemoryCheck {
+        let job: Job
+        let options: TrainOptions
+        /// Training with the job's optimizer (with no slots when compile names none it can
+        /// make: compile reports that later, with the job's line).
+        let work: MemoryEstimate.Work
+
+        init(job: Job, options: TrainOptions) {
+            (self.job, self.options) = (job, options)
+            var optimizer: Optimizer? = nil
+            if case let .object(c) = job.compile, let value = c["optimizer"] {
+                optimizer = try? optimizers.make(value, owner: "compile", argument: "optimizer")
+            }
+            work = optimizer.map(MemoryEstimate.Work.training) ?? .training(slots: 0, optimizer: "")
+        }
+
+        var limit: MemoryLimit? { options.maxMemory ?? MemoryLimit.machine() }
+
+        /// The model `build` makes, measured first: built once with uninitialized weights,
+        /// each checked as it is made, then estimated whole with one batch's activations, and
+        /// only then built for real.
+        func building(samples: (train: Int, test: Int)? = nil, _ build: () throws -> Model) throws -> Model {
+            guard let limit else { return try build() }
+            let budget = MemoryEstimate.budget(limit: limit, for: work)
+            // A .keras file's weights are read from it, so it is loaded once, each weight checked.
+            if case .file = job.model { return try MemoryBudget.$current.withValue(budget, operation: build) }
+            try check(try budget.sizing(build), samples: samples)
+            return try build()
+        }
+
+        /// Refuses a built model whose training needs more than the limit; `samples` (once the
+        /// data is loaded) bounds the batches.
+        func check(_ net: Model, samples: (train: Int, test: Int)? = nil) throws {
+            guard let limit, (net as? Sequential)?.isGraphBuilt ?? true else { return }
+            // Training, then the test split's evaluation (in batches of at least 256).
+            let batch = Swift.min(job.fit.batchSize, Swift.max(samples?.train ?? .max, 1))
+            let testBatch = Swift.min(Swift.max(job.fit.batchSize, 256), Swift.max(samples?.test ?? .max, 1))
+            let estimates = [MemoryEstimate(net, batchSize: batch, work: net.compiled.map { .training($0.optimizer) } ?? work),
+                             MemoryEstimate(net, batchSize: testBatch, work: .inference(outputSamples: 0))]
+            do {
+                for estimate in estimates { try estimate.check(against: limit, model: net.name) }
+            } catch {
+                throw JobEnded(.usage, "\(job.places["model"] ?? options.jobPath): model: \(error)")
+            }
+        }
+    }
+
     /// The job's model, built for `inputShapes` (per sample) when its config gives none; nil
     /// when it cannot be built yet. Mistakes are usage errors naming the job file.
     static func buildModel(_ job: Job, inputShapes: [[Int]]?) throws -> Model {
         // The job's seed alone decides the initial weights, whatever else the process builds.
-        try RandomSeeds.withSeed(job.seed) { try buildModelSeeded(job, inputShapes: inputShapes) }
+        // Its layers are named as a fresh Keras session names them.
+        try RandomSeeds.withSeed(job.seed) { try LayerNames.withFreshCounters { try buildModelSeeded(job, inputShapes: inputShapes) } }
     }
 
     private static func buildModelSeeded(_ job: Job, inputShapes: [[Int]]?) throws -> Model {

@@ -75,10 +75,26 @@ public final class ForwardContext {
 /// Unique default names per prefix, as Keras gives them: dense, dense_1, dense_2, ...
 public enum LayerNames {
     private static let counts = SystemLock<[String: Int]>([:])
+    /// Counters used instead of the shared ones while a model is built only to be measured.
+    @TaskLocal private static var privateCounts: SystemLock<[String: Int]>?
+
+    /// `body` with names drawn from a copy of the counters in use: the names it gives are the
+    /// ones the next build will give too.
+    static func withPrivateCounters<T>(_ body: () throws -> T) rethrows -> T {
+        let copy = SystemLock((privateCounts ?? counts).withLock { $0 })
+        return try $privateCounts.withValue(copy, operation: body)
+    }
+
+    /// `body` with names counted from zero, as in a fresh Keras session (a job's model is named
+    /// "dense", "dense_1", ... however many models the process built before), leaving the
+    /// process's counters alone.
+    public static func withFreshCounters<T>(_ body: () throws -> T) rethrows -> T {
+        try $privateCounts.withValue(SystemLock([:]), operation: body)
+    }
 
     /// The next free name for `prefix`.
     public static func next(_ prefix: String) -> String {
-        counts.withLock { c in
+        (privateCounts ?? counts).withLock { c in
             let n = c[prefix, default: 0]
             c[prefix] = n + 1
             return n == 0 ? prefix : "\(prefix)_\(n)"
@@ -227,9 +243,12 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
     public func addWeight(_ weightName: String, shape: [Int], initializer: any Initializer,
                           regularizer: (any Regularizer)? = nil, constraint: (any Constraint)? = nil,
                           trainable: Bool = true) throws(ConfigError) -> Parameter {
-        _ = try ShapeLimits.checkedCount(shape, owner: name, what: "weight \(weightName)")
+        let count = try ShapeLimits.checkedCount(shape, owner: name, what: "weight \(weightName)")
+        let budget = MemoryBudget.current
+        try budget?.reserve(layer: name, weight: weightName, shape: shape, count: count, trainable: trainable && self.trainable)
         if let refusal = initializer.refusal(shape: shape) { throw ConfigError(name, argument: "\(weightName)_initializer", refusal) }
-        let p = Parameter(name: "\(name)/\(weightName)", value: initializer(shape: shape), trainable: trainable,
+        let value = budget?.sizingOnly == true ? Tensor(uninitializedShape: shape) : initializer(shape: shape)
+        let p = Parameter(name: "\(name)/\(weightName)", value: value, trainable: trainable,
                           regularizer: regularizer, constraint: constraint)
         weightList.append(p)
         return p

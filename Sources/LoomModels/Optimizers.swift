@@ -110,6 +110,9 @@ open class Optimizer: @unchecked Sendable {
     /// weight (Adam's group [0, 1] lists m and v of the first weight, then of the second, ...).
     open var kerasSlotGroups: [[Int]] { [] }
 
+    /// How many slot variables, each the size of its weight, the optimizer keeps per weight.
+    public var slotsPerWeight: Int { kerasSlotGroups.reduce(0) { $0 + $1.count } }
+
     /// Scalar state Keras lists after the slots (Nadam's running product of momentum factors).
     open var scalarState: [Float] {
         get { [] }
@@ -159,7 +162,6 @@ open class Optimizer: @unchecked Sendable {
         self.iterations = iterations
         slots = [:]
         guard floats.count == built.count else { return }
-        let slotsPerWeight = kerasSlotGroups.reduce(0) { $0 + $1.count }
         var restored = parameters.map { _ in [Tensor?](repeating: nil, count: slotsPerWeight) }
         var next = unbuilt.count
         for group in kerasSlotGroups {

@@ -1,5 +1,6 @@
 import Foundation
 import LoomLayers
+import LoomTensor
 
 extension Model {
     /// The model's table as Keras's model.summary() prints it: one row per layer with its
@@ -152,16 +153,6 @@ func grouped(_ n: Int) -> String {
         out.append(ch)
     }
     return out
-}
-
-/// Keras's readable_memory_size: "2.55 MB" with 1024 steps.
-func readableBytes(_ bytes: Int) -> String {
-    var size = Double(bytes)
-    for unit in ["B", "KB", "MB", "GB", "TB"] {
-        if size / 1024 < 1 { return String(format: "%.2f %@", size, unit) }
-        size /= 1024
-    }
-    return String(format: "%.2f PB", size)
 }
 
 /// The terminal's width as Python's shutil.get_terminal_size reports it: $COLUMNS, else the

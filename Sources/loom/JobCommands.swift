@@ -42,6 +42,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Discard the run folder's checkpoint and results and start over.") var restart = false
     @Option(help: "Worker threads (default: the job's fit.workers, else $LOOM_WORKERS, else the cores).") var workers: Int?
     @Option(help: "0 silent, 1 progress bar (on a terminal), 2 one line per epoch.") var verbose: Int?
+    @OptionGroup var memory: MemoryOption
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
@@ -52,7 +53,7 @@ struct Train: ParsableCommand {
         let logger = makeLogger("loom.train")
         try runJob("loom train") {
             let result = try TrainJob.run(TrainOptions(jobPath: job, runDirectory: runDir, restart: restart, workers: workers,
-                                                       verbose: verbose), logger: logger)
+                                                       verbose: verbose, maxMemory: memory.given), logger: logger)
             let test = result.test.map { "\($0.0) \(String(format: "%.4f", $0.1))" }.joined(separator: ", ")
             if result.alreadyFinished {
                 print("\(result.runDirectory): already finished\(test.isEmpty ? "" : "; test: \(test)")")

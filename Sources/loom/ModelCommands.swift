@@ -19,6 +19,45 @@ func reporting(_ command: String, _ body: () throws -> Void) throws {
     }
 }
 
+/// `--max-memory`: the memory a command's model may take, checked before it is allocated.
+struct MemoryOption: ParsableArguments {
+    @Option(name: .customLong("max-memory"),
+            help: "The memory the model may take, e.g. 8G or 512M (default: what the machine can give: MemAvailable, or the cgroup's limit).")
+    var maxMemory: String?
+
+    func validate() throws {
+        if let maxMemory, MemoryLimit.parseSize(maxMemory) == nil {
+            throw ValidationError("--max-memory must be a size such as 8G, 512M or 1073741824, got '\(maxMemory)'")
+        }
+    }
+
+    /// The option's limit, nil when not given.
+    var given: MemoryLimit? {
+        maxMemory.flatMap { text in MemoryLimit.parseSize(text).map { MemoryLimit(bytes: $0, source: "--max-memory \(text)") } }
+    }
+
+    /// The limit now: the option's, else the machine's.
+    var limit: MemoryLimit? { given ?? MemoryLimit.machine() }
+
+    /// Loads a .keras model, each weight checked against the limit before it is made.
+    func load(_ path: String) throws -> Model {
+        guard let limit else { return try KerasFile.load(path) }
+        return try MemoryBudget.$current.withValue(MemoryEstimate.budget(limit: limit, for: .inference(outputSamples: 0))) {
+            try KerasFile.load(path)
+        }
+    }
+
+    /// Refuses `work` on the model at `path` at `batchSize` when it needs more than the limit.
+    func check(_ net: Model, from path: String, batchSize: Int, work: MemoryEstimate.Work) throws {
+        guard let limit else { return }
+        do {
+            try MemoryEstimate(net, batchSize: batchSize, work: work).check(against: limit, model: net.name)
+        } catch {
+            throw LoomTrainingError("\(path): \(error)")
+        }
+    }
+}
+
 /// `loom predict MODEL.keras --input X.npy ... --output Y.npy ...`.
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +70,7 @@ struct Predict: ParsableCommand {
     var outputs: [String] = []
     @Option(name: .customLong("batch-size"), help: "Samples per batch.") var batchSize = 32
     @Option(help: "Worker threads (default: $LOOM_WORKERS, else the cores).") var workers: Int?
+    @OptionGroup var memory: MemoryOption
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one --input") }
@@ -40,11 +80,13 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try reporting("loom predict") {
-            let net = try KerasFile.load(model)
+            let net = try memory.load(model)
             guard outputs.count == net.outputShapes.count else {
                 throw LoomTrainingError("\(model) has \(net.outputShapes.count) output(s) but \(outputs.count) --output file(s) were given")
             }
             let xs = try readInputs(inputs, of: net, model: model)
+            let samples = xs.first?.shape.first ?? 0
+            try memory.check(net, from: model, batchSize: Swift.min(batchSize, Swift.max(samples, 1)), work: .inference(outputSamples: samples))
             let ys = try net.predict(xs, batchSize: batchSize, verbose: .silent, workers: workers)
             for (y, path) in zip(ys, outputs) { try NPY.write(y, to: path) }
         }
@@ -75,8 +117,8 @@ func readTargets(_ paths: [String], of net: Model, model: String) throws -> [Ten
 }
 
 /// Loads a .keras model that was saved compiled: fit and evaluate need its loss.
-func loadCompiled(_ model: String) throws -> Model {
-    let net = try KerasFile.load(model)
+func loadCompiled(_ model: String, memory: MemoryOption) throws -> Model {
+    let net = try memory.load(model)
     guard net.compiled != nil else {
         throw LoomTrainingError("\(model) was saved from a model that was not compiled: it has no optimizer or loss; compile it before saving")
     }
@@ -88,6 +130,7 @@ struct CompiledModelArrays: ParsableArguments {
     @Argument(help: "The model, a Keras 3 .keras file saved from a compiled model.") var model: String
     @Option(name: .customLong("x"), help: "One .npy per model input.") var xs: [String] = []
     @Option(name: .customLong("y"), help: "One .npy per model output.") var ys: [String] = []
+    @OptionGroup var memory: MemoryOption
 
     func validate() throws {
         guard !xs.isEmpty, !ys.isEmpty else { throw ValidationError("give at least one --x and one --y") }
@@ -95,7 +138,7 @@ struct CompiledModelArrays: ParsableArguments {
 
     /// The model, its inputs checked against its input shapes, and its labels.
     func load() throws -> (Model, [Tensor], [Tensor]) {
-        let net = try loadCompiled(model)
+        let net = try loadCompiled(model, memory: memory)
         let (x, y) = (try readInputs(xs, of: net, model: model, flag: "--x"), try readTargets(ys, of: net, model: model))
         if let bad = net.labelOutOfRange(y) {
             throw DataFileError(path: ys[bad.output], message: "label \(bad.value) at index \(bad.sample) is out of range for \(bad.reason)")
@@ -136,6 +179,10 @@ struct Fit: ParsableCommand {
         try reporting("loom fit") {
             let (net, x, y) = try data.load()
             if let seed { net.seed = seed }
+            if let optimizer = net.compiled?.optimizer {
+                let samples = x.first?.shape.first ?? 0
+                try data.memory.check(net, from: data.model, batchSize: Swift.min(batchSize, Swift.max(samples, 1)), work: .training(optimizer))
+            }
             let record = try net.fit(x: x, y: y, batchSize: batchSize, epochs: epochs, verbose: verbose.map(Verbosity.init) ?? .auto,
                                      validationSplit: validationSplit, shuffle: !noShuffle, workers: workers)
             try net.save(save)
@@ -166,6 +213,8 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try reporting("loom evaluate") {
             let (net, x, y) = try data.load()
+            let samples = x.first?.shape.first ?? 0
+            try data.memory.check(net, from: data.model, batchSize: Swift.min(batchSize, Swift.max(samples, 1)), work: .inference(outputSamples: 0))
             let logs = try net.evaluate(x: x, y: y, batchSize: batchSize, verbose: .silent, workers: workers)
             if json {
                 print("{" + logs.map { "\"\($0.key)\": \(Double($0.value))" }.joined(separator: ", ") + "}")
@@ -181,8 +230,9 @@ struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a .keras model's summary as Keras prints it.")
 
     @Argument(help: "The model, a Keras 3 .keras file.") var model: String
+    @OptionGroup var memory: MemoryOption
 
     func run() throws {
-        try reporting("loom summary") { try KerasFile.load(model).printSummary() }
+        try reporting("loom summary") { try memory.load(model).printSummary() }
     }
 }

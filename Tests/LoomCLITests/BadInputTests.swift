@@ -84,6 +84,31 @@ import ZIPFoundation
         #expect(Date().timeIntervalSince(started) < 20)
     }
 
+    /// A .keras model, or the work asked of it, larger than --max-memory (or the machine) is
+    /// refused before the weights or the outputs are allocated, naming the file and the figures.
+    @Test func modelsLargerThanTheMemoryAreRefused() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        try Self.expectRefusal(["predict", Self.plain, "--input", Self.x, "--output", output.path, "--max-memory", "100"],
+                               ["plain.keras", "d1: its weight kernel of shape [3, 4] takes 48.00 B", "the model's weights need at least 104.00 B",
+                                "more than the 100.00 B (--max-memory 100) this machine can give"], output: output)
+        try Self.expectRefusal(["summary", Self.plain, "--max-memory", "100"], ["plain.keras", "need at least 104.00 B"])
+        // 300,000 samples of 2 outputs, kept twice: 4.58 MB of outputs.
+        let many = scratch.appendingPathComponent("many.npy")
+        try NPY.write(Tensor.zeros([300_000, 3]), to: many.path)
+        try Self.expectRefusal(["predict", Self.plain, "--input", many.path, "--output", output.path, "--max-memory", "3M"],
+                               ["plain.keras: plain: running the model at batch 32 needs at least 4.58 MB", "the outputs 4.58 MB",
+                                "give fewer samples at a time"], output: output)
+        let folder = LoomProcess.fixture("fit/rmsprop_sparse_logits")
+        let out = scratch.appendingPathComponent("out.keras")
+        try Self.expectRefusal(["fit", folder + "/before.keras", "--x", folder + "/x.npy", "--y", folder + "/y.npy", "--epochs", "1",
+                                "--batch-size", "4", "--save", out.path, "--max-memory", "300"],
+                               ["before.keras", "training at batch 4 needs at least 1.54 KB", "the weights 228.00 B, 5 copies of the trainable ones (the value, 3 RMSprop slots and a gradient)"], output: out)
+        let fits = try LoomProcess.run(["predict", Self.plain, "--input", many.path, "--output", output.path, "--max-memory", "1G"])
+        #expect(fits.status == 0, "\(fits.stderr)")
+    }
+
     /// config.json nested 10,000 levels deep is valid JSON, too deep to read: the error says so.
     @Test func deeplyNestedConfigsAreNamedAsSuch() throws {
         let scratch = try LoomProcess.scratch()

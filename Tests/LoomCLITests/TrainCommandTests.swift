@@ -196,6 +196,48 @@ import Testing
         #expect(missing.status == JobExit.usage.rawValue && missing.stderr.contains("nowhere.yaml: no such file"))
     }
 
+    /// A model larger than the machine (weights with Adam's slots and gradients, or one
+    /// batch's activations) is refused before anything is allocated, in well under a second,
+    /// naming the job's line, the layer and the figures; nothing is written.
+    @Test func aModelTooLargeForMemoryIsRefusedAtOnce() throws {
+        let setup = try Setup(epochs: 1, samples: 3000)
+        defer { setup.remove() }
+        let job = try String(contentsOfFile: setup.job, encoding: .utf8)
+        func variant(_ name: String, _ replacements: [(String, String)]) throws -> String {
+            var text = job
+            for (a, b) in replacements { text = text.replacingOccurrences(of: a, with: b) }
+            try Data(text.utf8).write(to: URL(fileURLWithPath: setup.path(name)))
+            return setup.path(name)
+        }
+        // 64 x 30,000,000 floats: 7.2 GB of kernel, 4 copies with Adam: more than 24 GB.
+        let huge = try variant("huge.yaml", [("- Dense: {units: 512, activation: relu}\n    - Dropout: {rate: 0.2}\n    - Dense: {units: 512",
+                                              "- Dense: {units: 30000000, activation: relu}\n    - Dropout: {rate: 0.2}\n    - Dense: {units: 512"),
+                                             ("optimizer: rmsprop", "optimizer: adam")])
+        let started = Date()
+        let refused = try LoomProcess.run(["train", huge, "--run-dir", setup.path("huge")])
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(refused.status == JobExit.usage.rawValue, "\(refused.stderr)")
+        for fragment in ["huge.yaml:7: model: dense: its weight kernel", "kernel of shape [64, 30000000]", "kept 4 times (the value, 2 Adam slots and a gradient)",
+                         "this machine can give", "--max-memory"] {
+            #expect(refused.stderr.contains(fragment), "\(refused.stderr)\nlacks: \(fragment)")
+        }
+        #expect(refused.stderr.contains("MemAvailable") || refused.stderr.contains("memory.max") || refused.stderr.contains("limit_in_bytes"))
+        #expect(!FileManager.default.fileExists(atPath: setup.path("huge")))
+
+        // Weights that fit, a batch whose activations do not: 2048 x 512 x 3 floats a layer.
+        let wide = try variant("wide.yaml", [("batch_size: 64", "batch_size: 2048")])
+        let batch = try LoomProcess.run(["train", wide, "--run-dir", setup.path("wide"), "--max-memory", "40M"])
+        #expect(batch.status == JobExit.usage.rawValue, "\(batch.stderr)")
+        for fragment in ["wide.yaml:7: model: resumable: ", "training at batch 2048 needs at least", "one batch's activations",
+                         "the most for layer 'dense_1'", "output [2048, 512]", "40.00 MB (--max-memory 40M)", "use a smaller batch size"] {
+            #expect(batch.stderr.contains(fragment), "\(batch.stderr)\nlacks: \(fragment)")
+        }
+        let fits = try LoomProcess.run(["train", wide, "--run-dir", setup.path("fits"), "--max-memory", "2G"])
+        #expect(fits.status == JobExit.success.rawValue, "\(fits.stderr)")
+        let malformed = try LoomProcess.run(["train", wide, "--max-memory", "lots"])
+        #expect(malformed.status == JobExit.usage.rawValue && malformed.stderr.contains("--max-memory must be a size"), "\(malformed.stderr)")
+    }
+
     /// Under cron stdout and stderr are files or pipes: one plain line per epoch, timestamped
     /// log lines, no terminal control codes, even when a progress bar is asked for.
     @Test func outputIsPlainWhenNotOnATerminal() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import LoomLayers
+import LoomTensor
 import LoomTestSupport
 import Testing
 @testable import LoomModels
