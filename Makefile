@@ -36,9 +36,13 @@ test-thread-sanitizer:
 
 # The libFuzzer targets (loom-fuzz: PNG, JPEG, CSV, gzip, .npy, IDX, .keras, config JSON, HDF5
 # weights, job YAML), built with AddressSanitizer into their own scratch path; -DLOOM_FUZZ leaves
-# out the corpus replayer's @main, since libFuzzer brings its own main.
+# out the corpus replayer's @main, since libFuzzer brings its own main. SwiftPM passes the two
+# sanitizers to swiftc as separate flags, of which swiftc keeps only the last (address): the Swift
+# code then had no coverage counters and libFuzzer mutated blind. -sanitize=fuzzer,address in one
+# flag, after them, gives both (scripts/fuzz.sh replay checks the counters are there).
 fuzz-build:
-	$(SWIFT) build --sanitize=fuzzer --sanitize=address -Xswiftc -DLOOM_FUZZ --scratch-path $(FUZZ_SCRATCH) --product loom-fuzz
+	$(SWIFT) build --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLOOM_FUZZ \
+		--scratch-path $(FUZZ_SCRATCH) --product loom-fuzz
 
 # Every target fuzzed for FUZZ_SECONDS (default 60) each; crashes land in Tests/Fuzz/Crashes.
 fuzz: setup fuzz-build

@@ -1,6 +1,7 @@
 """PNG and JPEG files made by other encoders (pypng, Pillow), with what TensorFlow's decode_image
 (the decoder keras.utils.image_dataset_from_directory uses) returns for each at 1, 3 and 4
-channels: Loom's decoders must agree.
+channels: Loom's decoders must agree. 16-bit PNGs are decoded at 16 bits and divided by 257
+(Loom keeps their precision on the 8-bit scale; Keras cuts them to 8 bits).
 
 Run in a virtualenv with tensorflow-cpu, pillow and pypng (benchmarks/data_pipeline_vs_peers.sh
 makes one: .build-bench-data/bin/pip install pypng):
@@ -85,9 +86,15 @@ def main():
             f.write(data)
         native = tf.io.decode_image(data, expand_animations=False).numpy()
         entry = {"channels": int(native.shape[-1]), "decoded": []}
+        # A 16-bit PNG keeps its 16 bits in Loom, on the 8-bit scale (v / 257); TensorFlow's
+        # decode_png with dtype uint16 gives the same transforms at 16 bits.
+        sixteen = name.endswith("16.png")
         for c in (1, 3, 4):
             try:
-                decoded = tf.io.decode_image(data, channels=c, expand_animations=False).numpy()
+                if sixteen:
+                    decoded = (tf.io.decode_png(data, channels=c, dtype=tf.uint16).numpy().astype(np.float64) / 257).astype(np.float32)
+                else:
+                    decoded = tf.io.decode_image(data, channels=c, expand_animations=False).numpy()
             except tf.errors.InvalidArgumentError:
                 continue  # JPEG gives 1 or 3 channels; CMYK only its own 4
             np.save(os.path.join(OUT, f"{name}.c{c}.npy"), decoded)

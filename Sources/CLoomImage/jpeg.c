@@ -107,6 +107,7 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
         out->width = (int)width;
         out->height = (int)height;
         out->channels = channels;
+        out->bytes_per_sample = 1;
         return LOOM_IMAGE_BUFFER_TOO_SMALL;
     }
     pixels = given ? given : malloc(width * height * (size_t)channels);
@@ -146,6 +147,7 @@ int loom_jpeg_decode(const unsigned char *data, size_t size, int channels, int s
     out->width = (int)width;
     out->height = (int)height;
     out->channels = channels;
+    out->bytes_per_sample = 1;
     return 0;
 }
 

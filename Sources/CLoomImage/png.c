@@ -93,7 +93,9 @@ int loom_png_decode(const unsigned char *data, size_t size, int channels,
     } else if (has_alpha || has_tRNS) {
         png_set_strip_alpha(png);
     }
-    if (bit_depth > 8) png_set_strip_16(png);
+    // 16 bits are kept (their precision is the point of such a file), in the machine's order.
+    const int sample_bytes = bit_depth > 8 ? 2 : 1;
+    if (sample_bytes == 2) png_set_swap(png);
     png_set_packing(png);
     int passes = png_set_interlace_handling(png);
     (void)passes;
@@ -107,12 +109,13 @@ int loom_png_decode(const unsigned char *data, size_t size, int channels,
     }
     png_read_update_info(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
-    if (row_bytes != (size_t)width * (size_t)channels) png_error(png, "unexpected row layout");
+    if (row_bytes != (size_t)width * (size_t)channels * sample_bytes) png_error(png, "unexpected row layout");
     if (given && out->capacity < row_bytes * height) {
         png_destroy_read_struct(&png, &info, NULL);
         out->width = (int)width;
         out->height = (int)height;
         out->channels = channels;
+        out->bytes_per_sample = sample_bytes;
         return LOOM_IMAGE_BUFFER_TOO_SMALL;
     }
     pixels = given ? given : malloc(row_bytes * height ? row_bytes * height : 1);
@@ -127,6 +130,7 @@ int loom_png_decode(const unsigned char *data, size_t size, int channels,
     out->width = (int)width;
     out->height = (int)height;
     out->channels = channels;
+    out->bytes_per_sample = sample_bytes;
     return 0;
 }
 

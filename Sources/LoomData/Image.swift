@@ -1,21 +1,27 @@
 import CLoomImage
 import Foundation
 
-/// A decoded image: height × width × channels bytes, row-major (HWC), 8 bits per sample.
+/// A decoded image: height × width × channels samples, row-major (HWC), each 8 bits, or 16
+/// for a 16-bit PNG (two bytes a sample in `pixels`, in the machine's byte order).
 public struct Image: Sendable, Equatable {
     public var width: Int
     public var height: Int
     public var channels: Int
+    /// 1, or 2 for 16-bit samples.
+    public var bytesPerSample: Int
     public var pixels: [UInt8]
 
-    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height * channels,
-                     "Image: \(pixels.count) bytes for \(height)x\(width)x\(channels)")
+    public init(width: Int, height: Int, channels: Int, bytesPerSample: Int = 1, pixels: [UInt8]) {
+        precondition(bytesPerSample == 1 || bytesPerSample == 2, "Image: \(bytesPerSample) bytes a sample")
+        precondition(pixels.count == width * height * channels * bytesPerSample,
+                     "Image: \(pixels.count) bytes for \(height)x\(width)x\(channels)x\(bytesPerSample)")
         self.width = width
         self.height = height
         self.channels = channels
+        self.bytesPerSample = bytesPerSample
         self.pixels = pixels
     }
+
 }
 
 /// Why an image could not be decoded or encoded; `source` names the file when there is one.
@@ -46,7 +52,8 @@ public enum ImageCodec {
 
     /// Encodes an image as PNG (lossless).
     public static func encodePNG(_ image: Image) throws(ImageCodecError) -> Data {
-        try encode(image) { pixels, out, size, error in
+        guard image.bytesPerSample == 1 else { throw ImageCodecError(source: nil, message: "Loom encodes 8-bit PNGs only") }
+        return try encode(image) { pixels, out, size, error in
             loom_png_encode(pixels, Int32(image.width), Int32(image.height), Int32(image.channels), out, size, error)
         }
     }
@@ -73,7 +80,8 @@ public enum ImageCodec {
         guard data.count >= 26, let (width, height) = pngSize(data) else { return 0 }
         // Gray 1, RGB 3, palette 3 (4 with transparency, found later), gray+alpha 2, RGBA 4.
         let own = [0: 1, 2: 3, 3: 3, 4: 2, 6: 4][Int(data[data.startIndex + 25])] ?? 4
-        return clampedBytes(width, height, channels == 0 ? own : channels)
+        let sampleBytes = data[data.startIndex + 24] == 16 ? 2 : 1
+        return clampedBytes(width, height, (channels == 0 ? own : channels) * sampleBytes)
     }
 
     /// (width, height) from a PNG's IHDR chunk, which the format puts first.
@@ -137,17 +145,18 @@ public enum ImageCodec {
                 image.pixels = buffer.baseAddress
                 image.capacity = buffer.count
                 status = data.withUnsafeBytes { raw in call(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, &image, &error) }
-                count = status == 0 ? Int(image.width) * Int(image.height) * Int(image.channels) : 0
+                count = status == 0 ? Int(image.width) * Int(image.height) * Int(image.channels) * Int(max(1, image.bytes_per_sample)) : 0
             }
             if status == LOOM_IMAGE_BUFFER_TOO_SMALL {
-                capacity = clampedBytes(Int(image.width), Int(image.height), Int(image.channels))
+                capacity = clampedBytes(Int(image.width), Int(image.height), Int(image.channels) * Int(max(1, image.bytes_per_sample)))
                 guard capacity > 0 else {
                     throw ImageCodecError(source: source, message: "\(image.width)x\(image.height)x\(image.channels) is larger than Loom decodes")
                 }
                 continue
             }
             guard status == 0 else { throw ImageCodecError(source: source, message: errorText(error)) }
-            return Image(width: Int(image.width), height: Int(image.height), channels: Int(image.channels), pixels: pixels)
+            return Image(width: Int(image.width), height: Int(image.height), channels: Int(image.channels),
+                         bytesPerSample: Int(max(1, image.bytes_per_sample)), pixels: pixels)
         }
         throw ImageCodecError(source: source, message: "the decoder asked for a larger buffer twice")
     }

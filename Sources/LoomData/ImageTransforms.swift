@@ -7,12 +7,17 @@ public enum Interpolation: String, Sendable, CaseIterable {
 }
 
 extension Image {
-    /// The pixels as a float32 HWC tensor, values 0...255 (what Keras's image loaders yield).
+    /// The pixels as a float32 HWC tensor, values 0...255 (what Keras's image loaders yield);
+    /// a 16-bit image keeps its precision (v / 257) where Keras's loaders cut it to 8 bits.
     public var tensor: Tensor {
         var t = Tensor(uninitializedShape: [height, width, channels])
         t.withUnsafeMutableBufferPointer { out in
             pixels.withUnsafeBufferPointer { p in
-                for i in 0..<p.count { out[i] = Float(p[i]) }
+                if bytesPerSample == 1 {
+                    for i in 0..<p.count { out[i] = Float(p[i]) }
+                } else {
+                    for i in 0..<out.count { out[i] = Float(UInt16(p[2 * i]) | UInt16(p[2 * i + 1]) << 8) / 257 }
+                }
             }
         }
         return t
@@ -22,16 +27,27 @@ extension Image {
     /// the luma (ITU-R 601, as TensorFlow and Pillow), alpha is added opaque or dropped.
     public func converted(toChannels target: Int) -> Image {
         guard target != channels else { return self }
-        var out = [UInt8](repeating: 255, count: width * height * target)
+        if bytesPerSample == 1 {
+            return Image(width: width, height: height, channels: target, pixels: Self.convert(pixels, from: channels, to: target))
+        }
+        let samples = (0..<(pixels.count / 2)).map { UInt16(pixels[2 * $0]) | UInt16(pixels[2 * $0 + 1]) << 8 }
+        let out = Self.convert(samples, from: channels, to: target)
+        return Image(width: width, height: height, channels: target, bytesPerSample: 2,
+                     pixels: out.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] })
+    }
+
+    private static func convert<S: FixedWidthInteger & UnsignedInteger>(_ pixels: [S], from channels: Int, to target: Int) -> [S] {
+        let count = pixels.count / channels
+        var out = [S](repeating: S.max, count: count * target)
         let hasAlpha = channels == 2 || channels == 4, color = channels >= 3
-        for i in 0..<(width * height) {
+        for i in 0..<count {
             let src = i * channels, dst = i * target
             var gray = pixels[src]
             if color {
                 let luma = Int(pixels[src]) * 299 + Int(pixels[src + 1]) * 587 + Int(pixels[src + 2]) * 114
-                gray = UInt8((luma + 500) / 1000)
+                gray = S((luma + 500) / 1000)
             }
-            let alpha: UInt8 = hasAlpha ? pixels[src + channels - 1] : 255
+            let alpha = hasAlpha ? pixels[src + channels - 1] : S.max
             switch target {
             case 1: out[dst] = gray
             case 2: out[dst] = gray; out[dst + 1] = alpha
@@ -41,7 +57,7 @@ extension Image {
             default: break
             }
         }
-        return Image(width: width, height: height, channels: target, pixels: out)
+        return out
     }
 }
 

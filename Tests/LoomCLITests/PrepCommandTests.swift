@@ -1,4 +1,5 @@
 import Foundation
+import LoomData
 import Testing
 
 /// `loom prep` replaces its `--out` folder whole, so it must never replace anything it did not
@@ -30,6 +31,29 @@ import Testing
         let result = try Self.prep(input, out: scratch.path, ["--force"])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(try Data(contentsOf: input) == before)
+    }
+
+    /// A 16-bit PNG keeps its precision through `loom prep images`: values v / 257 on the
+    /// 0-255 scale, between the 8-bit steps, as the decoder (checked against TensorFlow's
+    /// 16-bit decode) gives them.
+    @Test func sixteenBitPNGsKeepTheirPrecision() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let png = try Data(contentsOf: URL(fileURLWithPath: LoomProcess.fixture("png16/rgb16.png")))
+        for (folder, name) in [("a", "1.png"), ("b", "2.png")] {
+            let dir = scratch.appendingPathComponent("images/\(folder)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try png.write(to: dir.appendingPathComponent(name))
+        }
+        let out = scratch.appendingPathComponent("out").path
+        let result = try LoomProcess.run(["prep", "images", scratch.appendingPathComponent("images").path, "--out", out,
+                                          "--image-size", "9x13", "--color-mode", "rgb"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let x = try NPY.read(out + "/train-x-00000.npy")
+        let expected = try ImageDecoder.decode(png, path: "rgb16.png", channels: 3).tensor
+        #expect(x.shape == [2, 9, 13, 3])
+        #expect(Array(x.scalars.prefix(expected.count)) == expected.scalars)
+        #expect(x.scalars.contains { $0 != $0.rounded() } && x.scalars.allSatisfy { $0 >= 0 && $0 <= 255 })
     }
 
     @Test func aFolderOfOtherFilesIsNeverReplaced() throws {

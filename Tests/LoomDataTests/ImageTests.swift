@@ -14,6 +14,17 @@ import Testing
         return Image(width: width, height: height, channels: channels, pixels: pixels)
     }
 
+    /// A 16-bit image converts channels at 16 bits and reads as v / 257.
+    @Test func sixteenBitImagesConvertAtSixteenBits() {
+        // Gray 0x0101 (1.0 on the 8-bit scale) and 0x8000 (32768 / 257).
+        let gray = Image(width: 2, height: 1, channels: 1, bytesPerSample: 2, pixels: [0x01, 0x01, 0x00, 0x80])
+        #expect(gray.tensor.scalars == [1, Float(32768) / 257])
+        let rgba = gray.converted(toChannels: 4)
+        #expect(rgba.bytesPerSample == 2)
+        #expect(rgba.tensor.scalars == [1, 1, 1, 255, Float(32768) / 257, Float(32768) / 257, Float(32768) / 257, 255])
+        #expect(throws: ImageCodecError.self) { try ImageCodec.encodePNG(gray) }
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func pngRoundTripIsExact(_ channels: Int) throws {
         let image = Self.gradient(width: 37, height: 21, channels: channels)

@@ -2,7 +2,8 @@
 #define LOOM_IMAGE_H
 #include <stddef.h>
 
-/// A decoded image: height x width x channels bytes, row-major. Decoders write into `pixels`
+/// A decoded image: height x width x channels samples, row-major, each of `bytes_per_sample`
+/// bytes (1, or 2 for a 16-bit PNG, in the machine's byte order). Decoders write into `pixels`
 /// when it is given (non-NULL) with `capacity` bytes, so the caller's own buffer (a Swift
 /// array's) receives the pixels without a copy; if it is too small they return
 /// LOOM_IMAGE_BUFFER_TOO_SMALL with width, height and channels set, to call again with a
@@ -13,6 +14,7 @@ typedef struct {
     int width;
     int height;
     int channels;
+    int bytes_per_sample;
 } loom_image;
 
 /// Error text buffer size the shim writes into.
@@ -22,7 +24,8 @@ typedef struct {
 #define LOOM_IMAGE_BUFFER_TOO_SMALL (-3)
 
 /// Decodes a PNG held in memory. channels: 0 keeps the file's (1 gray, 2 gray+alpha, 3 RGB,
-/// 4 RGBA), otherwise 1..4. Returns 0 on success, -1 with a message in error.
+/// 4 RGBA), otherwise 1..4. A 16-bit file keeps its 16 bits. Returns 0 on success, -1 with a
+/// message in error.
 int loom_png_decode(const unsigned char *data, size_t size, int channels,
                     loom_image *out, char *error);
 
