@@ -1,5 +1,6 @@
 import CLoomZlib
 import Foundation
+import LoomLayers
 import LoomTensor
 
 /// Why a data file (or one element of it: an image, a CSV row) could not be read: the file, with
@@ -38,7 +39,10 @@ public enum IDX {
             shape.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
         }
         let header = 4 + 4 * rank
-        let count = shape.reduce(1, *)
+        // A crafted header's product can overflow Int (found by fuzzing): bounded first.
+        guard let count = ShapeLimits.elementCount(shape) else {
+            throw DataFileError(path: path, message: "IDX header's shape \(shape) is larger than Loom reads (\(ShapeLimits.maximumElements) elements)")
+        }
         guard bytes.count - header == count else {
             throw DataFileError(path: path, message: "IDX data has \(bytes.count - header) bytes, the header \(shape) needs \(count)")
         }

@@ -32,6 +32,13 @@ import Testing
         #expect(throws: DataFileError(path: short, message: "IDX data has 2 bytes, the header [2, 3] needs 6")) {
             try IDX.read(short)
         }
+        // A header whose sizes multiply past Int (the fuzzer's find: it trapped on overflow).
+        let huge = dir.appendingPathComponent("huge.idx").path
+        try Data([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0x27, 0x10, 0, 0, 0x00, 0x1C, 0, 0] + [UInt8](repeating: 0, count: 64))
+            .write(to: URL(fileURLWithPath: huge))
+        #expect(throws: DataFileError(path: huge, message: "IDX header's shape [4294967295, 655360000, 1835008] is larger than Loom reads (2147483648 elements)")) {
+            try IDX.read(huge)
+        }
         let floats = dir.appendingPathComponent("f.idx").path
         try Data([0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0]).write(to: URL(fileURLWithPath: floats))
         #expect(throws: DataFileError.self) { try IDX.read(floats) }
