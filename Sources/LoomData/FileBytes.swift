@@ -31,55 +31,30 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
     return result
 }
 
-/// Runs `body` on the file's bytes: memory-mapped when the file is plain, gunzipped into
-/// memory when it starts with the gzip magic number.
+/// Runs `body` on the file's bytes, read into memory (see `ReadableFile` for why not mapped),
+/// gunzipped when the file starts with the gzip magic number.
 func withFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) throws -> T {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-        let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
-        throw DataFileError(path: path, message: reason)
-    }
-    let magic = (try? handle.read(upToCount: 2)) ?? Data()
-    try? handle.close()
-    if magic.elementsEqual([0x1F, 0x8B]) {
-        let bytes = try readFileMaybeGzip(path)
-        return try bytes.withUnsafeBufferPointer(body)
-    }
     let data: Data
     do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-    } catch {
-        throw DataFileError(path: path, message: "cannot be read: \(describeFileError(error))")
+        let file = try ReadableFile(path, acceptingPipes: true)
+        if try file.bytes(at: 0, count: 2).elementsEqual([0x1F, 0x8B]) {
+            // zlib's gzread reads from a path, which for a pipe would wait for a second writer.
+            guard !file.isPipe else { throw DataFileError(path: path, message: "is gzip-compressed and a pipe: give the .gz file itself, which Loom unpacks") }
+            let bytes = try readFileMaybeGzip(path)
+            return try bytes.withUnsafeBufferPointer(body)
+        }
+        data = try file.contents()
+    } catch let failure as FileReadFailure {
+        throw DataFileError(path: path, message: failure.reason)
     }
     return try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
 }
 
-/// A whole file's bytes, read with one open, fstat, read and close: Foundation's
-/// `Data(contentsOf:)` walks the path twice (a stat, then the open), which for small image
-/// files costs as much as decoding them.
-public func readWholeFile(_ path: String) throws(DataFileError) -> Data {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-        throw DataFileError(path: path, message: errno == ENOENT ? "no such file" : "cannot be read: \(String(cString: strerror(errno)))")
+/// A whole data file's bytes, or an error naming it.
+public func readDataFile(_ path: String) throws(DataFileError) -> Data {
+    do throws(FileReadFailure) {
+        return try readWholeFile(path)
+    } catch {
+        throw DataFileError(path: path, message: error.reason)
     }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw DataFileError(path: path, message: "cannot be read: \(String(cString: strerror(errno)))") }
-    guard (info.st_mode & S_IFMT) == S_IFREG else { throw DataFileError(path: path, message: "cannot be read: not a regular file") }
-    var data = Data(count: Int(info.st_size))
-    var failure: Int32 = 0
-    let filled = data.withUnsafeMutableBytes { buffer -> Int in
-        var done = 0
-        while done < buffer.count {
-            let n = read(fd, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { failure = errno; break }
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-    if failure != 0 { throw DataFileError(path: path, message: "cannot be read: \(String(cString: strerror(failure)))") }
-    // A file that shrank while being read: what was there.
-    if filled < data.count { data.removeSubrange(filled...) }
-    return data
 }

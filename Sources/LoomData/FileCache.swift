@@ -93,10 +93,10 @@ final class SampleFileWriter {
 enum SampleFileReader {
     static func cursor(_ path: String) throws -> Cursor<Sample> {
         let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        do throws(FileReadFailure) {
+            data = try readWholeFile(path)
         } catch {
-            throw DataFileError(path: path, message: "cannot read the cache file")
+            throw DataFileError(path: path, message: "cannot read the cache file: \(error.reason)")
         }
         guard data.starts(with: cacheMagic) else { throw DataFileError(path: path, message: "not a Loom cache file") }
         var offset = cacheMagic.count

@@ -204,7 +204,7 @@ public struct ImageFolder: Sendable {
     /// One image file as the options want it.
     public static func load(_ path: String, options: ImageFolderOptions) throws -> Tensor {
         let (height, width) = options.imageSize
-        let data = try readWholeFile(path)
+        let data = try readDataFile(path)
         let decoded = try ImageDecoder.decode(data, path: path, channels: options.colorMode.channels,
                                               target: options.jpegDownscale && !options.cropToAspectRatio ? (height, width) : nil)
         var image = decoded.tensor

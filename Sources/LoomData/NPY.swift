@@ -2,8 +2,8 @@ import Foundation
 import LoomTensor
 
 /// NumPy `.npy` files, format versions 1 to 3: little-endian float32, float64, int32, int64,
-/// uint8 and bool arrays, read as float tensors (float32 C-order files memory-mapped, without a
-/// copy); Fortran-order arrays are transposed into row-major order. Writes float32.
+/// uint8 and bool arrays, read as float tensors; Fortran-order arrays are transposed into
+/// row-major order. Writes float32.
 public enum NPY {
     /// The element types Loom reads, by NumPy's `descr`.
     public enum ElementType: String, Sendable, CaseIterable {
@@ -122,54 +122,59 @@ public enum NPY {
     }
 
     /// Reads a `.npy` file as a float tensor of its shape (integers and booleans converted).
-    /// A float32 file in C order is memory-mapped: its pages are read as they are used, and a
-    /// tensor written to gets a private copy of the page, never changing the file.
+    /// Float32 data is read straight into the tensor's storage, with no second copy.
     public static func read(_ path: String) throws(DataFileError) -> Tensor {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw DataFileError(path: path, message: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw DataFileError(path: path, message: String(cString: strerror(errno))) }
-        let size = Int(info.st_size)
-        guard size > 0 else { throw DataFileError(path: path, message: "empty file, not a .npy array") }
-        guard let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw DataFileError(path: path, message: "cannot map the file: \(String(cString: strerror(errno)))")
-        }
-        let release: @Sendable () -> Void = { [mapped = UInt(bitPattern: mapped)] in
-            munmap(UnsafeMutableRawPointer(bitPattern: mapped), size)
-        }
-        do throws(DataFileError) {
-            let h = try header(UnsafeRawBufferPointer(start: mapped, count: size), path: path)
-            // Sizes are checked before anything is allocated: a crafted shape cannot overflow or
-            // make Loom allocate more than the file holds.
-            var count = 1
-            for d in h.shape {
-                let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw DataFileError(path: path, message: "shape \(h.shape) is too large") }
-                count = product
-            }
-            let (bytes, overflow) = count.multipliedReportingOverflow(by: h.elementType.size)
-            guard !overflow, h.dataOffset + bytes <= size else {
-                throw DataFileError(path: path, message: "truncated: shape \(h.shape) of \(h.elementType.rawValue) needs "
-                                    + "\(bytes) bytes of data, the file holds \(max(0, size - h.dataOffset))")
-            }
-            let data = mapped + h.dataOffset
-            var tensor: Tensor
-            if h.elementType == .float32 && h.dataOffset % 4 == 0 {
-                let storage = TensorStorage(external: data.assumingMemoryBound(to: Float.self), count: count, release: release)
-                tensor = Tensor(storage: storage, shape: h.fortranOrder ? h.shape.reversed() : h.shape)
-            } else {
-                defer { release() }
-                tensor = Tensor(uninitializedShape: h.fortranOrder ? h.shape.reversed() : h.shape)
-                tensor.withUnsafeMutableBufferPointer { out in convert(data, h.elementType, count, into: out) }
-            }
-            // Fortran order: the elements are the transpose's, in row-major order.
-            if h.fortranOrder && h.shape.count > 1 { tensor = tensor.transposed(Array((0..<h.shape.count).reversed())) }
-            return tensor
-        } catch {
-            release()
+        do {
+            return try readTensor(path)
+        } catch let error as DataFileError {
             throw error
+        } catch let failure as FileReadFailure {
+            throw DataFileError(path: path, message: failure.reason)
+        } catch {
+            throw DataFileError(path: path, message: "cannot be read: \(error)")
         }
+    }
+
+    private static func readTensor(_ path: String) throws -> Tensor {
+        func fail(_ message: String) -> DataFileError { DataFileError(path: path, message: message) }
+        let file = try ReadableFile(path, acceptingPipes: true)
+        let size = file.size
+        guard size > 0 else { throw fail("empty file, not a .npy array") }
+        // header() refuses a header longer than 1 MiB, so this prefix holds any it accepts.
+        let prefix = try file.bytes(at: 0, count: min(size, 12 + (1 << 20)))
+        let h = try prefix.withUnsafeBytes { raw throws(DataFileError) in try header(raw, path: path) }
+        // Sizes are checked before anything is allocated: a crafted shape cannot overflow or
+        // make Loom allocate more than the file holds.
+        var count = 1
+        for d in h.shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw fail("shape \(h.shape) is too large") }
+            count = product
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: h.elementType.size)
+        func truncated(_ held: Int) -> DataFileError {
+            fail("truncated: shape \(h.shape) of \(h.elementType.rawValue) needs \(bytes) bytes of data, the file holds \(max(0, held))")
+        }
+        guard !overflow, h.dataOffset + bytes <= size else { throw truncated(size - h.dataOffset) }
+        var tensor = Tensor(uninitializedShape: h.fortranOrder ? h.shape.reversed() : h.shape)
+        let filled: Int
+        if h.elementType == .float32 {
+            filled = try tensor.withUnsafeMutableBufferPointer { out in
+                try file.read(at: h.dataOffset, into: UnsafeMutableRawBufferPointer(out))
+            }
+        } else {
+            let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 16)
+            defer { raw.deallocate() }
+            filled = try file.read(at: h.dataOffset, into: raw)
+            if let base = raw.baseAddress {
+                tensor.withUnsafeMutableBufferPointer { out in convert(base, h.elementType, count, into: out) }
+            }
+        }
+        // A file cut short while it was being read (a copy over it, a download restarting).
+        guard filled == bytes else { throw truncated(filled) }
+        // Fortran order: the elements are the transpose's, in row-major order.
+        if h.fortranOrder && h.shape.count > 1 { tensor = tensor.transposed(Array((0..<h.shape.count).reversed())) }
+        return tensor
     }
 
     private static func convert(_ data: UnsafeMutableRawPointer, _ type: ElementType, _ count: Int,

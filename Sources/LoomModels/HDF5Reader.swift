@@ -41,10 +41,10 @@ struct HDF5Reader {
 
     init(path: String) throws {
         let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        do throws(FileReadFailure) {
+            data = try readWholeFile(path)
         } catch {
-            throw WeightsFileError(path: path, message: "cannot read the file: \(describeFileError(error))")
+            throw WeightsFileError(path: path, message: error.reason)
         }
         try self.init(bytes: data, path: path)
     }

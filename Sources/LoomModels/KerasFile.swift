@@ -112,6 +112,20 @@ extension KerasFile {
 
     /// The archive at `path`, or an error naming the file.
     private static func openArchive(_ path: String) throws -> Archive {
+        // A zip ends with its end-of-central-directory record (22 bytes and a comment of at most
+        // 65,535). Looked for here first: ZIPFoundation scans the whole of a file that has none,
+        // which for a 100 GB non-zip took minutes with no message.
+        let tail: Data
+        do throws(FileReadFailure) {
+            let file = try ReadableFile(path)
+            tail = try file.bytes(at: max(0, file.size - 65_557), count: min(file.size, 65_557))
+        } catch {
+            throw WeightsFileError(path: path, message: error.reason)
+        }
+        let hasEnd = tail.count >= 22 && tail.withUnsafeBytes { raw in
+            (0...(raw.count - 22)).contains { i in raw[i] == 0x50 && raw[i + 1] == 0x4B && raw[i + 2] == 5 && raw[i + 3] == 6 }
+        }
+        guard hasEnd else { throw WeightsFileError(path: path, message: "not a .keras archive (not a zip file: it has no end-of-archive record)") }
         do {
             return try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {

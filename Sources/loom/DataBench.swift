@@ -55,7 +55,7 @@ extension Bench {
                 guard !files.isEmpty else { throw DataFileError(path: folder, message: "no PNG or JPEG images") }
                 let target = resize.flatMap(parsedSize)
                 let images = Dataset.from(files).map(workers: workers, window: window) { path, _ -> Int in
-                    let data = try readWholeFile(path)
+                    let data = try readDataFile(path)
                     let image = try ImageDecoder.decode(data, path: path, channels: 0, target: target)
                     guard let (h, w) = target else { return image.pixels.count }
                     return ImageTransform.resize(image.tensor, height: h, width: w).count

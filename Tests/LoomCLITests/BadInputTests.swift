@@ -84,6 +84,31 @@ import ZIPFoundation
         #expect(Date().timeIntervalSince(started) < 20)
     }
 
+    /// A 100 GB file that is no zip (sparse: it takes no disk) and a FIFO as the model are
+    /// refused at once: the first was scanned for minutes with no message.
+    @Test func hugeFilesAndPipesAreRefusedAtOnce() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("y.npy")
+        let huge = scratch.appendingPathComponent("huge.keras"), pipe = scratch.appendingPathComponent("pipe.npy")
+        #expect(FileManager.default.createFile(atPath: huge.path, contents: nil) && truncate(huge.path, 100 << 30) == 0)
+        #expect(mkfifo(pipe.path, 0o600) == 0)
+        let started = Date()
+        try Self.expectRefusal(["summary", huge.path], ["huge.keras", "not a .keras archive", "no end-of-archive record"])
+        try Self.expectRefusal(["predict", pipe.path, "--input", Self.x, "--output", output.path], ["pipe.npy", "not a regular file"], output: output)
+        #expect(Date().timeIntervalSince(started) < 10)
+        // Data may come through a pipe (`--input <(command)`), read to its end as cat would.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.x))
+        let writer = Thread {
+            if let handle = FileHandle(forWritingAtPath: pipe.path) { handle.write(bytes); try? handle.close() }
+        }
+        writer.start()
+        let piped = try LoomProcess.run(["predict", Self.plain, "--input", pipe.path, "--output", output.path])
+        let direct = try LoomProcess.run(["predict", Self.plain, "--input", Self.x, "--output", scratch.appendingPathComponent("z.npy").path])
+        #expect(piped.status == 0 && direct.status == 0, "\(piped.stderr)")
+        #expect(try NPY.read(output.path).scalars == NPY.read(scratch.appendingPathComponent("z.npy").path).scalars)
+    }
+
     /// A .keras model, or the work asked of it, larger than --max-memory (or the machine) is
     /// refused before the weights or the outputs are allocated, naming the file and the figures.
     @Test func modelsLargerThanTheMemoryAreRefused() throws {

@@ -36,6 +36,24 @@ import Testing
         }
     }
 
+    /// The reader holds the file's bytes, not a mapping: a weights file cut to nothing while it
+    /// is open (a `cp` over it) is still read as it was (a mapping would die of SIGBUS here).
+    @Test func aFileTruncatedWhileOpenIsReadAsItWas() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-h5-t-\(getpid()).h5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.copyItem(atPath: WeightsFileTests.fixturePath("hdf5/earliest.h5"), toPath: path)
+        let file = try HDF5Reader(path: path)
+        #expect(truncate(path, 0) == 0)
+        let datasets = try #require(Self.section("read")["earliest"]?["datasets"] as? [String: [String: Any]])
+        for (name, entry) in datasets {
+            let shape = try #require(entry["shape"] as? [Int])
+            let values = try #require(entry["values"] as? [Double]).map(Float.init)
+            #expect(try file.readTensor(name, expecting: shape, what: name).scalars == values)
+        }
+        expectError("not a readable HDF5 file") { _ = try HDF5Reader(path: path) }
+        expectError("is a folder, not a file") { _ = try HDF5Reader(path: FileManager.default.temporaryDirectory.path) }
+    }
+
     @Test func refusesWhatItDoesNotRead() throws {
         let refused = Self.section("refused")
         #expect(refused.count == 3)

@@ -1,0 +1,119 @@
+import Foundation
+
+/// Why a file could not be read, as a user should read it ("no such file", "is a folder").
+public struct FileReadFailure: Error, Sendable {
+    public let reason: String
+}
+
+/// A regular file open for reading, read with `pread` into memory Loom owns.
+///
+/// Loom reads its inputs rather than memory-mapping them: a mapped file that another process
+/// truncates (a `cp` over it, a download restarting) kills the reader with SIGBUS when it
+/// touches a page past the new end, where a read simply returns fewer bytes, which the parser
+/// then reports as a truncated file.
+public final class ReadableFile {
+    private let descriptor: Int32
+    /// A pipe's whole stream, read at open (a pipe cannot be read at an offset).
+    private let stream: Data?
+    /// The size when the file was opened.
+    public let size: Int
+    /// Whether this is a pipe, whose stream was read at open.
+    public var isPipe: Bool { stream != nil }
+
+    /// Opens `path`, which must be a readable regular file; with `acceptingPipes`, a named pipe
+    /// (or `<(command)`) is also read, to its end, as `cat` would, waiting for its writer.
+    /// Folders, devices and (otherwise) pipes are refused at once.
+    public init(_ path: String, acceptingPipes: Bool = false) throws(FileReadFailure) {
+        func failure(_ code: Int32) -> FileReadFailure {
+            FileReadFailure(reason: code == ENOENT ? "no such file" : "cannot be read: \(String(cString: strerror(code)))")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw failure(errno) }
+        let isPipe = info.st_mode & S_IFMT == S_IFIFO
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFIFO where acceptingPipes: break
+        case S_IFDIR: throw FileReadFailure(reason: "is a folder, not a file")
+        default: throw FileReadFailure(reason: "is not a regular file (a pipe or device), so it cannot be read as one")
+        }
+        // Without O_NONBLOCK a pipe's open waits for its writer, as it should; a regular file's
+        // never waits.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw failure(code)
+        }
+        // The path may have been replaced between the stat and the open.
+        guard info.st_mode & S_IFMT == (isPipe ? S_IFIFO : S_IFREG) else {
+            close(fd)
+            throw FileReadFailure(reason: "changed while being opened")
+        }
+        descriptor = fd
+        if isPipe {
+            var data = Data()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 {
+                    let code = errno
+                    close(fd)
+                    throw failure(code)
+                }
+                if n == 0 { break }
+                data.append(contentsOf: chunk[0..<n])
+            }
+            stream = data
+            size = data.count
+        } else {
+            stream = nil
+            size = Int(info.st_size)
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Fills `buffer` from byte `offset` on; returns how many bytes were read, fewer than
+    /// `buffer.count` only at the end of the file.
+    public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FileReadFailure) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        if let stream {
+            let n = max(0, min(buffer.count, stream.count - offset))
+            if n > 0 { stream.copyBytes(to: base.assumingMemoryBound(to: UInt8.self), from: offset..<(offset + n)) }
+            return n
+        }
+        var done = 0
+        while done < buffer.count {
+            let n = pread(descriptor, base + done, buffer.count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw FileReadFailure(reason: "cannot be read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Up to `count` bytes from `offset` on (fewer at the end of the file).
+    public func bytes(at offset: Int, count: Int) throws(FileReadFailure) -> Data {
+        var data = Data(count: max(0, count))
+        // withUnsafeMutableBytes rethrows untyped; the result carries the typed error out.
+        let filled = data.withUnsafeMutableBytes { buffer in Result { () throws(FileReadFailure) in try read(at: offset, into: buffer) } }
+        let n = try filled.get()
+        if n < data.count { data.removeSubrange(n...) }
+        return data
+    }
+
+    /// The whole file as it is now; a file that shrank while being read gives what was there.
+    public func contents() throws(FileReadFailure) -> Data {
+        try bytes(at: 0, count: size)
+    }
+}
+
+/// A whole file's bytes, read with one open, fstat, read and close: Foundation's
+/// `Data(contentsOf:)` walks the path twice (a stat, then the open), which for small image
+/// files costs as much as decoding them.
+public func readWholeFile(_ path: String, acceptingPipes: Bool = false) throws(FileReadFailure) -> Data {
+    try ReadableFile(path, acceptingPipes: acceptingPipes).contents()
+}
