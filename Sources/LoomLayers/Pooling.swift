@@ -29,6 +29,7 @@ public class BasePooling: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
+        guard s.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(s.text)") }
         let spatial = options.spatialDims(of: s)
         let channels = options.channels(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: channels)
@@ -112,6 +113,7 @@ public class GlobalPooling: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
+        guard s.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(s.text)") }
         if keepDims { return s.indices.map { spatialAxes.contains($0) ? 1 : s[$0] } }
         return s.indices.filter { !spatialAxes.contains($0) }.map { s[$0] }
     }
