@@ -45,7 +45,7 @@ func withFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throw
         }
         data = try file.contents()
     } catch let failure as FileReadFailure {
-        throw DataFileError(path: path, message: failure.reason)
+        throw DataFileError(path: path, failure)
     }
     return try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
 }
@@ -55,6 +55,11 @@ public func readDataFile(_ path: String) throws(DataFileError) -> Data {
     do throws(FileReadFailure) {
         return try readWholeFile(path)
     } catch {
-        throw DataFileError(path: path, message: error.reason)
+        throw DataFileError(path: path, error)
     }
+}
+
+extension DataFileError {
+    /// The error naming `path` for a failure to read it.
+    init(path: String, _ failure: FileReadFailure) { self.init(path: path, message: failure.reason) }
 }

@@ -129,7 +129,7 @@ public enum NPY {
         } catch let error as DataFileError {
             throw error
         } catch let failure as FileReadFailure {
-            throw DataFileError(path: path, message: failure.reason)
+            throw DataFileError(path: path, failure)
         } catch {
             throw DataFileError(path: path, message: "cannot be read: \(error)")
         }

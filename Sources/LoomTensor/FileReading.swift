@@ -27,50 +27,41 @@ public final class ReadableFile {
         func failure(_ code: Int32) -> FileReadFailure {
             FileReadFailure(reason: code == ENOENT ? "no such file" : "cannot be read: \(String(cString: strerror(code)))")
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw failure(errno) }
-        let isPipe = info.st_mode & S_IFMT == S_IFIFO
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFIFO where acceptingPipes: break
-        case S_IFDIR: throw FileReadFailure(reason: "is a folder, not a file")
-        default: throw FileReadFailure(reason: "is not a regular file (a pipe or device), so it cannot be read as one")
-        }
-        // Without O_NONBLOCK a pipe's open waits for its writer, as it should; a regular file's
-        // never waits.
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // One walk of the path for a regular file (open, then fstat of what was opened): for small
+        // image files a second walk costs as much as decoding them. O_NONBLOCK keeps the open of
+        // a pipe from waiting for a writer before it is known to be wanted.
+        var fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw failure(errno) }
+        var info = stat()
         guard fstat(fd, &info) == 0 else {
             let code = errno
             close(fd)
             throw failure(code)
         }
-        // The path may have been replaced between the stat and the open.
-        guard info.st_mode & S_IFMT == (isPipe ? S_IFIFO : S_IFREG) else {
-            close(fd)
-            throw FileReadFailure(reason: "changed while being opened")
-        }
-        descriptor = fd
-        if isPipe {
-            var data = Data()
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 {
-                    let code = errno
-                    close(fd)
-                    throw failure(code)
-                }
-                if n == 0 { break }
-                data.append(contentsOf: chunk[0..<n])
-            }
-            stream = data
-            size = data.count
-        } else {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            descriptor = fd
             stream = nil
             size = Int(info.st_size)
+            return
+        case S_IFIFO where acceptingPipes: close(fd)
+        case S_IFDIR: close(fd); throw FileReadFailure(reason: "is a folder, not a file")
+        default: close(fd); throw FileReadFailure(reason: "is not a regular file (a pipe or device), so it cannot be read as one")
         }
+        // A pipe opened without a writer reads as empty: opened again, blocking, it waits for
+        // its writer as `cat` does, and is read to its end.
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        let contents: Data
+        do {
+            contents = try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data()
+        } catch {
+            close(fd)
+            throw FileReadFailure(reason: "cannot be read: \(describeFileError(error))")
+        }
+        descriptor = fd
+        stream = contents
+        size = contents.count
     }
 
     deinit { close(descriptor) }
@@ -111,9 +102,8 @@ public final class ReadableFile {
     }
 }
 
-/// A whole file's bytes, read with one open, fstat, read and close: Foundation's
-/// `Data(contentsOf:)` walks the path twice (a stat, then the open), which for small image
-/// files costs as much as decoding them.
+/// A whole file's bytes, read with one open, fstat, read and close (Foundation's
+/// `Data(contentsOf:)` walks the path twice).
 public func readWholeFile(_ path: String, acceptingPipes: Bool = false) throws(FileReadFailure) -> Data {
     try ReadableFile(path, acceptingPipes: acceptingPipes).contents()
 }
