@@ -30,7 +30,7 @@ public final class ReadableFile {
         // One walk of the path for a regular file (open, then fstat of what was opened): for small
         // image files a second walk costs as much as decoding them. O_NONBLOCK keeps the open of
         // a pipe from waiting for a writer before it is known to be wanted.
-        var fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw failure(errno) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
@@ -44,17 +44,25 @@ public final class ReadableFile {
             stream = nil
             size = Int(info.st_size)
             return
-        case S_IFIFO where acceptingPipes: close(fd)
+        case S_IFIFO where acceptingPipes: break
         case S_IFDIR: close(fd); throw FileReadFailure(reason: "is a folder, not a file")
         default: close(fd); throw FileReadFailure(reason: "is not a regular file (a pipe or device), so it cannot be read as one")
         }
-        // A pipe opened without a writer reads as empty: opened again, blocking, it waits for
-        // its writer as `cat` does, and is read to its end.
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure(errno) }
+        // A pipe read without a writer reads as empty, so wait (as `cat` does) until a writer has
+        // written or come and gone, then read blocking to the end. The descriptor stays open
+        // throughout: closed and opened again, a writer that wrote and left in between would take
+        // its bytes with it and the second open would wait forever.
+        var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while poll(&waiting, 1, -1) < 0 && errno == EINTR {}
         let contents: Data
         do {
+            guard fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 else {
+                throw FileReadFailure(reason: "cannot be read: \(String(cString: strerror(errno)))")
+            }
             contents = try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data()
+        } catch let error as FileReadFailure {
+            close(fd)
+            throw error
         } catch {
             close(fd)
             throw FileReadFailure(reason: "cannot be read: \(describeFileError(error))")

@@ -23,8 +23,10 @@ enum LoomProcess {
         return Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("loom")
     }
 
-    /// Runs `loom arguments...` to the end.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs `loom arguments...` to the end; one still running after `timeout` seconds is killed
+    /// and recorded as a failure, so a hang fails its test instead of stalling the suite.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -33,13 +35,19 @@ enum LoomProcess {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         // Read both pipes while the process runs, so a full pipe never blocks it.
         nonisolated(unsafe) var errData = Data()
         let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
         reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        watchdog.cancel()
         while !reader.isFinished { usleep(1000) }
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+            Issue.record("loom \(arguments.joined(separator: " ")) was still running after \(Int(timeout)) s", sourceLocation: sourceLocation)
+        }
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                       stderr: String(decoding: errData, as: UTF8.self))
     }

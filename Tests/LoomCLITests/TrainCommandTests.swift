@@ -69,7 +69,15 @@ import Testing
             process.standardError = try FileHandle(forWritingTo: err)
             try process.run()
         }
-        func wait() -> Int32 {
+        /// The exit status; a process still running after `timeout` seconds is killed and
+        /// recorded as a failure, so a hang fails the test instead of stalling the suite.
+        func wait(timeout: TimeInterval = 300, sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                Issue.record("loom \(process.arguments?.joined(separator: " ") ?? "") was still running after \(Int(timeout)) s", sourceLocation: sourceLocation)
+            }
             process.waitUntilExit()
             return process.terminationStatus
         }
