@@ -107,7 +107,7 @@ public enum CSV {
         var assembled = false
         defer { if !assembled { parts.forEach { $0.freeBuffers() } } }
         for (fileIndex, path) in paths.enumerated() {
-            try withFileBytes(path) { buffer in
+            try withTextFileBytes(path) { buffer in
                 var start = 0, headerLines = 0
                 var names: [String]
                 if options.header {

@@ -20,6 +20,14 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
         }
         if n == 0 { break }
         result.append(contentsOf: chunk[0..<Int(n)])
+        // A small file can unpack to any size (a gzip bomb); checked at each 64 MiB mark.
+        if result.count % (64 << 20) < Int(n) && result.count >= 64 << 20 {
+            do throws(FileReadFailure) {
+                try checkFitsInMemory(result.count, "unpacks to at least")
+            } catch {
+                throw DataFileError(path: path, error)
+            }
+        }
     }
     // zlib reports a stream that stops before its end (cut mid-stream, or its CRC and size
     // trailer missing) only through the error state, and returns what it had.
@@ -31,23 +39,38 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
     return result
 }
 
-/// Runs `body` on the file's bytes, read into memory (see `ReadableFile` for why not mapped),
-/// gunzipped when the file starts with the gzip magic number.
-func withFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) throws -> T {
+/// Runs `body` on a text file's bytes, read into memory (see `ReadableFile` for why not
+/// mapped), gunzipped when the file starts with the gzip magic number. A NUL byte in the first
+/// 64 KiB refuses it as not text, as Python's csv module does, before the rest is read: a
+/// binary file or a UTF-16 export would otherwise be parsed as one endless header line.
+func withTextFileBytes<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) throws -> T {
     let data: Data
     do {
         let file = try ReadableFile(path, acceptingPipes: true)
-        if try file.bytes(at: 0, count: 2).elementsEqual([0x1F, 0x8B]) {
+        let head = try file.bytes(at: 0, count: textCheckLength)
+        if head.starts(with: [0x1F, 0x8B]) {
             // zlib's gzread reads from a path, which for a pipe would wait for a second writer.
             guard !file.isPipe else { throw DataFileError(path: path, message: "is gzip-compressed and a pipe: give the .gz file itself, which Loom unpacks") }
             let bytes = try readFileMaybeGzip(path)
+            try checkIsText(bytes.prefix(textCheckLength), path: path)
             return try bytes.withUnsafeBufferPointer(body)
         }
+        try checkIsText(head, path: path)
         data = try file.contents()
     } catch let failure as FileReadFailure {
         throw DataFileError(path: path, failure)
     }
     return try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
+}
+
+/// How much of a text file is looked at for NUL bytes before it is read.
+private let textCheckLength = 64 << 10
+
+/// Refuses `head` (a file's first bytes) when it holds a NUL byte, naming its line.
+private func checkIsText(_ head: some Collection<UInt8>, path: String) throws(DataFileError) {
+    guard let at = head.firstIndex(of: 0) else { return }
+    let line = 1 + head[..<at].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    throw DataFileError(path: "\(path):\(line)", message: "holds a NUL byte (byte \(head.distance(from: head.startIndex, to: at))), so it is not a text file: a binary file, or UTF-16 text (save it as UTF-8)")
 }
 
 /// A whole data file's bytes, or an error naming it.

@@ -156,6 +156,9 @@ public enum NPY {
             fail("truncated: shape \(h.shape) of \(h.elementType.rawValue) needs \(bytes) bytes of data, the file holds \(max(0, held))")
         }
         guard !overflow, h.dataOffset + bytes <= size else { throw truncated(size - h.dataOffset) }
+        // A sparse file can hold a shape of any size; more than the machine can give is refused
+        // here, not by the kernel killing the process.
+        try checkFitsInMemory(count * 4 + (h.elementType == .float32 ? 0 : bytes), "shape \(h.shape) of \(h.elementType.rawValue) needs")
         var tensor = Tensor(uninitializedShape: h.fortranOrder ? h.shape.reversed() : h.shape)
         let filled: Int
         if h.elementType == .float32 {

@@ -55,17 +55,14 @@ public final class ReadableFile {
         var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while poll(&waiting, 1, -1) < 0 && errno == EINTR {}
         let contents: Data
-        do {
+        do throws(FileReadFailure) {
             guard fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 else {
                 throw FileReadFailure(reason: "cannot be read: \(String(cString: strerror(errno)))")
             }
-            contents = try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data()
-        } catch let error as FileReadFailure {
-            close(fd)
-            throw error
+            contents = try Self.readStream(fd)
         } catch {
             close(fd)
-            throw FileReadFailure(reason: "cannot be read: \(describeFileError(error))")
+            throw error
         }
         descriptor = fd
         stream = contents
@@ -73,6 +70,26 @@ public final class ReadableFile {
     }
 
     deinit { close(descriptor) }
+
+    /// A pipe's stream to its end, refused once it outgrows what the machine can give (a
+    /// `cat /dev/zero` would otherwise grow until the kernel kills the process).
+    private static func readStream(_ fd: Int32) throws(FileReadFailure) -> Data {
+        var contents = Data()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var nextCheck = bigRead
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw FileReadFailure(reason: "cannot be read: \(String(cString: strerror(errno)))") }
+            if n == 0 { return contents }
+            contents.append(contentsOf: chunk[0..<n])
+            // The machine's figure is read at each 64 MiB mark, not at every chunk.
+            if contents.count >= nextCheck {
+                try checkFitsInMemory(contents.count, "gave")
+                nextCheck += bigRead
+            }
+        }
+    }
 
     /// Fills `buffer` from byte `offset` on; returns how many bytes were read, fewer than
     /// `buffer.count` only at the end of the file.
@@ -105,9 +122,23 @@ public final class ReadableFile {
     }
 
     /// The whole file as it is now; a file that shrank while being read gives what was there.
+    /// One larger than the machine can give is refused before anything is allocated.
     public func contents() throws(FileReadFailure) -> Data {
-        try bytes(at: 0, count: size)
+        try checkFitsInMemory(size, "is")
+        return try bytes(at: 0, count: size)
     }
+}
+
+/// Reads below this size are not checked against the machine's memory: the check reads /proc
+/// and the cgroup's files, which for thousands of small images costs more than the reads.
+let bigRead = 64 << 20
+
+/// Refuses to read `bytes` into memory when they are more than the machine can give now
+/// (MemAvailable, or the room under the cgroup's limit); `what` leads the size in the message:
+/// "is 1.00 TB, more than the 20.31 GB (MemAvailable in /proc/meminfo) this machine can give".
+public func checkFitsInMemory(_ bytes: Int, _ what: String) throws(FileReadFailure) {
+    guard bytes >= bigRead, let limit = MemoryLimit.machine(), bytes > limit.bytes else { return }
+    throw FileReadFailure(reason: "\(what) \(readableBytes(bytes)), more than the \(limit) this machine can give to read it into memory")
 }
 
 /// A whole file's bytes, read with one open, fstat, read and close (Foundation's

@@ -154,6 +154,33 @@ import Testing
         #expect(try CSV.read([headerOnly]).rowCount == 0)
     }
 
+    /// A NUL byte (a binary file, a UTF-16 export) is refused naming its line, before the rest
+    /// of the file is read: 100 GB of NUL bytes were parsed for minutes as one header line.
+    /// A text file larger than the machine can give is refused before it is read.
+    @Test func binaryAndHugeFilesAreRefusedAtOnce() throws {
+        let utf16 = try Self.file("")
+        try Data("a,b\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }).write(to: URL(fileURLWithPath: utf16))
+        #expect(throws: DataFileError(path: utf16 + ":1", message: "holds a NUL byte (byte 1), so it is not a text file: a binary file, or UTF-16 text (save it as UTF-8)")) {
+            _ = try CSV.read([utf16])
+        }
+        let late = try Self.file("a,b\n1,2\n3,\u{0}\n")
+        #expect(throws: DataFileError(path: late + ":3", message: "holds a NUL byte (byte 10), so it is not a text file: a binary file, or UTF-16 text (save it as UTF-8)")) {
+            _ = try CSV.read([late])
+        }
+        // 1 TB, sparse (it takes no disk), starting with 80 KB of text.
+        let huge = try Self.file("a,b\n" + String(repeating: "1,2\n", count: 20_000))
+        #expect(truncate(huge, 1 << 40) == 0)
+        let started = Date()
+        do {
+            _ = try CSV.read([huge])
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".hasPrefix(huge + ": is 1.00 TB, more than the "), "\(error)")
+            #expect("\(error)".hasSuffix(" this machine can give to read it into memory"), "\(error)")
+        }
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
     /// A file large enough to be split, with quoted fields (some holding line breaks) across
     /// the split points: the table is the same for any number of workers, and the line numbers
     /// of errors are the file's.

@@ -27,6 +27,23 @@ import Testing
         #expect(s.shape == [] && s.scalars == [7.5])
     }
 
+    /// A sparse file can hold a header with any shape and "data" to match: a shape larger than
+    /// the machine can give is refused before the tensor is allocated (it was a crash).
+    @Test func aShapeLargerThanTheMachineIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loom-npy-huge-\(getpid()).npy").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 200), }".utf8)
+        header += [UInt8](repeating: 0x20, count: 117 - header.count) + [0x0A]
+        try Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count), 0] + header).write(to: URL(fileURLWithPath: path))
+        #expect(truncate(path, 1 << 40) == 0)
+        do {
+            _ = try NPY.read(path)
+            Issue.record("no error")
+        } catch {
+            #expect(error.description.hasPrefix(path + ": shape [1000000000, 200] of <f4 needs 745.06 GB, more than the "), "\(error)")
+        }
+    }
+
     /// The tensor is Loom's memory, not a mapping of the file: a file cut to nothing after it
     /// was read (a `cp` over it) leaves the tensor whole (a mapping would die of SIGBUS here).
     @Test func aTensorOutlivesItsFileBeingTruncated() throws {
