@@ -212,15 +212,16 @@ public enum NPY {
         var file = Data(bytes)
         tensor.withUnsafeBufferPointer { file.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         let temporary = path + ".partial-\(getpid())"
-        do {
-            try file.write(to: URL(fileURLWithPath: temporary))
+        do throws(FileWriteFailure) {
+            try checkReplaceable(path)
+            do {
+                try file.write(to: URL(fileURLWithPath: temporary))
+            } catch {
+                throw FileWriteFailure(reason: "cannot write: \(describeFileError(error))")
+            }
+            try moveIntoPlace(temporary, path)
         } catch {
-            throw DataFileError(path: path, message: "cannot write: \(describeFileError(error))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw DataFileError(path: path, message: "cannot move the new file into place: \(reason)")
+            throw DataFileError(path: path, message: error.reason)
         }
     }
 }

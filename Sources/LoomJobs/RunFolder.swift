@@ -88,6 +88,7 @@ public final class RunFolder {
 
 /// Writes `data` beside `path`, flushes it to disk and renames it into place.
 public func writeAtomically(_ data: Data, to path: String) throws {
+    do throws(FileWriteFailure) { try checkReplaceable(path) } catch { throw JobEnded(.failed, "\(path): \(error.reason)") }
     let temporary = path + ".partial-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw JobEnded(.failed, "\(path): cannot write: \(String(cString: strerror(errno)))") }

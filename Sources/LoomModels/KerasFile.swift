@@ -56,6 +56,7 @@ public enum KerasFile {
                             extraEntries: [(name: String, data: Data)] = []) throws {
         func fail(_ message: String) -> WeightsFileError { WeightsFileError(path: path, message: message) }
         guard path.hasSuffix(".keras") else { throw fail("the file name must end in .keras, as Keras requires") }
+        do throws(FileWriteFailure) { try checkReplaceable(path) } catch { throw fail(error.reason) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-save-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -79,11 +80,7 @@ public enum KerasFile {
             try? FileManager.default.removeItem(atPath: temporary)
             throw fail("cannot write the archive: \(describeFileError(error))")
         }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw fail("cannot move the new file into place: \(reason)")
-        }
+        do throws(FileWriteFailure) { try moveIntoPlace(temporary, path) } catch { throw fail(error.reason) }
     }
 }
 

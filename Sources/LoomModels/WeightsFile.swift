@@ -118,6 +118,7 @@ extension Model {
         guard path.hasSuffix(".weights.h5") else {
             throw WeightsFileError(path: path, message: "the file name must end in .weights.h5, as Keras requires")
         }
+        do throws(FileWriteFailure) { try checkReplaceable(path) } catch { throw WeightsFileError(path: path, message: error.reason) }
         let temporary = path + ".partial-\(getpid())"
         do {
             let file = try HDF5File(creating: temporary)
@@ -127,10 +128,7 @@ extension Model {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
-        guard rename(temporary, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw WeightsFileError(path: path, message: "cannot move the new file into place: \(String(cString: strerror(errno)))")
-        }
+        do throws(FileWriteFailure) { try moveIntoPlace(temporary, path) } catch { throw WeightsFileError(path: path, message: error.reason) }
     }
 
     private func write(_ layer: Layer, to file: HDF5File, at group: hid_t) throws {

@@ -109,6 +109,25 @@ import ZIPFoundation
         #expect(try NPY.read(output.path).scalars == NPY.read(scratch.appendingPathComponent("z.npy").path).scalars)
     }
 
+    /// Loom writes outputs through a temporary and a rename, which a read-only file's
+    /// permissions would not stop: an existing output this user may not write is refused, as
+    /// np.save would, and kept. Run as nobody when the tests run as root (who may write anything).
+    @Test func aReadOnlyOutputIsNotReplaced() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let asRoot = getuid() == 0
+        try #require(!asRoot || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) runs loom as nobody")
+        #expect(chmod(scratch.path, 0o777) == 0)
+        let output = scratch.appendingPathComponent("y.npy")
+        #expect(FileManager.default.createFile(atPath: output.path, contents: Data("keep".utf8), attributes: [.posixPermissions: 0o444]))
+        let launcher = asRoot ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
+        let result = try LoomProcess.run(["predict", Self.plain, "--input", Self.x, "--output", output.path], launcher: launcher)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr == "loom predict: \(output.path): cannot write: Permission denied (the file exists and may not be written, so it is not replaced)\n")
+        #expect(try String(contentsOf: output, encoding: .utf8) == "keep")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["y.npy"])
+    }
+
     /// A .keras model, or the work asked of it, larger than --max-memory (or the machine) is
     /// refused before the weights or the outputs are allocated, naming the file and the figures.
     @Test func modelsLargerThanTheMemoryAreRefused() throws {
