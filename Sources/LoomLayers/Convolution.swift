@@ -47,9 +47,7 @@ public class BaseConv: Layer, @unchecked Sendable {
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
-        guard shape.count == Self.rank + 2 else {
-            throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)")
-        }
+        try options.checkRank(shape, layer: name)
         guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of the input must be known, got \(shape.text)")
         }
@@ -91,7 +89,7 @@ public class BaseConv: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.spatialDims(of: s)
+        let spatial = try options.spatialDims(of: s, layer: name)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: filters)
     }
 

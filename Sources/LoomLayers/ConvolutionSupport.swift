@@ -62,9 +62,16 @@ public struct SpatialOptions: Sendable, Equatable {
         }
     }
 
-    /// The spatial sizes of a full input shape (batch axis first) in the layer's data format.
-    func spatialDims(of shape: TensorShape) -> TensorShape {
-        dataFormat == .channelsLast ? Array(shape[1...rank]) : Array(shape[2...])
+    /// Refuses an input shape (batch axis first) that lacks the batch, spatial and channel axes.
+    func checkRank(_ shape: TensorShape, layer: String) throws {
+        try checkSpatialRank(shape, rank, layer: layer)
+    }
+
+    /// The spatial sizes of a full input shape (batch axis first) in the layer's data format;
+    /// a shape of another rank is an error naming `layer`.
+    func spatialDims(of shape: TensorShape, layer: String) throws -> TensorShape {
+        try checkRank(shape, layer: layer)
+        return dataFormat == .channelsLast ? Array(shape[1...rank]) : Array(shape[2...])
     }
 
     /// The channel count of a full input shape in the layer's data format.
@@ -122,4 +129,9 @@ public struct SpatialOptions: Sendable, Equatable {
                                   dilationRate: try k.reader.ints("dilation_rate", default: [1]), object: k.reader.object,
                                   kernelArgument: kernelKey)
     }
+}
+
+/// Refuses an input shape that is not (batch, `rank` spatial axes, channels) in either order.
+func checkSpatialRank(_ shape: TensorShape, _ rank: Int, layer: String) throws {
+    guard shape.count == rank + 2 else { throw ConfigError(layer, "expects inputs of rank \(rank + 2), got \(shape.text)") }
 }

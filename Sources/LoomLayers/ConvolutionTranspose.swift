@@ -75,7 +75,7 @@ public class BaseConvTranspose: Layer, @unchecked Sendable {
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
-        guard shape.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)") }
+        try options.checkRank(shape, layer: name)
         guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
@@ -110,7 +110,7 @@ public class BaseConvTranspose: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.spatialDims(of: s)
+        let spatial = try options.spatialDims(of: s, layer: name)
         return options.outputShape(batch: s[0], spatial: spatial.enumerated().map { i, n in n.map { outputLayout($0, axis: i).length } },
                                    channels: filters)
     }

@@ -29,8 +29,7 @@ public class BasePooling: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        guard s.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(s.text)") }
-        let spatial = options.spatialDims(of: s)
+        let spatial = try options.spatialDims(of: s, layer: name)
         let channels = options.channels(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial), channels: channels)
     }

@@ -132,7 +132,10 @@ public final class Permute: Layer, KerasLayer, @unchecked Sendable {
     }
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
-        [inputShapes[0][0]] + dims.map { inputShapes[0][$0] }
+        guard inputShapes[0].count == dims.count + 1 else {
+            throw ConfigError(name, "dims \(dims) permute inputs of rank \(dims.count + 1), got \(inputShapes[0].text)")
+        }
+        return [inputShapes[0][0]] + dims.map { inputShapes[0][$0] }
     }
 
     public override var recordsBuildConfig: Bool { true }

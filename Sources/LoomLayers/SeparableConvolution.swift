@@ -69,7 +69,7 @@ public class BaseDepthwiseConv: Layer, @unchecked Sendable {
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
-        guard shape.count == Self.rank + 2 else { throw ConfigError(name, "expects inputs of rank \(Self.rank + 2), got \(shape.text)") }
+        try options.checkRank(shape, layer: name)
         guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }
@@ -101,7 +101,7 @@ public class BaseDepthwiseConv: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
-        let spatial = options.spatialDims(of: s)
+        let spatial = try options.spatialDims(of: s, layer: name)
         let channels = options.channels(of: s)
         return options.outputShape(batch: s[0], spatial: options.outputSpatial(spatial),
                                    channels: filters ?? channels.map { $0 * depthMultiplier })

@@ -69,6 +69,7 @@ public class ZeroPadding: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         var s = inputShapes[0]
+        try checkSpatialRank(s, Self.rank, layer: name)
         for (i, a) in spatialAxes(Self.rank, dataFormat).enumerated() { s[a] = s[a].map { $0 + padding[i].0 + padding[i].1 } }
         return s
     }
@@ -130,6 +131,7 @@ public class Cropping: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         var s = inputShapes[0]
+        try checkSpatialRank(s, Self.rank, layer: name)
         for (i, a) in spatialAxes(Self.rank, dataFormat).enumerated() { s[a] = s[a].map { $0 - cropping[i].0 - cropping[i].1 } }
         return s
     }
@@ -230,6 +232,7 @@ public class UpSampling: Layer, @unchecked Sendable {
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         var s = inputShapes[0]
+        try checkSpatialRank(s, Self.rank, layer: name)
         for (i, a) in spatialAxes(Self.rank, dataFormat).enumerated() { s[a] = s[a].map { $0 * size[i] } }
         return s
     }

@@ -50,4 +50,18 @@ import Testing
         expectError("argument `interpolation`") { _ = try UpSampling2D(size: [2], interpolation: "bicubic") }
         expectError("argument `cropping`") { _ = try Cropping1D(cropping: [(2, 2)])(Tensor.zeros([1, 4, 1])) }
     }
+
+    /// Found by the config fuzzer: a nested Sequential put a Conv2D after a 2-D Dense output,
+    /// and shape inference read past the shape (an index trap); each layer that slides or pads
+    /// over spatial axes now names itself and the rank it expects.
+    @Test func inputsOfTheWrongRankAreAnError() {
+        let flat: TensorShape = [nil, 8]
+        expectError("c: expects inputs of rank 4, got (None, 8)") { _ = try Conv2D(filters: 1, kernelSize: [2], name: "c").computeOutputShape([flat]) }
+        expectError("t: expects inputs of rank 3, got (None, 8)") { _ = try Conv1DTranspose(filters: 1, kernelSize: [2], name: "t").computeOutputShape([flat]) }
+        expectError("s: expects inputs of rank 4, got (None, 8)") { _ = try SeparableConv2D(filters: 1, kernelSize: [2], name: "s").computeOutputShape([flat]) }
+        expectError("z: expects inputs of rank 4, got (None, 8)") { _ = try ZeroPadding2D(padding: [(1, 1), (1, 1)], name: "z").computeOutputShape([flat]) }
+        expectError("k: expects inputs of rank 5, got (None, 8)") { _ = try Cropping3D(cropping: [(1, 1), (1, 1), (1, 1)], name: "k").computeOutputShape([flat]) }
+        expectError("u: expects inputs of rank 3, got (None, 8)") { _ = try UpSampling1D(size: [2], name: "u").computeOutputShape([flat]) }
+        expectError("p: dims [2, 1] permute inputs of rank 3, got (None, 8)") { _ = try Permute(dims: [2, 1], name: "p").computeOutputShape([flat]) }
+    }
 }
