@@ -13,7 +13,7 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
         self.path = path
         self.message = message
     }
-    public var description: String { "\(path): \(message)" }
+    public var description: String { oneLine("\(path): \(message)") }
 }
 
 /// IDX files (the MNIST format): a magic number giving the element type and rank, big-endian

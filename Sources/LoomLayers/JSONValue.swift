@@ -1,4 +1,5 @@
 import Foundation
+import LoomTensor
 
 /// A JSON value: the form of every Keras config (get_config / from_config, config.json).
 /// Numbers keep whether they were written as integers, so configs come back as Keras writes them.
@@ -69,19 +70,7 @@ public enum JSONValue: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        "\"" + escapingControls(s, quotes: true) + "\""
     }
 
     /// Numeric equality across int and double (Keras writes `2` and `2.0` for the same

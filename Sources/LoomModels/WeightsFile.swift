@@ -8,7 +8,7 @@ import LoomTensor
 public struct WeightsFileError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let message: String
-    public var description: String { "\(path): \(message)" }
+    public var description: String { oneLine("\(path): \(message)") }
 }
 
 /// Keras 3's `.weights.h5` layout: for each layer of a model, in the model's layer order, a

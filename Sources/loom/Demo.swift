@@ -113,5 +113,5 @@ struct MNISTData {
 
 /// Writes a line to standard error.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((oneLine(message) + "\n").utf8))
 }

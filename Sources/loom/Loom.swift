@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 
 /// The `loom` command line: parses, calls the libraries, reports.
@@ -20,7 +21,8 @@ struct Loom: ParsableCommand {
             // Usage mistakes exit with 2 (ArgumentParser's own code is 64), as the README documents.
             let code = exitCode(for: error)
             if code == .validationFailure {
-                printError(fullMessage(for: error))
+                // The usage text is several lines, written as ArgumentParser made it.
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Glibc.exit(2)
             }
             exit(withError: error)

@@ -56,6 +56,30 @@ import Testing
         #expect(x.scalars.contains { $0 != $0.rounded() } && x.scalars.allSatisfy { $0 >= 0 && $0 <= 255 })
     }
 
+    /// A file name holding a line break and a terminal escape stays one plain line in the log
+    /// and in the error, under both policies: control characters are written as escapes.
+    @Test func fileNamesWithControlCharactersStayOneLine() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let png = try Data(contentsOf: URL(fileURLWithPath: LoomProcess.fixture("png16/rgb16.png")))
+        for folder in ["a", "b"] {
+            let dir = scratch.appendingPathComponent("images/\(folder)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try png.write(to: dir.appendingPathComponent("1.png"))
+        }
+        try Data("not an image".utf8).write(to: scratch.appendingPathComponent("images/a/bad\nname\u{1B}[31m.png"))
+        let images = scratch.appendingPathComponent("images").path
+        for policy in ["skip", "fail"] {
+            let out = scratch.appendingPathComponent("out-\(policy)").path
+            let result = try LoomProcess.run(["prep", "images", images, "--out", out, "--image-size", "4x4", "--on-error", policy])
+            #expect(result.status == (policy == "skip" ? 0 : 1), "\(result.stderr)")
+            #expect(!result.stderr.contains("\u{1B}"), "\(result.stderr)")
+            let mentions = result.stderr.split(separator: "\n").filter { $0.contains("bad") }
+            #expect(mentions.count == (policy == "skip" ? 1 : 2) && mentions.allSatisfy { $0.contains("a/bad\\nname\\u001b[31m.png: not a PNG or JPEG image") },
+                    "\(result.stderr)")
+        }
+    }
+
     @Test func aFolderOfOtherFilesIsNeverReplaced() throws {
         let scratch = try LoomProcess.scratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
