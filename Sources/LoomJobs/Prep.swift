@@ -55,8 +55,16 @@ public enum Prep {
                 throw JobEnded(.usage, "--png-folder writes the images as they are: --rescale, --standardize and --one-hot do not apply")
             }
         }
-        let fingerprint = try self.fingerprint(options)
         let out = URL(fileURLWithPath: options.output).standardizedFileURL
+        // SIGTERM or SIGINT stops with status 4 and a line saying where, the earlier output as it
+        // was: at once while reading (nothing is written yet), at the next shard while writing
+        // (the staging folder is removed), and not during the swap, which is two renames.
+        let signals = InterruptSignals()
+        signals.install()
+        defer { signals.uninstall() }
+        let untouched = FileManager.default.fileExists(atPath: out.path) ? "\(out.path) is as it was" : "nothing was written to \(out.path)"
+        signals.stopAtOnce(while: "reading the inputs", then: untouched)
+        let fingerprint = try self.fingerprint(options)
         PrepOutput.cleanUp(out) { logger.info("\($0)") }
         if !options.force, let (manifest, files) = PrepOutput.manifest(out),
            manifest["fingerprint"]?.isEquivalent(to: fingerprint, relativeTolerance: 0) == true,
@@ -94,6 +102,10 @@ public enum Prep {
         // run leaves the earlier output as it was.
         let fm = FileManager.default
         let staging = PrepOutput.staging(out)
+        signals.stopAtOnce(while: nil)
+        func stopIfSignalled() throws {
+            if let signal = signals.signal { throw JobEnded(.interrupted, "\(InterruptSignals.name(signal)): stopped while writing the shards") }
+        }
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -113,6 +125,7 @@ public enum Prep {
                     var shards: [JSONValue] = []
                     let n = split.count
                     for (index, start) in stride(from: 0, to: n, by: options.shardSize).enumerated() {
+                        try stopIfSignalled()
                         let end = Swift.min(start + options.shardSize, n)
                         var entry: [String: JSONValue] = ["count": .int(end - start)]
                         for (role, arrays) in [("x", split.x), ("y", split.y)] {
@@ -132,7 +145,8 @@ public enum Prep {
                     }
                     splits[name] = ["count": .int(n), "shards": .array(shards)]
                 case .pngFolder:
-                    let written = try writePNGFolder(split, to: staging.appendingPathComponent(name), checksums: &checksums, prefix: name)
+                    let written = try writePNGFolder(split, to: staging.appendingPathComponent(name), checksums: &checksums, prefix: name,
+                                                  beforeEach: stopIfSignalled)
                     files += written.map { .string($0) }
                     splits[name] = ["count": .int(split.count)]
                     logger.info("\(name): \(split.count) PNG files written")
@@ -145,11 +159,12 @@ public enum Prep {
                 "files": .array(files), "crc32": .object(checksums), "preprocessing": data.preprocessing.json,
                 "skipped": .array(data.skipped.map { .string($0) }),
             ]
+            try stopIfSignalled()
             try writeAtomically(Data(prettyJSON(manifest).utf8), to: staging.appendingPathComponent(manifestName).path)
         } catch {
             try? fm.removeItem(at: staging)
             let kept = fm.fileExists(atPath: out.path) ? "\(out.path) is kept as it was" : "nothing was written to \(out.path)"
-            throw JobEnded(.failed, "\((error as? JobEnded)?.message ?? "\(error)"); \(kept)")
+            throw JobEnded((error as? JobEnded)?.exit == .interrupted ? .interrupted : .failed, "\((error as? JobEnded)?.message ?? "\(error)"); \(kept)")
         }
         let old = PrepOutput.replaced(out)
         if fm.fileExists(atPath: out.path) {
@@ -168,8 +183,10 @@ public enum Prep {
         return PrepResult(upToDate: false, counts: counts, skipped: data.skipped)
     }
 
-    /// Each image under <folder>/<label>/<index>.png (labels as the class names), as 8-bit PNG.
-    static func writePNGFolder(_ split: SplitArrays, to folder: URL, checksums: inout [String: JSONValue], prefix: String) throws -> [String] {
+    /// Each image under <folder>/<label>/<index>.png (labels as the class names), as 8-bit PNG;
+    /// `beforeEach` may stop the writing.
+    static func writePNGFolder(_ split: SplitArrays, to folder: URL, checksums: inout [String: JSONValue], prefix: String,
+                               beforeEach: () throws -> Void) throws -> [String] {
         let x = split.x[0], labels = split.y.first?.scalars ?? []
         guard x.rank >= 3 else { throw JobEnded(.usage, "--png-folder needs images ([N, height, width] or [N, height, width, channels]), got \(x.shape)") }
         let (height, width) = (x.shape[1], x.shape[2])
@@ -178,6 +195,7 @@ public enum Prep {
         var written: [String] = []
         let pixels = x.scalars
         for i in 0..<split.count {
+            try beforeEach()
             let label = labels.isEmpty ? "unlabeled" : String(Int(labels[i]))
             let dir = folder.appendingPathComponent(label)
             if i == 0 || !FileManager.default.fileExists(atPath: dir.path) {

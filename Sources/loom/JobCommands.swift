@@ -68,7 +68,7 @@ struct Train: ParsableCommand {
 struct Prep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Preprocess a dataset into .npy shards (or MNIST IDX into an image folder) with a manifest; reruns do nothing unless --force.",
-        discussion: "Exit status: 0 done (or already up to date), 1 failed (the earlier output is kept), 2 usage error.",
+        discussion: "Exit status: 0 done (or already up to date), 1 failed (the earlier output is kept), 2 usage error, 4 interrupted by SIGTERM or SIGINT (the earlier output is kept).",
         subcommands: [Images.self, CSVFiles.self, IDXFiles.self])
 
     /// What every prep takes: where to write, the splits, the transforms, the shards.

@@ -80,6 +80,38 @@ import Testing
         }
     }
 
+    /// SIGTERM stops loom prep with status 4 and a line saying where, nothing replaced: at once
+    /// while it reads (here a named pipe nobody writes, so reading waits), at the next shard
+    /// while it writes, its staging folder removed. It was a silent 143 that left the folder.
+    @Test func aSignalStopsCleanly() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // 100,000 rows in shards of 5: 40,000 files, seconds of writing to interrupt.
+        var text = "a,b,y\n"
+        for r in 0..<100_000 { text += "\(r),\(r % 7),\(r % 2)\n" }
+        let csv = scratch.appendingPathComponent("rows.csv")
+        try Data(text.utf8).write(to: csv)
+        let out = scratch.appendingPathComponent("out").path
+        let writing = try TrainCommandTests.Running(["prep", "csv", csv.path, "--out", out, "--labels", "y", "--shard-size", "5"],
+                                                   in: scratch, tag: "writing")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && writing.process.isRunning && !writing.stderr.contains("shard 1 of") { usleep(10_000) }
+        kill(writing.process.processIdentifier, SIGTERM)
+        #expect(writing.wait() == 4, "\(writing.stderr)")
+        #expect(writing.stderr.contains("loom prep: SIGTERM: stopped while writing the shards; nothing was written to \(out)\n"), "\(writing.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == ["rows.csv", "writing.err", "writing.out"])
+
+        let pipe = scratch.appendingPathComponent("pipe.csv")
+        #expect(mkfifo(pipe.path, 0o600) == 0)
+        let reading = try TrainCommandTests.Running(["prep", "csv", pipe.path, "--out", out, "--labels", "y"], in: scratch, tag: "reading")
+        while Date() < deadline && reading.process.isRunning && !reading.stderr.contains("reading") { usleep(10_000) }
+        usleep(200_000)
+        kill(reading.process.processIdentifier, SIGTERM)
+        #expect(reading.wait() == 4, "\(reading.stderr)")
+        #expect(reading.stderr.contains("loom: SIGTERM: stopped while reading the inputs; nothing was written to \(out)\n"), "\(reading.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func aFolderOfOtherFilesIsNeverReplaced() throws {
         let scratch = try LoomProcess.scratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
