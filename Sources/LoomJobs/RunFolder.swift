@@ -35,6 +35,10 @@ public final class RunFolder {
     /// the process that holds it.
     public init(_ path: String) throws {
         url = URL(fileURLWithPath: path).standardizedFileURL
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw JobEnded(.usage, "\(url.path): is a file, not a run folder: choose another --run-dir")
+        }
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {

@@ -76,6 +76,7 @@ struct Predict: ParsableCommand {
         guard !inputs.isEmpty else { throw ValidationError("give at least one --input") }
         guard !outputs.isEmpty else { throw ValidationError("give at least one --output") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        try checkOutputs(outputs.map { ("--output", $0) }, against: [("the model", model)] + inputs.map { ("--input", $0) })
     }
 
     func run() throws {
@@ -172,6 +173,10 @@ struct Fit: ParsableCommand {
             throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
         }
         guard save.hasSuffix(".keras") else { throw ValidationError("--save must name a .keras file, got \(save)") }
+        // --save may be the model itself, as Keras's model.save(path) over the file it loaded.
+        let arrays = data.xs.map { ("--x", $0) } + data.ys.map { ("--y", $0) }
+        try checkOutputs([("--save", save)], against: arrays)
+        if let history { try checkOutputs([("--history", history)], against: [("the model", data.model), ("--save", save)] + arrays) }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
     }
 
@@ -234,5 +239,27 @@ struct Summary: ParsableCommand {
 
     func run() throws {
         try reporting("loom summary") { try memory.load(model).printSummary() }
+    }
+}
+
+/// Refuses an output that is one of the command's inputs (the same file, by device and inode,
+/// so `./x.npy` or a hard link is caught too) or that names the same file as another output:
+/// writing it would lose the input, or one output would silently replace another.
+func checkOutputs(_ outputs: [(flag: String, path: String)], against inputs: [(flag: String, path: String)]) throws {
+    func identity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        return stat(path, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : nil
+    }
+    func sameFile(_ a: String, _ b: String) -> Bool {
+        if let x = identity(a), let y = identity(b) { return x == y }
+        return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
+    }
+    for (k, output) in outputs.enumerated() {
+        if let input = inputs.first(where: { sameFile($0.path, output.path) }) {
+            throw ValidationError("\(output.flag) \(output.path) is \(input.flag == "the model" ? "the model" : "the \(input.flag) file") \(input.path): Loom does not write over its inputs; choose another path")
+        }
+        if let other = outputs[..<k].first(where: { sameFile($0.path, output.path) }) {
+            throw ValidationError("\(output.flag) \(output.path) and \(other.flag) \(other.path) are the same file: give each output its own path")
+        }
     }
 }

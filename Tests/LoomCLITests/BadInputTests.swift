@@ -128,6 +128,32 @@ import ZIPFoundation
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["y.npy"])
     }
 
+    /// An output that is one of the command's inputs (by path, `./` or a hard link) or another
+    /// output is refused with status 2 before anything runs: `--output m.keras` replaced the
+    /// model with predictions. `fit --save` may be the model, as Keras's model.save over it.
+    @Test func outputsNeverReplaceInputs() throws {
+        let scratch = try LoomProcess.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let model = scratch.appendingPathComponent("m.keras").path, x = scratch.appendingPathComponent("x.npy").path
+        try FileManager.default.copyItem(atPath: Self.plain, toPath: model)
+        try FileManager.default.copyItem(atPath: Self.x, toPath: x)
+        let link = scratch.appendingPathComponent("link.npy").path
+        #expect(Foundation.link(x, link) == 0)
+        let before = try [model, x].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let cases: [([String], String)] = [
+            (["--output", model], "--output \(model) is the model \(model): Loom does not write over its inputs"),
+            (["--output", scratch.path + "/./x.npy"], "--output \(scratch.path)/./x.npy is the --input file \(x)"),
+            (["--output", link], "--output \(link) is the --input file \(x)"),
+        ]
+        for (output, message) in cases {
+            let result = try LoomProcess.run(["predict", model, "--input", x] + output)
+            #expect(result.status == 2 && result.stderr.hasPrefix("Error: \(message)"), "\(result.stderr)")
+        }
+        let twice = try LoomProcess.run(["predict", model, "--input", x, "--output", "y.npy", "--output", "./y.npy"])
+        #expect(twice.status == 2 && twice.stderr.hasPrefix("Error: --output ./y.npy and --output y.npy are the same file"), "\(twice.stderr)")
+        #expect(try [model, x].map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == before)
+    }
+
     /// A .keras model, or the work asked of it, larger than --max-memory (or the machine) is
     /// refused before the weights or the outputs are allocated, naming the file and the figures.
     @Test func modelsLargerThanTheMemoryAreRefused() throws {

@@ -159,6 +159,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: run + "/job.resolved.json"))
     }
 
+    /// A --run-dir that is a file is refused with status 2 and kept (it was a Foundation
+    /// message about "a file with the same name").
+    @Test func aRunFolderThatIsAFileIsRefused() throws {
+        let setup = try Setup(epochs: 1, samples: 200)
+        defer { setup.remove() }
+        let file = setup.path("notes.txt")
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: file))
+        let result = try LoomProcess.run(["train", setup.job, "--run-dir", file])
+        #expect(result.status == JobExit.usage.rawValue)
+        #expect(result.stderr == "loom train: \(file): is a file, not a run folder: choose another --run-dir\n", "\(result.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "mine")
+    }
+
     @Test func aSecondRunOnALockedFolderExitsAtOnce() throws {
         let setup = try Setup(epochs: 1, samples: 200)
         defer { setup.remove() }
