@@ -217,6 +217,7 @@ public enum NPY {
             do {
                 try file.write(to: URL(fileURLWithPath: temporary))
             } catch {
+                unlink(temporary)
                 throw FileWriteFailure(reason: "cannot write: \(describeFileError(error))")
             }
             try moveIntoPlace(temporary, path)

@@ -1,5 +1,6 @@
 import Foundation
 import LoomData
+import LoomTensor
 import Testing
 
 /// `loom prep` replaces its `--out` folder whole, so it must never replace anything it did not
@@ -222,5 +223,11 @@ import Testing
         #expect(!result.stderr.contains("Code=") && !result.stderr.contains("NSCocoaErrorDomain"), "\(result.stderr)")
         let again = try Self.prep(small, out: out)
         #expect(again.stdout.contains("up to date"), "the earlier output is whole: \(again.stdout) \(again.stderr)")
+        // predict's output (240 KB) does not fit either: named, and no partial file is left.
+        let x = scratch.appendingPathComponent("x.npy").path
+        try NPY.write(Tensor.zeros([20_000, 3]), to: x)
+        let predicted = try LoomProcess.run(["predict", LoomProcess.fixture("bad/plain.keras"), "--input", x, "--output", disk.path + "/y.npy"])
+        #expect(predicted.status == 1 && predicted.stderr.contains("y.npy: cannot write: No space left on device"), "\(predicted.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: disk.path) == ["prepared"])
     }
 }
