@@ -113,19 +113,27 @@ import ZIPFoundation
     /// permissions would not stop: an existing output this user may not write is refused, as
     /// np.save would, and kept. Run as nobody when the tests run as root (who may write anything).
     @Test func aReadOnlyOutputIsNotReplaced() throws {
-        let scratch = try LoomProcess.scratch()
+        // Under /tmp, which anyone may enter (a clone or TMPDIR may be private to root), with its
+        // own copies of loom and the inputs for nobody to run and read.
+        let scratch = URL(fileURLWithPath: "/tmp/loom-cli-readonly-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let asRoot = getuid() == 0
         try #require(!asRoot || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) runs loom as nobody")
         #expect(chmod(scratch.path, 0o777) == 0)
+        let (binary, model, x) = (scratch.appendingPathComponent("loom"), scratch.appendingPathComponent("m.keras").path, scratch.appendingPathComponent("x.npy").path)
+        try FileManager.default.copyItem(at: LoomProcess.executable, to: binary)
+        try FileManager.default.copyItem(atPath: Self.plain, toPath: model)
+        try FileManager.default.copyItem(atPath: Self.x, toPath: x)
+        for path in [model, x] { #expect(chmod(path, 0o644) == 0) }
         let output = scratch.appendingPathComponent("y.npy")
         #expect(FileManager.default.createFile(atPath: output.path, contents: Data("keep".utf8), attributes: [.posixPermissions: 0o444]))
         let launcher = asRoot ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
-        let result = try LoomProcess.run(["predict", Self.plain, "--input", Self.x, "--output", output.path], launcher: launcher)
+        let result = try LoomProcess.run(["predict", model, "--input", x, "--output", output.path], launcher: launcher, binary: binary)
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr == "loom predict: \(output.path): cannot write: Permission denied (the file exists and may not be written, so it is not replaced)\n")
         #expect(try String(contentsOf: output, encoding: .utf8) == "keep")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["y.npy"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == ["loom", "m.keras", "x.npy", "y.npy"])
     }
 
     /// An output that is one of the command's inputs (by path, `./` or a hard link) or another

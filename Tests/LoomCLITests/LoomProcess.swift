@@ -25,12 +25,14 @@ enum LoomProcess {
 
     /// Runs `loom arguments...` to the end; one still running after `timeout` seconds is killed
     /// and recorded as a failure, so a hang fails its test instead of stalling the suite.
-    /// `launcher` runs loom through another program (`setpriv ...` to drop root).
+    /// `launcher` runs loom through another program (`setpriv ...` to drop root); `binary` is
+    /// a copy of loom to run instead of the built one.
     static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
-                    launcher: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+                    launcher: [String] = [], binary: URL? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
         let process = Process()
-        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? executable
-        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments
+        let loom = binary ?? executable
+        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? loom
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [loom.path] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
