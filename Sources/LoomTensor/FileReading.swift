@@ -21,7 +21,8 @@ public final class ReadableFile {
     public var isPipe: Bool { stream != nil }
 
     /// Opens `path`, which must be a readable regular file; with `acceptingPipes`, a named pipe
-    /// (or `<(command)`) is also read, to its end, as `cat` would, waiting for its writer.
+    /// (or `<(command)`) is also read, to its end, as `cat` would, waiting for its writer (and
+    /// saying so on stderr after 2 s).
     /// Folders, devices and (otherwise) pipes are refused at once.
     public init(_ path: String, acceptingPipes: Bool = false) throws(FileReadFailure) {
         func failure(_ code: Int32) -> FileReadFailure {
@@ -52,8 +53,15 @@ public final class ReadableFile {
         // written or come and gone, then read blocking to the end. The descriptor stays open
         // throughout: closed and opened again, a writer that wrote and left in between would take
         // its bytes with it and the second open would wait forever.
+        // After 2 s with nothing written, one line says what Loom waits for: a batch job that
+        // sits silent on a pipe nobody feeds looks hung.
         var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while poll(&waiting, 1, -1) < 0 && errno == EINTR {}
+        var ready = poll(&waiting, 1, 2000)
+        while ready < 0 && errno == EINTR { ready = poll(&waiting, 1, 2000) }
+        if ready == 0 {
+            FileHandle.standardError.write(Data("loom: waiting for a writer on the pipe \(oneLine(path))\n".utf8))
+            while poll(&waiting, 1, -1) < 0 && errno == EINTR {}
+        }
         let contents: Data
         do throws(FileReadFailure) {
             guard fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 else {

@@ -107,6 +107,15 @@ import ZIPFoundation
         let direct = try LoomProcess.run(["predict", Self.plain, "--input", Self.x, "--output", scratch.appendingPathComponent("z.npy").path])
         #expect(piped.status == 0 && direct.status == 0, "\(piped.stderr)")
         #expect(try NPY.read(output.path).scalars == NPY.read(scratch.appendingPathComponent("z.npy").path).scalars)
+        #expect(!piped.stderr.contains("waiting"), "\(piped.stderr)")
+        // A writer that comes after 3 s: loom says after 2 what it waits for, then reads.
+        let late = Thread {
+            sleep(3)
+            if let handle = FileHandle(forWritingAtPath: pipe.path) { handle.write(bytes); try? handle.close() }
+        }
+        late.start()
+        let waited = try LoomProcess.run(["predict", Self.plain, "--input", pipe.path, "--output", output.path])
+        #expect(waited.status == 0 && waited.stderr == "loom: waiting for a writer on the pipe \(pipe.path)\n", "\(waited.stderr)")
     }
 
     /// Loom writes outputs through a temporary and a rename, which a read-only file's
