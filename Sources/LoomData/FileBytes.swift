@@ -11,6 +11,7 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
     defer { gzclose(file) }
     var result: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var budget = GrowingRead(what: "unpacks to at least")
     while true {
         let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
         if n < 0 {
@@ -20,13 +21,11 @@ func readFileMaybeGzip(_ path: String) throws(DataFileError) -> [UInt8] {
         }
         if n == 0 { break }
         result.append(contentsOf: chunk[0..<Int(n)])
-        // A small file can unpack to any size (a gzip bomb); checked at each 64 MiB mark.
-        if result.count % (64 << 20) < Int(n) && result.count >= 64 << 20 {
-            do throws(FileReadFailure) {
-                try checkFitsInMemory(result.count, "unpacks to at least")
-            } catch {
-                throw DataFileError(path: path, error)
-            }
+        // A small file can unpack to any size (a gzip bomb).
+        do throws(FileReadFailure) {
+            try budget.grew(to: result.count)
+        } catch {
+            throw DataFileError(path: path, error)
         }
     }
     // zlib reports a stream that stops before its end (cut mid-stream, or its CRC and size

@@ -211,16 +211,8 @@ public enum NPY {
         bytes += Array(headerText.utf8)
         var file = Data(bytes)
         tensor.withUnsafeBufferPointer { file.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
-        let temporary = path + ".partial-\(getpid())"
         do throws(FileWriteFailure) {
-            try checkReplaceable(path)
-            do {
-                try file.write(to: URL(fileURLWithPath: temporary))
-            } catch {
-                unlink(temporary)
-                throw FileWriteFailure(reason: "cannot write: \(describeFileError(error))")
-            }
-            try moveIntoPlace(temporary, path)
+            try replaceFile(path, with: file, flush: false)
         } catch {
             throw DataFileError(path: path, message: error.reason)
         }

@@ -62,10 +62,12 @@ public enum Prep {
         let signals = InterruptSignals()
         signals.install()
         defer { signals.uninstall() }
-        let untouched = FileManager.default.fileExists(atPath: out.path) ? "\(out.path) is as it was" : "nothing was written to \(out.path)"
+        // Stale staging folders go first: cleaning up may put an interrupted swap's earlier
+        // output back in place, which is then what a run that stops before its swap leaves.
+        PrepOutput.cleanUp(out) { logger.info("\($0)") }
+        let untouched = FileManager.default.fileExists(atPath: out.path) ? "\(out.path) is kept as it was" : "nothing was written to \(out.path)"
         signals.stopAtOnce(while: "reading the inputs", then: untouched)
         let fingerprint = try self.fingerprint(options)
-        PrepOutput.cleanUp(out) { logger.info("\($0)") }
         if !options.force, let (manifest, files) = PrepOutput.manifest(out),
            manifest["fingerprint"]?.isEquivalent(to: fingerprint, relativeTolerance: 0) == true,
            files.allSatisfy({ FileManager.default.fileExists(atPath: out.appendingPathComponent($0).path) }) {
@@ -163,8 +165,7 @@ public enum Prep {
             try writeAtomically(Data(prettyJSON(manifest).utf8), to: staging.appendingPathComponent(manifestName).path)
         } catch {
             try? fm.removeItem(at: staging)
-            let kept = fm.fileExists(atPath: out.path) ? "\(out.path) is kept as it was" : "nothing was written to \(out.path)"
-            throw JobEnded((error as? JobEnded)?.exit == .interrupted ? .interrupted : .failed, "\((error as? JobEnded)?.message ?? "\(error)"); \(kept)")
+            throw JobEnded((error as? JobEnded)?.exit == .interrupted ? .interrupted : .failed, "\((error as? JobEnded)?.message ?? "\(error)"); \(untouched)")
         }
         let old = PrepOutput.replaced(out)
         if fm.fileExists(atPath: out.path) {

@@ -92,25 +92,10 @@ public final class RunFolder {
 
 /// Writes `data` beside `path`, flushes it to disk and renames it into place.
 public func writeAtomically(_ data: Data, to path: String) throws {
-    do throws(FileWriteFailure) { try checkReplaceable(path) } catch { throw JobEnded(.failed, "\(path): \(error.reason)") }
-    let temporary = path + ".partial-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw JobEnded(.failed, "\(path): cannot write: \(String(cString: strerror(errno)))") }
-    let written = data.withUnsafeBytes { raw -> Int in
-        var offset = 0
-        while offset < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n < 0 { if errno == EINTR { continue }; return -1 }
-            offset += n
-        }
-        return offset
-    }
-    let synced = fsync(fd) == 0
-    close(fd)
-    guard written == data.count, synced, rename(temporary, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(temporary)
-        throw JobEnded(.failed, "\(path): cannot write: \(reason)")
+    do throws(FileWriteFailure) {
+        try replaceFile(path, with: data, flush: true)
+    } catch {
+        throw JobEnded(.failed, "\(path): \(error.reason)")
     }
 }
 

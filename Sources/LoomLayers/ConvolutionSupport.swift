@@ -62,15 +62,10 @@ public struct SpatialOptions: Sendable, Equatable {
         }
     }
 
-    /// Refuses an input shape (batch axis first) that lacks the batch, spatial and channel axes.
-    func checkRank(_ shape: TensorShape, layer: String) throws {
-        try checkSpatialRank(shape, rank, layer: layer)
-    }
-
     /// The spatial sizes of a full input shape (batch axis first) in the layer's data format;
     /// a shape of another rank is an error naming `layer`.
     func spatialDims(of shape: TensorShape, layer: String) throws -> TensorShape {
-        try checkRank(shape, layer: layer)
+        try checkSpatialRank(shape, rank, layer: layer)
         return dataFormat == .channelsLast ? Array(shape[1...rank]) : Array(shape[2...])
     }
 

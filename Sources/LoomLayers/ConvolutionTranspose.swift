@@ -75,7 +75,7 @@ public class BaseConvTranspose: Layer, @unchecked Sendable {
 
     public override func build(_ inputShapes: [TensorShape]) throws {
         let shape = inputShapes[0]
-        try options.checkRank(shape, layer: name)
+        try checkSpatialRank(shape, options.rank, layer: name)
         guard let channels = options.channels(of: shape) else {
             throw ConfigError(name, "the channel axis of \(shape.text) must be known")
         }

@@ -122,8 +122,12 @@ public final class Permute: Layer, KerasLayer, @unchecked Sendable {
     }
 
     public override func build(_ inputShapes: [TensorShape]) throws {
-        guard inputShapes[0].count == dims.count + 1 else {
-            throw ConfigError(name, argument: "dims", "\(dims) does not match inputs of rank \(inputShapes[0].count)")
+        try checkRank(inputShapes[0])
+    }
+
+    private func checkRank(_ shape: TensorShape) throws {
+        guard shape.count == dims.count + 1 else {
+            throw ConfigError(name, "dims \(dims) permute inputs of rank \(dims.count + 1), got \(shape.text)")
         }
     }
 
@@ -132,9 +136,7 @@ public final class Permute: Layer, KerasLayer, @unchecked Sendable {
     }
 
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
-        guard inputShapes[0].count == dims.count + 1 else {
-            throw ConfigError(name, "dims \(dims) permute inputs of rank \(dims.count + 1), got \(inputShapes[0].text)")
-        }
+        try checkRank(inputShapes[0])
         return [inputShapes[0][0]] + dims.map { inputShapes[0][$0] }
     }
 

@@ -84,18 +84,14 @@ public final class ReadableFile {
     private static func readStream(_ fd: Int32) throws(FileReadFailure) -> Data {
         var contents = Data()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        var nextCheck = bigRead
+        var budget = GrowingRead(what: "gave")
         while true {
             let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw FileReadFailure(reason: "cannot be read: \(String(cString: strerror(errno)))") }
             if n == 0 { return contents }
             contents.append(contentsOf: chunk[0..<n])
-            // The machine's figure is read at each 64 MiB mark, not at every chunk.
-            if contents.count >= nextCheck {
-                try checkFitsInMemory(contents.count, "gave")
-                nextCheck += bigRead
-            }
+            try budget.grew(to: contents.count)
         }
     }
 
@@ -140,6 +136,23 @@ public final class ReadableFile {
 /// Reads below this size are not checked against the machine's memory: the check reads /proc
 /// and the cgroup's files, which for thousands of small images costs more than the reads.
 let bigRead = 64 << 20
+
+/// A read whose size is not known ahead (a pipe, a gzip stream), checked against the machine's
+/// memory as it grows: at each 64 MiB mark, not at every chunk, since the check reads /proc.
+public struct GrowingRead {
+    private let what: String
+    private var nextCheck = bigRead
+
+    /// `what` leads the size in the message, as for `checkFitsInMemory`.
+    public init(what: String) { self.what = what }
+
+    /// Refuses the read once `count` bytes are more than the machine can give.
+    public mutating func grew(to count: Int) throws(FileReadFailure) {
+        guard count >= nextCheck else { return }
+        try checkFitsInMemory(count, what)
+        nextCheck = (count / bigRead + 1) * bigRead
+    }
+}
 
 /// Refuses to read `bytes` into memory when they are more than the machine can give now
 /// (MemAvailable, or the room under the cgroup's limit); `what` leads the size in the message:
