@@ -59,7 +59,7 @@ def keras_run(args, x, y, xt, yt):
     # Timed as Keras users run it: one fit call, no per-batch callback (on JAX a callback that
     # runs every batch makes each step wait for the last, which halved its speed). The step
     # functions are compiled first by a fit on two full batches and one of the last batch's
-    # size (the shapes the timed fit meets); those 2 extra steps of training are not timed.
+    # size (the shapes the timed fit meets); those 2-3 extra steps of training are not timed.
     n = len(x)
     tail = n % args.batch_size
     warm = 2 * args.batch_size + (tail if args.steps is None else 0)
