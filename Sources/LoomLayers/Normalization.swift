@@ -121,6 +121,7 @@ public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
         let a = axes[0]
         let reduce = (0..<x.rank).filter { $0 != a }
         let broadcast = (0..<x.rank).map { $0 == a ? x.shape[a] : 1 }
+        if a == x.rank - 1 && (masks.first ?? nil) == nil, let y = try fused(x, context: context) { return y }
         let mean: Tensor, variance: Tensor
         if context.training && trainable {
             if context.isSharded {
@@ -146,6 +147,31 @@ public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
             variance = movingVariance.value.reshaped(broadcast)
         }
         return scaleAndShift((x - mean) * (variance + epsilon).rsqrt(), gamma: gamma, beta: beta, shape: broadcast)
+    }
+
+    /// Channels last and no mask: one op (Tensor+BatchNormalization.swift) instead of a chain
+    /// of elementwise ones. Nil where the chain is still needed: fixed statistics with gamma or
+    /// beta asking for gradients.
+    private func fused(_ x: Tensor, context: ForwardContext) throws -> Tensor? {
+        let g = gamma?.tracked, b = beta?.tracked
+        if context.training && trainable {
+            let (y, mean, variance) = try x.batchNormalized(gamma: g, beta: b, epsilon: epsilon,
+                                                            group: context.shardGroup, worker: context.worker)
+            context.updateState(movingMean, movingMean.value * momentum + mean * (1 - momentum))
+            context.updateState(movingVariance, movingVariance.value * momentum + variance * (1 - momentum))
+            return y
+        }
+        guard !(g?.requiresGradient ?? false) && !(b?.requiresGradient ?? false) else { return nil }
+        let (scale, shift) = foldedScaleAndShift()
+        return x.channelAffine(scale: scale, shift: shift)
+    }
+
+    /// The moving statistics, gamma and beta as one per-channel y = x · scale + shift.
+    func foldedScaleAndShift() -> (scale: Tensor, shift: Tensor) {
+        let inverse = (movingVariance.value + epsilon).rsqrt()
+        let scale = gamma.map { inverse * $0.value } ?? inverse
+        let shift = (beta?.value ?? Tensor.zeros(scale.shape)) - movingMean.value * scale
+        return (scale, shift)
     }
 
     public override var supportsMasking: Bool { true }

@@ -281,7 +281,9 @@ extension Model {
             let deferred = DeferredWeightGradients(for: training ? parameters : [])
             let context = ForwardContext(training: training, seed: seed, step: step, sampleOffset: offset,
                                          shardGroup: group, worker: k, batchSize: n, deferredWeightGradients: deferred)
-            let yPred = try forward(shard.x, context: context)
+            // Evaluation needs no graph: without one, intermediates are freed as the pass goes.
+            let yPred = try training ? forward(shard.x, context: context)
+                : GradientRecording.disabled { try forward(shard.x, context: context) }
             let (loss, parts) = try compiled.loss(yTrue: shard.y, yPred: yPred, sampleWeight: shard.sampleWeight)
             // The loss is this shard's mean, so it is weighted by the shard's share; activity
             // penalties are already divided by the whole batch's size.
@@ -316,7 +318,7 @@ extension Model {
         try prepare(for: x)
         let outputs = try runShards(ArrayData(x, [], nil, count: n), workers: requested, group: nil) { [self] _, shard, offset in
             let context = ForwardContext(training: false, seed: seed, sampleOffset: offset, batchSize: n)
-            return try forward(shard.x, context: context).map(\.detached)
+            return try GradientRecording.disabled { try forward(shard.x, context: context) }
         }
         return Model.joined(outputs)
     }

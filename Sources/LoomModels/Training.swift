@@ -624,7 +624,7 @@ extension Model {
     /// The outputs of one batch (Keras's predict_on_batch).
     public func predictOnBatch(_ x: [Tensor]) throws -> [Tensor] {
         try checkFinite(x, batch: 0, firstSample: 0, method: "predict_on_batch")
-        return try forward(x, context: ForwardContext(training: false, seed: seed)).map(\.detached)
+        return try GradientRecording.disabled { try forward(x, context: ForwardContext(training: false, seed: seed)) }
     }
 }
 

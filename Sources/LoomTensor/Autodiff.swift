@@ -93,8 +93,10 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
     package func restore(_ value: Tensor) { current.withLock { $0 = value.detached } }
 
     /// The current value as a leaf of a new graph: operations on it record their gradients.
+    /// Inside `GradientRecording.disabled` it is the plain value, so nothing is recorded.
     public var tracked: Tensor {
         let v = value
+        guard GradientRecording.isOn else { return v }
         let node = GradientNode(operation: "parameter \(name)", shape: v.shape, inputs: [],
                                 parameter: self, pullback: { _ in [] })
         return Tensor(storage: v.storage, shape: v.shape, node: node)
@@ -103,6 +105,19 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
     public static func == (a: Parameter, b: Parameter) -> Bool { a === b }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
     public var description: String { "Parameter(\(name), shape: \(shape))" }
+}
+
+/// Whether parameters read in the current scope record a graph (PyTorch's `torch.no_grad`).
+///
+/// Inference asks for no gradients: with recording off, no pullback keeps an intermediate
+/// alive, so each is freed once the forward pass has read it for the last time.
+public enum GradientRecording {
+    @TaskLocal static var isOn = true
+
+    /// Runs `body` on this thread with recording off.
+    public static func disabled<R>(_ body: () throws -> R) rethrows -> R {
+        try $isOn.withValue(false, operation: body)
+    }
 }
 
 /// Gradients of a scalar with respect to parameters, keyed by parameter.

@@ -51,6 +51,16 @@ extension SIMD8 where Scalar == Float {
     for i in 0..<n { p[i] = v[i] }
 }
 
+/// The first `lanes` (1 to 8) elements: a full load when there are eight.
+@inline(__always) func loadLanes(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
+    lanes == 8 ? load(p) : loadPartial(p, lanes)
+}
+
+/// Stores the first `lanes` (1 to 8) lanes.
+@inline(__always) func storeLanes(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 8 { store(v, p) } else { storePartial(v, p, lanes) }
+}
+
 @inline(__always) func vselect(_ mask: SIMDMask<SIMD8<Int32>>, _ a: Vec, _ b: Vec) -> Vec {
     b.replacing(with: a, where: mask)
 }

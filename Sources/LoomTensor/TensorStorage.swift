@@ -44,39 +44,52 @@ public final class TensorStorage: @unchecked Sendable {
 
 /// Keeps released large buffers for reuse by the next tensor of the same size.
 ///
-/// A training step allocates the same sizes every step; fresh large allocations come from
-/// mmap and pay a page fault per 4 KiB on first touch, which costs more than the arithmetic
-/// of an elementwise op. Buffers under `minimumBytes` or over `maximumBytes` go straight to
-/// the system; the cache holds at most `limitBytes` in all, so memory stays bounded.
+/// A training step or a forward pass allocates the same sizes every time; fresh large
+/// allocations come from mmap and pay a page fault per 4 KiB on first touch, which costs more
+/// than the arithmetic of an elementwise op (ResNet50's 100 MB activations spent most of a
+/// prediction in the kernel when they went back to the system). Buffers under `minimumBytes` go
+/// to malloc; the cache holds at most `limitBytes` in all, giving the oldest buffers back to
+/// the system to make room, so memory stays bounded and a new working set replaces an old one.
 public final class BufferCache: Sendable {
     public static let shared = BufferCache()
 
     static let minimumBytes = 256 * 1024
-    /// Larger buffers (whole datasets, not a step's tensors) go back to the system at once.
-    static let maximumBytes = 32 * 1024 * 1024
     /// A released buffer: owned by the cache alone until handed out again.
-    private struct Released: @unchecked Sendable { let raw: UnsafeMutableRawPointer }
+    private struct Released: @unchecked Sendable {
+        let raw: UnsafeMutableRawPointer
+        /// When it was given back, for evicting the oldest first.
+        let age: UInt64
+    }
     private struct State {
+        /// Free buffers by element count, each list oldest first.
         var free: [Int: [Released]] = [:]
         var heldBytes = 0
-        var limitBytes = 512 * 1024 * 1024
+        var limitBytes = 1024 * 1024 * 1024
+        var given: UInt64 = 0
+
+        /// Gives the oldest held buffers back to the system until at most `bytes` are held.
+        mutating func shrink(to bytes: Int) {
+            while heldBytes > bytes {
+                guard let (count, list) = free.min(by: { a, b in
+                    (a.value.first?.age ?? .max) < (b.value.first?.age ?? .max)
+                }), let oldest = list.first else { return }
+                oldest.raw.deallocate()
+                free[count] = list.count == 1 ? nil : Array(list.dropFirst())
+                heldBytes -= count * MemoryLayout<Float>.stride
+            }
+        }
     }
     // A pthread mutex (SystemLock), not Synchronization.Mutex: workers take and give buffers
     // concurrently, and ThreadSanitizer follows only the former.
     private let state = SystemLock(State())
 
-    /// The most bytes kept for reuse (default 512 MiB); lowering it releases the excess.
+    /// The most bytes kept for reuse (default 1 GiB); lowering it releases the excess.
     public var limitBytes: Int {
         get { state.withLock { $0.limitBytes } }
         set {
             state.withLock { s in
                 s.limitBytes = max(0, newValue)
-                while s.heldBytes > s.limitBytes, let (count, list) = s.free.first(where: { !$0.value.isEmpty }) {
-                    var rest = list
-                    rest.removeLast().raw.deallocate()
-                    s.free[count] = rest
-                    s.heldBytes -= count * MemoryLayout<Float>.stride
-                }
+                s.shrink(to: s.limitBytes)
             }
         }
     }
@@ -86,9 +99,10 @@ public final class BufferCache: Sendable {
 
     func take(_ count: Int) -> UnsafeMutablePointer<Float> {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        if bytes >= Self.minimumBytes && bytes <= Self.maximumBytes {
+        if bytes >= Self.minimumBytes {
             let reused: Released? = state.withLock { s in
-                guard let p = s.free[count]?.popLast() else { return nil }
+                guard var list = s.free[count], let p = list.popLast() else { return nil }
+                s.free[count] = list.isEmpty ? nil : list
                 s.heldBytes -= bytes
                 return p
             }
@@ -101,11 +115,12 @@ public final class BufferCache: Sendable {
     func give(_ pointer: UnsafeMutablePointer<Float>, _ count: Int) {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer(pointer)
-        if bytes >= Self.minimumBytes && bytes <= Self.maximumBytes {
-            let released = Released(raw: raw)
+        if bytes >= Self.minimumBytes {
             let kept: Bool = state.withLock { s in
-                guard s.heldBytes + bytes <= s.limitBytes else { return false }
-                s.free[count, default: []].append(released)
+                guard bytes <= s.limitBytes else { return false }
+                s.shrink(to: s.limitBytes - bytes)
+                s.given += 1
+                s.free[count, default: []].append(Released(raw: raw, age: s.given))
                 s.heldBytes += bytes
                 return true
             }

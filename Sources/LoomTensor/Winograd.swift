@@ -341,14 +341,6 @@ struct WinogradTiling {
     (y0, y0 + y1, y0 - y1, -y1)
 }
 
-@inline(__always) private func loadLanes(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
-    lanes == 8 ? load(p) : loadPartial(p, lanes)
-}
-
-@inline(__always) private func storeLanes(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
-    if lanes == 8 { store(v, p) } else { storePartial(v, p, lanes) }
-}
-
 /// Calls `body(offset, lanes)` for each block of eight of `count` contiguous values, then for
 /// the last few. (Two call sites: in the first, `lanes` is the constant 8, so the inlined body
 /// loads and stores whole vectors without a test.)

@@ -72,7 +72,7 @@ struct TinyNetwork {
         let net = TinyNetwork()
         let params = [net.w1, net.b1, net.w2]
         let reference = gradients(of: net.loss(x, labels), wrt: params)
-        let results = ResultSlots(count: 2)
+        let results = ResultSlots(count: 2, empty: Gradients())
         for _ in 0..<20 {
             DispatchQueue.concurrentPerform(iterations: 2) { worker in
                 results.set(worker, gradients(of: net.loss(x, labels), wrt: params))
@@ -86,17 +86,17 @@ struct TinyNetwork {
 
 /// Per-thread result slots, behind a pthread lock: ThreadSanitizer does not follow
 /// Synchronization.Mutex's futex path and reported the writes as a race.
-final class ResultSlots: @unchecked Sendable {
+final class ResultSlots<Value>: @unchecked Sendable {
     // `slots` is read and written only under `lock`.
     private let lock = NSLock()
-    private var slots: [Gradients]
-    init(count: Int) { slots = Array(repeating: Gradients(), count: count) }
-    func set(_ i: Int, _ g: Gradients) {
+    private var slots: [Value]
+    init(count: Int, empty: Value) { slots = Array(repeating: empty, count: count) }
+    func set(_ i: Int, _ value: Value) {
         lock.lock()
-        slots[i] = g
+        slots[i] = value
         lock.unlock()
     }
-    func get(_ i: Int) -> Gradients {
+    func get(_ i: Int) -> Value {
         lock.lock()
         defer { lock.unlock() }
         return slots[i]

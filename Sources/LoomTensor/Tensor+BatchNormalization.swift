@@ -1,0 +1,254 @@
+/// Batch normalization over the last axis as single ops with hand-written VJPs.
+///
+/// Composed from elementwise ops, a training-mode batch normalization made and kept five
+/// tensors the size of its input (x - mean, its square, the normalized x, times gamma, plus
+/// beta); on ResNet50 that was most of the memory of a step. Here the forward pass reads its
+/// input three times and writes the output once, and keeps only the input and two per-channel
+/// vectors for the backward pass.
+extension Tensor {
+    /// y = x · scale + shift per channel (the last axis), then max(y, 0) with `relu`: batch
+    /// normalization with fixed statistics, folded. `scale` and `shift` are [C] and must not
+    /// require gradients; the gradient flows to `x` only.
+    public func channelAffine(scale: Tensor, shift: Tensor, relu: Bool = false) -> Tensor {
+        let c = shape.last ?? 1
+        precondition(scale.shape == [c] && shift.shape == [c],
+                     "channelAffine: scale \(scale.shape) and shift \(shift.shape) for \(c) channels")
+        precondition(!scale.requiresGradient && !shift.requiresGradient, "channelAffine: scale and shift are constants")
+        let rows = c == 0 ? 0 : count / c
+        var out = Tensor(uninitializedShape: shape)
+        withUnsafeBufferPointer { xs in
+            scale.withUnsafeBufferPointer { a in
+                shift.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { ys in
+                        affineRows(xs.baseAddress!, ys.baseAddress!, rows: rows, channels: c,
+                                   a.baseAddress!, b.baseAddress!, relu: relu)
+                    }
+                }
+            }
+        }
+        let y = out
+        return Tensor.record("channel_affine", out, [self]) { grad in
+            var dx = Tensor(uninitializedShape: grad.shape)
+            grad.withUnsafeBufferPointer { gs in
+                scale.withUnsafeBufferPointer { a in
+                    dx.withUnsafeMutableBufferPointer { ds in
+                        for r in 0..<rows {
+                            let g = gs.baseAddress! + r * c, d = ds.baseAddress! + r * c
+                            binaryLoop(g, 1, a.baseAddress!, 1, d, c) { $0 * $1 }
+                            if relu {
+                                binaryLoop(d, 1, y.storage.base + r * c, 1, d, c) { dv, yv in dv.replacing(with: 0, where: yv .<= 0) }
+                            }
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Batch normalization with the batch's own statistics over every axis but the last:
+    /// y = (x - mean) / sqrt(variance + epsilon) · gamma + beta, then max(y, 0) with `relu`.
+    /// Returns y with the mean and (biased) variance, each [C]. With `group`, the statistics
+    /// are those of the whole batch split across its workers, and so is the backward pass's.
+    /// Gradients flow to x, gamma and beta.
+    public func batchNormalized(gamma: Tensor?, beta: Tensor?, epsilon: Float, relu: Bool = false,
+                                group: ShardGroup? = nil, worker: Int = 0) throws -> (y: Tensor, mean: Tensor, variance: Tensor) {
+        let c = shape.last ?? 1
+        precondition(gamma.map { $0.shape == [c] } ?? true && beta.map { $0.shape == [c] } ?? true,
+                     "batchNormalized: gamma and beta must be [\(c)]")
+        let rows = c == 0 ? 0 : count / c
+        @Sendable func allSum(_ t: Tensor) throws -> Tensor {
+            guard let group, group.workers > 1 else { return t }
+            return try group.sum(t, worker: worker)
+        }
+        let x = detached
+        // The mean: the channel sums with the row count in one all-reduce.
+        var local = Tensor(uninitializedShape: [c + 1])
+        local.withUnsafeMutableBufferPointer { s in
+            x.withUnsafeBufferPointer { xs in channelSums(xs.baseAddress!, rows: rows, channels: c, into: s.baseAddress!) { v, _ in v } }
+            s[c] = Float(rows)
+        }
+        let totals = try allSum(local)
+        let n = totals.storage.base[c]
+        let mean = Tensor(shape: [c], scalars: (0..<c).map { totals.storage.base[$0] / Swift.max(n, 1) })
+        // The variance from a second pass about the mean (one pass of squares loses precision).
+        var squares = Tensor(uninitializedShape: [c])
+        squares.withUnsafeMutableBufferPointer { s in
+            x.withUnsafeBufferPointer { xs in
+                mean.withUnsafeBufferPointer { m in
+                    let mp = m.baseAddress!
+                    channelSums(xs.baseAddress!, rows: rows, channels: c, into: s.baseAddress!) { v, j in
+                        let d = v - loadLanes(mp + j, Swift.min(8, c - j)); return d * d
+                    }
+                }
+            }
+        }
+        let variance = try allSum(squares) / Swift.max(n, 1)
+        let inverse = (variance + epsilon).rsqrt()
+        let g = gamma?.detached, scale = g.map { inverse * $0 } ?? inverse
+        let shift = (beta?.detached ?? Tensor.zeros([c])) - mean * scale
+        var out = Tensor(uninitializedShape: shape)
+        x.withUnsafeBufferPointer { xs in
+            scale.withUnsafeBufferPointer { a in
+                shift.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { ys in
+                        affineRows(xs.baseAddress!, ys.baseAddress!, rows: rows, channels: c, a.baseAddress!, b.baseAddress!, relu: relu)
+                    }
+                }
+            }
+        }
+        let needGamma = gamma?.requiresGradient ?? false, needBeta = beta?.requiresGradient ?? false
+        var inputs = [self]
+        if let gamma { inputs.append(gamma) }
+        if let beta { inputs.append(beta) }
+        let hasGamma = gamma != nil, hasBeta = beta != nil, kept = out
+        let y = Tensor.record("batch_normalization", out, inputs) { grad in
+            // Through the ReLU, then per channel: Σ dy and Σ dy · x̂ (x̂ = (x - mean) · inverse).
+            var masked = grad
+            if relu {
+                masked = Tensor(uninitializedShape: grad.shape)
+                masked.withUnsafeMutableBufferPointer { ms in
+                    grad.withUnsafeBufferPointer { gs in
+                        binaryLoop(gs.baseAddress!, 1, kept.storage.base, 1, ms.baseAddress!, gs.count) { gv, yv in
+                            gv.replacing(with: 0, where: yv .<= 0)
+                        }
+                    }
+                }
+            }
+            var sums = Tensor(uninitializedShape: [2 * c])
+            sums.withUnsafeMutableBufferPointer { s in
+                masked.withUnsafeBufferPointer { gs in
+                    x.withUnsafeBufferPointer { xs in
+                        mean.withUnsafeBufferPointer { m in
+                            inverse.withUnsafeBufferPointer { inv in
+                                channelSumsOfProducts(gs.baseAddress!, xs.baseAddress!, rows: rows, channels: c,
+                                                      mean: m.baseAddress!, inverse: inv.baseAddress!,
+                                                      sums: s.baseAddress!, products: s.baseAddress! + c)
+                            }
+                        }
+                    }
+                }
+            }
+            // Gamma's and beta's gradients are this worker's share (the trainer adds them up);
+            // x's needs the whole batch's sums.
+            let dBeta = needBeta ? sums.slice(lower: [0], upper: [c]) : nil
+            let dGamma = needGamma ? sums.slice(lower: [c], upper: [2 * c]) : nil
+            let whole = (try? allSum(sums)) ?? sums
+            // dx = scale · (dy - Σdy / n - x̂ · Σ(dy · x̂) / n)
+            var dx = Tensor(uninitializedShape: x.shape)
+            let invN = 1 / Swift.max(n, 1)
+            dx.withUnsafeMutableBufferPointer { ds in
+                masked.withUnsafeBufferPointer { gs in
+                    x.withUnsafeBufferPointer { xs in
+                        mean.withUnsafeBufferPointer { m in
+                            inverse.withUnsafeBufferPointer { inv in
+                                scale.withUnsafeBufferPointer { a in
+                                    whole.withUnsafeBufferPointer { w in
+                                        normalizationInputGradient(gs.baseAddress!, xs.baseAddress!, ds.baseAddress!, rows: rows,
+                                                                   channels: c, mean: m.baseAddress!, inverse: inv.baseAddress!,
+                                                                   scale: a.baseAddress!, sums: w.baseAddress!,
+                                                                   products: w.baseAddress! + c, invN: invN)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            var result: [Tensor?] = [dx]
+            if hasGamma { result.append(dGamma) }
+            if hasBeta { result.append(dBeta) }
+            return result
+        }
+        return (y, mean, variance)
+    }
+}
+
+/// y[r, j] = x[r, j] · a[j] + b[j] over `rows` rows of `channels`, then max(y, 0) with `relu`.
+private func affineRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, channels c: Int,
+                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, relu: Bool) {
+    for r in 0..<rows {
+        let xr = x + r * c, yr = y + r * c
+        var j = 0
+        while j < c {
+            let lanes = Swift.min(8, c - j)
+            var v = loadLanes(xr + j, lanes) * loadLanes(a + j, lanes) + loadLanes(b + j, lanes)
+            if relu { v = vmax(v, Vec()) }
+            storeLanes(v, yr + j, lanes)
+            j += 8
+        }
+    }
+}
+
+/// s[j] = Σ over rows of f(x[r, j..<j+8], j), lane by lane. Rows are read in order (each
+/// once), summed into a partial per block of rows so a long sum loses little precision.
+@inline(__always)
+private func channelSums(_ x: UnsafePointer<Float>, rows: Int, channels c: Int, into s: UnsafeMutablePointer<Float>,
+                         _ f: (Vec, Int) -> Vec) {
+    s.initialize(repeating: 0, count: c)
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: c)
+    defer { partial.deallocate() }
+    var start = 0
+    while start < rows {
+        partial.initialize(repeating: 0, count: c)
+        for r in start..<Swift.min(rows, start + rowBlock) {
+            var j = 0
+            while j < c {
+                let lanes = Swift.min(8, c - j)
+                storeLanes(loadLanes(partial + j, lanes) + f(loadLanes(x + r * c + j, lanes), j), partial + j, lanes)
+                j += 8
+            }
+        }
+        binaryLoop(s, 1, partial, 1, s, c) { $0 + $1 }
+        start += rowBlock
+    }
+}
+
+/// Rows summed into one partial before it is added to the total.
+private let rowBlock = 64
+
+/// Per channel: sums[j] = Σ g, products[j] = Σ g · (x - mean) · inverse.
+private func channelSumsOfProducts(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, channels c: Int,
+                                   mean: UnsafePointer<Float>, inverse: UnsafePointer<Float>,
+                                   sums: UnsafeMutablePointer<Float>, products: UnsafeMutablePointer<Float>) {
+    sums.initialize(repeating: 0, count: c)
+    products.initialize(repeating: 0, count: c)
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
+    defer { partial.deallocate() }
+    var start = 0
+    while start < rows {
+        partial.initialize(repeating: 0, count: 2 * c)
+        for r in start..<Swift.min(rows, start + rowBlock) {
+            var j = 0
+            while j < c {
+                let lanes = Swift.min(8, c - j)
+                let gv = loadLanes(g + r * c + j, lanes)
+                let xhat = (loadLanes(x + r * c + j, lanes) - loadLanes(mean + j, lanes)) * loadLanes(inverse + j, lanes)
+                storeLanes(loadLanes(partial + j, lanes) + gv, partial + j, lanes)
+                storeLanes(loadLanes(partial + c + j, lanes) + gv * xhat, partial + c + j, lanes)
+                j += 8
+            }
+        }
+        binaryLoop(sums, 1, partial, 1, sums, c) { $0 + $1 }
+        binaryLoop(products, 1, partial + c, 1, products, c) { $0 + $1 }
+        start += rowBlock
+    }
+}
+
+/// dx = scale · (g - sums / n - x̂ · products / n), with x̂ = (x - mean) · inverse.
+private func normalizationInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                        rows: Int, channels c: Int, mean: UnsafePointer<Float>, inverse: UnsafePointer<Float>,
+                                        scale: UnsafePointer<Float>, sums: UnsafePointer<Float>, products: UnsafePointer<Float>,
+                                        invN: Float) {
+    for r in 0..<rows {
+        var j = 0
+        while j < c {
+            let lanes = Swift.min(8, c - j)
+            let xhat = (loadLanes(x + r * c + j, lanes) - loadLanes(mean + j, lanes)) * loadLanes(inverse + j, lanes)
+            let v = loadLanes(scale + j, lanes) * (loadLanes(g + r * c + j, lanes) - loadLanes(sums + j, lanes) * invN
+                                                      - xhat * (loadLanes(products + j, lanes) * invN))
+            storeLanes(v, dx + r * c + j, lanes)
+            j += 8
+        }
+    }
+}
