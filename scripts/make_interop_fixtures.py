@@ -9,13 +9,15 @@ epochs, shuffle off) and history.json.
 bad/: files a user could be handed: a Lambda holding Python bytecode, an unknown layer class, a
 weights file with a weight missing, a truncated weights file, a size no machine can allocate.
 
-Run: KERAS_BACKEND=jax ../keras-ref/bin/python scripts/make_interop_fixtures.py
+Run: KERAS_BACKEND=jax ../keras-ref/bin/python scripts/make_interop_fixtures.py [CASE ...]
+(with case names, only those are written, next to the existing fixtures)
 Writes Tests/LoomCLITests/Fixtures/ (and fixtures.json with the Keras version and the cases).
 """
 import io
 import json
 import os
 import shutil
+import sys
 import zipfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -96,10 +98,25 @@ def predict_models():
     again = layers.LSTM(3, return_sequences=True, name="lstm_2")(backward)
     last = layers.SimpleRNN(5, name="simple_rnn")(again)
     recurrent = keras.Model(seq, layers.Dense(2, name="out")(last), name="recurrent")
-    return {"core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
+    return {"residual": (residual_model(), [(5, 10, 10, 3)], False), "core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
             "conv1d": (conv1d, [(5, 16, 3)], False), "conv2d": (conv2d, [(4, 12, 12, 3)], False),
             "conv3d": (conv3d, [(3, 6, 6, 6, 2)], False), "merging": (merging, [(6, 8), (6, 8)], False),
             "recurrent": (recurrent, [(5, 7, 3)], False)}
+
+
+def residual_model(name="residual"):
+    """ResNet's patterns, each chain Loom fuses: Conv-BN-ReLU, Conv-BN, BN-ReLU, Conv-ReLU, with
+    a value read twice (which must not fuse) and the ReLU as a layer and as an activation."""
+    x = keras.Input((10, 10, 3), name="image")
+    c = layers.Activation("relu")(layers.BatchNormalization(epsilon=1.001e-5)(layers.Conv2D(8, 3, strides=2, padding="same")(x)))
+    a = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(8, 1)(c)))
+    a = layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same")(a))
+    s = layers.BatchNormalization()(layers.Conv2D(8, 1)(c))
+    y = layers.Activation("relu")(layers.Add()([a, s]))
+    y = layers.ReLU()(layers.BatchNormalization()(y))
+    z = layers.Conv2D(4, 3, activation="relu")(y)
+    z = layers.Activation("relu")(layers.Conv2D(4, 1)(z))
+    return keras.Model(x, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(z)), name=name)
 
 
 def randomize(model, rng):
@@ -114,7 +131,9 @@ def write_predict(rng, cases):
     shared_rng = rng
     for name, (model, shapes, integer) in predict_models().items():
         # Models added later draw from their own stream, so the earlier fixtures stay as they were.
-        rng = np.random.default_rng(7) if name == "recurrent" else shared_rng
+        rng = np.random.default_rng({"recurrent": 7, "residual": 8}[name]) if name in ("recurrent", "residual") else shared_rng
+        if ONLY and name not in ONLY:
+            continue
         folder = os.path.join(OUT, "predict", name)
         os.makedirs(folder, exist_ok=True)
         randomize(model, rng)
@@ -189,6 +208,8 @@ def fit_cases():
                                ["accuracy"], "binary", 3, 8, 0.0),
         "adam_cnn_batchnorm": (cnn, lambda: keras.optimizers.Adam(0.01), "categorical_crossentropy", ["accuracy"],
                                "onehot", 3, 8, 0.0),
+        "sgd_residual": (lambda: residual_model("sgd_residual"), lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+                         "categorical_crossentropy", ["accuracy"], "onehot", 3, 12, 0.0),
     }
 
 
@@ -207,9 +228,14 @@ def labels(kind, n, rng):
 
 def write_fit(rng, cases):
     for name, (build, optimizer, loss, metrics, kind, epochs, batch, split) in fit_cases().items():
+        if ONLY and name not in ONLY:
+            continue
+        # Cases added later draw from their own stream, so the earlier fixtures stay as they were.
+        rng = np.random.default_rng(9) if name == "sgd_residual" else rng
         folder = os.path.join(OUT, "fit", name)
         os.makedirs(folder, exist_ok=True)
-        model = keras.Sequential(build(), name=name)
+        model = build()
+        model = model if isinstance(model, keras.Model) else keras.Sequential(model, name=name)
         model.compile(optimizer=optimizer(), loss=loss, metrics=metrics or None)
         n = 36
         x = rng.normal(size=(n,) + tuple(model.input_shape[1:])).astype(np.float32)
@@ -285,16 +311,27 @@ def write_bad(cases):
     cases["bad"] = sorted(os.listdir(folder))
 
 
+# Case names given on the command line: only these are written, into the existing fixtures.
+ONLY = set(sys.argv[1:])
+
+
 def main():
     keras.utils.set_random_seed(11)
     rng = np.random.default_rng(11)
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(OUT)
-    cases = {"keras_version": keras.__version__, "predict": {}, "fit": {}}
-    write_predict(rng, cases)
-    write_fit(rng, cases)
-    write_bad(cases)
+    if ONLY:
+        with open(os.path.join(OUT, "fixtures.json")) as f:
+            cases = json.load(f)
+        assert cases["keras_version"] == keras.__version__, "the other fixtures were made by another Keras"
+        write_predict(rng, cases)
+        write_fit(rng, cases)
+    else:
+        if os.path.isdir(OUT):
+            shutil.rmtree(OUT)
+        os.makedirs(OUT)
+        cases = {"keras_version": keras.__version__, "predict": {}, "fit": {}}
+        write_predict(rng, cases)
+        write_fit(rng, cases)
+        write_bad(cases)
     with open(os.path.join(OUT, "fixtures.json"), "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
 

@@ -19,6 +19,8 @@ public final class ReLU: Layer, KerasLayer, @unchecked Sendable {
         inputs[0].relu(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold)
     }
 
+    public override var isPlainReLU: Bool { maxValue == nil && negativeSlope == 0 && threshold == 0 }
+
     public override var supportsMasking: Bool { true }
     public override var layerConfig: Config {
         ["max_value": .from(maxValue), "negative_slope": .from(negativeSlope), "threshold": .from(threshold)]

@@ -57,19 +57,39 @@ public class BaseConv: Layer, @unchecked Sendable {
         (kernel, bias) = try settings.addWeights(to: self, kernelShape: options.kernelSize + [channels / groups, filters], biasSize: filters)
     }
 
-    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
-        let x = options.toChannelsLast(inputs[0])
+    /// The geometry of one group's convolution of channels-last `x`.
+    private func geometry(of x: Tensor) throws -> ConvolutionGeometry {
         let channels = x.shape[x.rank - 1]
         let spatial = Array(x.shape[1...Self.rank])
         guard channels == kernel.shape[Self.rank] * groups else {
             throw ConfigError(name, "expects \(kernel.shape[Self.rank] * groups) input channels, got \(channels)")
         }
-        let perGroup = channels / groups, filtersPerGroup = filters / groups
-        let geometry = options.geometry(spatial: spatial, channels: perGroup)
-        let outSpatial = Array(geometry.output.suffix(Self.rank))
-        guard outSpatial.allSatisfy({ $0 > 0 }) else {
+        let geometry = options.geometry(spatial: spatial, channels: channels / groups)
+        guard geometry.output.suffix(Self.rank).allSatisfy({ $0 > 0 }) else {
             throw ConfigError(name, "inputs of spatial size \(spatial) are smaller than the kernel \(options.kernelSize)")
         }
+        return geometry
+    }
+
+    /// A plain convolution (one group, channels last, no activation) takes the ReLU after it,
+    /// and at inference the batch normalization between: the kernel and bias are scaled by it.
+    public override func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? {
+        guard groups == 1, options.dataFormat == .channelsLast, activation.name == ActivationFunction.linear.name,
+              activityRegularizer == nil else { return nil }
+        let geometry = try geometry(of: x)
+        var w = kernel.tracked.reshaped([-1, filters]), b = bias?.tracked
+        if let (scale, shift) = tail.affine {
+            guard !w.requiresGradient && !(b?.requiresGradient ?? false) else { return nil }
+            w = w * scale
+            b = (b.map { $0 * scale } ?? Tensor.zeros([filters])) + shift
+        }
+        return x.convolved(with: w, bias: b, relu: tail.relu, geometry)
+    }
+
+    public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {
+        let x = options.toChannelsLast(inputs[0])
+        let geometry = try geometry(of: x)
+        let perGroup = x.shape[x.rank - 1] / groups, filtersPerGroup = filters / groups
         let w = kernel.tracked
         // The common conv + bias + ReLU runs as one op (Keras's plain "relu" only).
         let fusedReLU = groups == 1 && activation.isPlainReLU

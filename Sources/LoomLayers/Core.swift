@@ -84,6 +84,8 @@ public final class Activation: Layer, KerasLayer, @unchecked Sendable {
         activation(inputs[0])
     }
 
+    public override var isPlainReLU: Bool { activation.isPlainReLU }
+
     public override var supportsMasking: Bool { true }
     public override var layerConfig: Config { ["activation": .string(activation.name)] }
 

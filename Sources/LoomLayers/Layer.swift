@@ -173,6 +173,14 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         inputs[0]
     }
 
+    /// The output of this call followed by `tail` (what a model's plan folds into it: a fixed
+    /// per-channel affine, a ReLU), or nil when the layer cannot run them fused and the layers
+    /// after it must run as usual. Called only with one unmasked input.
+    open func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? { nil }
+
+    /// Whether the layer computes max(x, 0) and nothing else, so a layer before it may fuse it.
+    open var isPlainReLU: Bool { false }
+
     /// The output shape for these input shapes, without computing. Shape-preserving by default.
     open func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape { inputShapes[0] }
 
@@ -399,3 +407,17 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
 public let dtypePolicy: JSONValue = [
     "module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": nil,
 ]
+
+/// What follows a layer's call in a model and may run fused into it (`Layer.callFused`).
+public struct FusedTail: Sendable {
+    /// y · scale + shift per channel of the last axis (a batch normalization with fixed
+    /// statistics), nil for none; both [C], with no gradient.
+    public var affine: (scale: Tensor, shift: Tensor)?
+    /// Whether max(y, 0) follows.
+    public var relu: Bool
+
+    public init(affine: (scale: Tensor, shift: Tensor)? = nil, relu: Bool = false) {
+        self.affine = affine
+        self.relu = relu
+    }
+}

@@ -152,10 +152,10 @@ public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
     /// Channels last and no mask: one op (Tensor+BatchNormalization.swift) instead of a chain
     /// of elementwise ones. Nil where the chain is still needed: fixed statistics with gamma or
     /// beta asking for gradients.
-    private func fused(_ x: Tensor, context: ForwardContext) throws -> Tensor? {
+    private func fused(_ x: Tensor, relu: Bool = false, context: ForwardContext) throws -> Tensor? {
         let g = gamma?.tracked, b = beta?.tracked
         if context.training && trainable {
-            let (y, mean, variance) = try x.batchNormalized(gamma: g, beta: b, epsilon: epsilon,
+            let (y, mean, variance) = try x.batchNormalized(gamma: g, beta: b, epsilon: epsilon, relu: relu,
                                                             group: context.shardGroup, worker: context.worker)
             context.updateState(movingMean, movingMean.value * momentum + mean * (1 - momentum))
             context.updateState(movingVariance, movingVariance.value * momentum + variance * (1 - momentum))
@@ -163,11 +163,24 @@ public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
         }
         guard !(g?.requiresGradient ?? false) && !(b?.requiresGradient ?? false) else { return nil }
         let (scale, shift) = foldedScaleAndShift()
-        return x.channelAffine(scale: scale, shift: shift)
+        return x.channelAffine(scale: scale, shift: shift, relu: relu)
+    }
+
+    /// Takes the ReLU after it (channels last, no affine tail of its own).
+    public override func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? {
+        guard tail.affine == nil, axes[0] == x.rank - 1, activityRegularizer == nil else { return nil }
+        return try fused(x, relu: tail.relu, context: context)
+    }
+
+    /// The per-channel affine this layer applies when it uses its moving statistics (at
+    /// inference, or frozen), for a layer before it to fold in; nil while training it.
+    public func fixedAffine(_ context: ForwardContext) -> (scale: Tensor, shift: Tensor)? {
+        guard !(context.training && trainable), activityRegularizer == nil else { return nil }
+        return foldedScaleAndShift()
     }
 
     /// The moving statistics, gamma and beta as one per-channel y = x · scale + shift.
-    func foldedScaleAndShift() -> (scale: Tensor, shift: Tensor) {
+    private func foldedScaleAndShift() -> (scale: Tensor, shift: Tensor) {
         let inverse = (movingVariance.value + epsilon).rsqrt()
         let scale = gamma.map { inverse * $0.value } ?? inverse
         let shift = (beta?.value ?? Tensor.zeros(scale.shape)) - movingMean.value * scale

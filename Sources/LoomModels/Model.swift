@@ -145,7 +145,7 @@ open class Model: Layer, @unchecked Sendable {
         self.inputs = inputs
         self.outputs = outputs
         (nodes, graphLayers) = try Model.orderGraph(inputs: inputs, outputs: outputs, model: name ?? "Functional")
-        lastUses = Model.releasePlan(nodes, outputs: outputs)
+        plan = ExecutionPlan(nodes: nodes, outputs: outputs)
         super.init(name: name ?? LayerNames.next("functional"), trainable: trainable)
         batchInputShape = inputs[0].shape
     }
@@ -160,7 +160,7 @@ open class Model: Layer, @unchecked Sendable {
         inputs = []
         outputs = []
         nodes = []
-        lastUses = []
+        plan = ExecutionPlan(nodes: [], outputs: [])
         super.init(name: name ?? LayerNames.next(prefix))
     }
 
@@ -209,20 +209,8 @@ open class Model: Layer, @unchecked Sendable {
 
     private var graphLayers: [Layer] = []
 
-    /// For each position in `nodes`, the nodes whose values no later call reads (never a
-    /// model output), so `forward` can let them go.
-    private let lastUses: [[ObjectIdentifier]]
-
-    private static func releasePlan(_ nodes: [Node], outputs: [SymbolicTensor]) -> [[ObjectIdentifier]] {
-        var last: [ObjectIdentifier: Int] = [:]
-        for (i, node) in nodes.enumerated() {
-            for x in node.inputs { last[ObjectIdentifier(x.node)] = i }
-        }
-        for y in outputs { last[ObjectIdentifier(y.node)] = nil }
-        var releases = [[ObjectIdentifier]](repeating: [], count: nodes.count)
-        for (id, i) in last { releases[i].append(id) }
-        return releases
-    }
+    /// When values are let go and which layer chains run fused.
+    private let plan: ExecutionPlan
 
     /// Every layer once, in Keras's order (input layers included, as Keras lists them).
     open var layers: [Layer] { graphLayers }
@@ -260,14 +248,25 @@ open class Model: Layer, @unchecked Sendable {
             let y = try x.node.layer([values[i]], context: context)
             computed[ObjectIdentifier(x.node)] = ([y], [masks?[i] ?? nil])
         }
-        let releases = lastUses
+        // Nodes a fused chain has already run (their values are never made, or made early).
+        var ran = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated() where !node.inputs.isEmpty {
-            let args = node.inputs.map(value)
-            computed[ObjectIdentifier(node)] = try node.layer.callAllWithMasks(args.map(\.0), masks: args.map(\.1),
-                                                                             keywordInputs: node.keywordInputs, context: context)
+            let id = ObjectIdentifier(node)
+            if !ran[i] {
+                let args = node.inputs.map(value)
+                if args.count == 1, args[0].1 == nil,
+                   let (y, last) = try plan.runChain(i, args[0].0, nodes: nodes, context: context) {
+                    // The chain's later nodes are never run; its last one holds the value.
+                    computed[ObjectIdentifier(nodes[last])] = ([y], [nil])
+                    for j in plan.chains[i]! where j <= last { ran[j] = true }
+                } else {
+                    computed[id] = try node.layer.callAllWithMasks(args.map(\.0), masks: args.map(\.1),
+                                                                   keywordInputs: node.keywordInputs, context: context)
+                }
+            }
             // What no later call reads is dropped now: without a graph holding it (inference),
             // its buffer goes back to the cache for the next layer.
-            for done in releases[i] { computed[done] = nil }
+            for done in plan.releases[i] { computed[done] = nil }
         }
         return outputs.map { value($0).0 }
     }

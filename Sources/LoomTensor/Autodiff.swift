@@ -114,6 +114,9 @@ public final class Parameter: Sendable, Hashable, CustomStringConvertible {
 public enum GradientRecording {
     @TaskLocal static var isOn = true
 
+    /// Whether parameters read here record a graph.
+    public static var isRecording: Bool { isOn }
+
     /// Runs `body` on this thread with recording off.
     public static func disabled<R>(_ body: () throws -> R) rethrows -> R {
         try $isOn.withValue(false, operation: body)

@@ -9,7 +9,7 @@ import LoomTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput.",
-        subcommands: [Gemm.self, Convolution.self, Ops.self, CNN.self, Train.self, LSTMTraining.self, CSVParse.self, Decode.self, Pipeline.self]
+        subcommands: [Gemm.self, Convolution.self, Ops.self, CNN.self, Train.self, ModelSpeed.self, LSTMTraining.self, CSVParse.self, Decode.self, Pipeline.self]
     )
 
     struct Gemm: ParsableCommand {
@@ -244,7 +244,7 @@ extension Bench {
     }
 }
 
-private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 
 /// The process's peak resident set size in MiB: VmHWM from /proc/self/status, which starts
 /// afresh at exec (getrusage's ru_maxrss keeps the peak of the process that launched loom).
