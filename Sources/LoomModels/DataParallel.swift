@@ -316,6 +316,13 @@ extension Model {
         let n = x.first?.shape.first ?? 0
         let seed = self.seed
         try prepare(for: x)
+        // A batch smaller than the workers (batch 1) cannot be split: its products use the idle
+        // cores instead, through OpenBLAS's own threads (inference only, so no result of a fit
+        // depends on it).
+        let spare = requested / Model.effectiveWorkers(requested, samples: n)
+        let blasThreads = BLAS.threads
+        if spare > 1 { BLAS.threads = spare }
+        defer { if spare > 1 { BLAS.threads = blasThreads } }
         let outputs = try runShards(ArrayData(x, [], nil, count: n), workers: requested, group: nil) { [self] _, shard, offset in
             let context = ForwardContext(training: false, seed: seed, sampleOffset: offset, batchSize: n)
             return try GradientRecording.disabled { try forward(shard.x, context: context) }

@@ -22,7 +22,83 @@ extension Tensor {
         if let tiling = WinogradTiling(g, filters: f) {
             return winogradConvolved(with: kernel, bias: bias, relu: relu, tiling)
         }
+        if g.kernel.allSatisfy({ $0 == 1 }) && g.strides.allSatisfy({ $0 == 1 })
+            && g.padBefore.allSatisfy({ $0 == 0 }) && g.padAfter.allSatisfy({ $0 == 0 }) {
+            return pointwiseConvolved(with: kernel, bias: bias, relu: relu, g)
+        }
         return im2colConvolved(with: kernel, bias: bias, relu: relu, g)
+    }
+
+    /// A 1x1 convolution with stride 1 and no padding: the channels-last input already is the
+    /// patch matrix, so it is one sgemm on the input itself (half of ResNet50's convolutions),
+    /// with no patches laid out forward or folded back backward.
+    func pointwiseConvolved(with kernel: Tensor, bias: Tensor?, relu: Bool, _ g: ConvolutionGeometry) -> Tensor {
+        let c = g.channels, f = kernel.shape.last ?? 0
+        let rows = count / Swift.max(c, 1)
+        var out = Tensor(uninitializedShape: Array(shape.dropLast()) + [f])
+        withUnsafeBufferPointer { xs in
+            kernel.withUnsafeBufferPointer { ws in
+                out.withUnsafeMutableBufferPointer { ys in
+                    let y = ys.baseAddress!
+                    if let bias {
+                        bias.withUnsafeBufferPointer { b in
+                            for row in 0..<rows { (y + row * f).update(from: b.baseAddress!, count: f) }
+                        }
+                    }
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: f, k: c,
+                               a: xs.baseAddress!, b: ws.baseAddress!, c: y, accumulate: bias != nil)
+                    if relu { unaryLoop(y, y, rows * f) { vmax($0, Vec()) } }
+                }
+            }
+        }
+        let x = detached, w = kernel.detached, y = out
+        let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
+        let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
+        return Tensor.record("convolution", out, inputs) { grad in
+            var dy = grad
+            if relu {
+                dy = Tensor(uninitializedShape: grad.shape)
+                dy.withUnsafeMutableBufferPointer { d in
+                    grad.withUnsafeBufferPointer { gs in
+                        binaryLoop(gs.baseAddress!, 1, y.storage.base, 1, d.baseAddress!, gs.count) { gv, yv in
+                            gv.replacing(with: 0, where: yv .<= 0)
+                        }
+                    }
+                }
+            }
+            var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
+            dy.withUnsafeBufferPointer { ds in
+                if needX {
+                    var t = Tensor(uninitializedShape: x.shape)
+                    t.withUnsafeMutableBufferPointer { d in
+                        w.withUnsafeBufferPointer { ws in
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: c, k: f,
+                                       a: ds.baseAddress!, b: ws.baseAddress!, c: d.baseAddress!)
+                        }
+                    }
+                    dx = t
+                }
+                if needW {
+                    var t = Tensor(uninitializedShape: w.shape)
+                    t.withUnsafeMutableBufferPointer { d in
+                        x.withUnsafeBufferPointer { xs in
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: c, n: f, k: rows,
+                                       a: xs.baseAddress!, b: ds.baseAddress!, c: d.baseAddress!)
+                        }
+                    }
+                    dw = t
+                }
+                if needB {
+                    var t = Tensor.zeros([f])
+                    t.withUnsafeMutableBufferPointer { b in
+                        let sums = b.baseAddress!
+                        for row in 0..<rows { binaryLoop(sums, 1, ds.baseAddress! + row * f, 1, sums, f) { $0 + $1 } }
+                    }
+                    db = t
+                }
+            }
+            return bias == nil ? [dx, dw] : [dx, dw, db]
+        }
     }
 
     /// `convolved(with:bias:relu:_:)` for any geometry: im2col and one sgemm per chunk of images,

@@ -29,6 +29,12 @@ struct WinogradTiling {
     /// with so few channels the 16 products are too thin to pay for the transforms.
     static let minimumChannels = 16
 
+    /// The fewest tiles per chunk: each of the 16 products then has at least this many rows, so
+    /// deep layers (7x7x512 has 16 tiles an image) do not pack the kernel for a thin product
+    /// (`loom bench conv --batch 16 --size 7 --channels 512 --filters 512`, forward: 65 GFLOP/s
+    /// at 16 tiles, 106 at 96 to 128; 14x14x256: 163 -> 170-180).
+    static let minimumChunkTiles = 96
+
     /// The tiling of a convolution, or nil where F(2x2, 3x3) does not apply: it needs a 2-D
     /// 3x3 kernel, stride 1, no dilation and at least `minimumChannels` channels and filters.
     init?(_ g: ConvolutionGeometry, filters: Int) {
@@ -45,7 +51,7 @@ struct WinogradTiling {
 
     /// Tiles per chunk: the chunk's transformed inputs and products (16 · (C + F) floats per
     /// tile) fit in about 1 MiB, so they stay in cache between the transforms and the products.
-    var chunkTiles: Int { Swift.max(16, Tensor.convolutionChunkFloats / (16 * (channels + filters))) }
+    var chunkTiles: Int { Swift.max(WinogradTiling.minimumChunkTiles, Tensor.convolutionChunkFloats / (16 * (channels + filters))) }
 
     /// Calls `body(i, image, row, column)` for the i-th of `tiles` (tile indices counted over
     /// the batch): its image and its first output position.

@@ -100,3 +100,29 @@ import LoomTestSupport
         Self.compare(batch: 16, size: 64, channels: 16, filters: 8, relu: true)
     }
 }
+
+/// A 1x1 stride-1 convolution runs as one product on the input: against the patch-matrix
+/// product (built from im2col and matmul, each checked on its own) and finite differences.
+@Suite struct PointwiseConvolutionTests {
+    @Test(arguments: [(false, 16), (true, 16), (true, 5)])
+    func matchesThePatchProduct(relu: Bool, filters: Int) {
+        let g = ConvolutionGeometry(input: [5, 6], channels: 7, kernel: [1, 1])
+        let x = Tensor.randomUniform([3, 5, 6, 7], low: -1, high: 1, generator: RandomGenerator(seed: 5))
+        let w = Tensor.randomUniform([1, 1, 7, filters], low: -0.5, high: 0.5, generator: RandomGenerator(seed: 6))
+        let b = Tensor.randomUniform([filters], low: -0.5, high: 0.5, generator: RandomGenerator(seed: 7))
+        let (xv, wv, bv) = (x.requiringGradient(), w.requiringGradient(), b.requiringGradient())
+        let y = xv.convolved(with: wv, bias: bv, relu: relu, g)
+        var reference = xv.im2col(g).matmul(wv.reshaped([-1, filters])) + bv
+        if relu { reference = reference.relu() }
+        reference = reference.reshaped(y.shape)
+        expectClose(y.scalars, reference.scalars, relative: 1e-5, absolute: 1e-6, "forward")
+        let seed = Tensor.randomUniform(y.shape, low: -1, high: 1, generator: RandomGenerator(seed: 8))
+        let a = gradients(of: y, wrt: [xv, wv, bv], seed: seed), r = gradients(of: reference, wrt: [xv, wv, bv], seed: seed)
+        for (name, i) in [("x", 0), ("kernel", 1), ("bias", 2)] {
+            expectClose(a[i].scalars, r[i].scalars, relative: 1e-4, absolute: 1e-5, "gradient of \(name)")
+        }
+        if !relu {
+            GradientCheck.check("pointwise", [x, w, b]) { $0[0].convolved(with: $0[1], bias: $0[2], relu: false, g) }
+        }
+    }
+}
