@@ -6,6 +6,20 @@
 /// input three times and writes the output once, and keeps only the input and two per-channel
 /// vectors for the backward pass.
 extension Tensor {
+    /// This gradient where `output` (of a ReLU) is positive, zero elsewhere: the gradient
+    /// flowing back through the ReLU that made `output`.
+    func maskedWherePositive(_ output: Tensor) -> Tensor {
+        var out = Tensor(uninitializedShape: shape)
+        out.withUnsafeMutableBufferPointer { d in
+            withUnsafeBufferPointer { gs in
+                binaryLoop(gs.baseAddress!, 1, output.storage.base, 1, d.baseAddress!, gs.count) { gv, yv in
+                    gv.replacing(with: 0, where: yv .<= 0)
+                }
+            }
+        }
+        return out
+    }
+
     /// y = x · scale + shift per channel (the last axis), then max(y, 0) with `relu`: batch
     /// normalization with fixed statistics, folded. `scale` and `shift` are [C] and must not
     /// require gradients; the gradient flows to `x` only.
@@ -28,16 +42,13 @@ extension Tensor {
         }
         let y = out
         return Tensor.record("channel_affine", out, [self]) { grad in
+            let g = relu ? grad.maskedWherePositive(y) : grad
             var dx = Tensor(uninitializedShape: grad.shape)
-            grad.withUnsafeBufferPointer { gs in
+            g.withUnsafeBufferPointer { gs in
                 scale.withUnsafeBufferPointer { a in
                     dx.withUnsafeMutableBufferPointer { ds in
                         for r in 0..<rows {
-                            let g = gs.baseAddress! + r * c, d = ds.baseAddress! + r * c
-                            binaryLoop(g, 1, a.baseAddress!, 1, d, c) { $0 * $1 }
-                            if relu {
-                                binaryLoop(d, 1, y.storage.base + r * c, 1, d, c) { dv, yv in dv.replacing(with: 0, where: yv .<= 0) }
-                            }
+                            binaryLoop(gs.baseAddress! + r * c, 1, a.baseAddress!, 1, ds.baseAddress! + r * c, c) { $0 * $1 }
                         }
                     }
                 }
@@ -104,17 +115,7 @@ extension Tensor {
         let hasGamma = gamma != nil, hasBeta = beta != nil, kept = out
         let y = Tensor.record("batch_normalization", out, inputs) { grad in
             // Through the ReLU, then per channel: Σ dy and Σ dy · x̂ (x̂ = (x - mean) · inverse).
-            var masked = grad
-            if relu {
-                masked = Tensor(uninitializedShape: grad.shape)
-                masked.withUnsafeMutableBufferPointer { ms in
-                    grad.withUnsafeBufferPointer { gs in
-                        binaryLoop(gs.baseAddress!, 1, kept.storage.base, 1, ms.baseAddress!, gs.count) { gv, yv in
-                            gv.replacing(with: 0, where: yv .<= 0)
-                        }
-                    }
-                }
-            }
+            let masked = relu ? grad.maskedWherePositive(kept) : grad
             var sums = Tensor(uninitializedShape: [2 * c])
             sums.withUnsafeMutableBufferPointer { s in
                 masked.withUnsafeBufferPointer { gs in

@@ -55,38 +55,27 @@ extension Tensor {
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
-            var dy = grad
-            if relu {
-                dy = Tensor(uninitializedShape: grad.shape)
-                dy.withUnsafeMutableBufferPointer { d in
-                    grad.withUnsafeBufferPointer { gs in
-                        binaryLoop(gs.baseAddress!, 1, y.storage.base, 1, d.baseAddress!, gs.count) { gv, yv in
-                            gv.replacing(with: 0, where: yv .<= 0)
-                        }
-                    }
-                }
-            }
+            let dy = relu ? grad.maskedWherePositive(y) : grad
             var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
             dy.withUnsafeBufferPointer { ds in
-                if needX {
-                    var t = Tensor(uninitializedShape: x.shape)
+                /// A [m, n] product into a new tensor of `shape`.
+                func product(_ shape: [Int], transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                             _ a: UnsafePointer<Float>, _ b: Tensor) -> Tensor {
+                    var t = Tensor(uninitializedShape: shape)
                     t.withUnsafeMutableBufferPointer { d in
-                        w.withUnsafeBufferPointer { ws in
-                            BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: c, k: f,
-                                       a: ds.baseAddress!, b: ws.baseAddress!, c: d.baseAddress!)
+                        b.withUnsafeBufferPointer { bs in
+                            BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                       a: a, b: bs.baseAddress!, c: d.baseAddress!)
                         }
                     }
-                    dx = t
+                    return t
                 }
+                // dX = dY · Wᵀ; dW = Xᵀ · dY (through dYᵀ · X transposed: A must be a pointer).
+                if needX { dx = product(x.shape, transposeA: false, transposeB: true, m: rows, n: c, k: f, ds.baseAddress!, w) }
                 if needW {
-                    var t = Tensor(uninitializedShape: w.shape)
-                    t.withUnsafeMutableBufferPointer { d in
-                        x.withUnsafeBufferPointer { xs in
-                            BLAS.sgemm(transposeA: true, transposeB: false, m: c, n: f, k: rows,
-                                       a: xs.baseAddress!, b: ds.baseAddress!, c: d.baseAddress!)
-                        }
+                    dw = x.withUnsafeBufferPointer { xs in
+                        product(w.shape, transposeA: true, transposeB: false, m: c, n: f, k: rows, xs.baseAddress!, dy)
                     }
-                    dw = t
                 }
                 if needB {
                     var t = Tensor.zeros([f])
