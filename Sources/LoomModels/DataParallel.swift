@@ -290,7 +290,7 @@ extension Model {
             var weighted = workers == 1 ? loss : loss * weight
             for l in context.losses { weighted = weighted + l }
             return ShardResult(loss: weighted.scalar, parts: parts.map { $0.scalar * weight }, yPred: yPred.map(\.detached),
-                               gradients: training ? gradients(of: weighted, wrt: parameters) : Gradients(),
+                               gradients: training ? gradients(of: weighted, wrt: parameters, releasingGraph: true) : Gradients(),
                                deferred: deferred, context: context)
         }
 

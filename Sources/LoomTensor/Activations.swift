@@ -4,6 +4,12 @@ extension Tensor {
     /// Keras's relu: x above `threshold` (0 at or below it), clipped to [0, maxValue] when a
     /// maximum is given, minus negativeSlope · max(threshold - x, 0).
     public func relu(negativeSlope: Float = 0, maxValue: Float? = nil, threshold: Float = 0) -> Tensor {
+        if negativeSlope == 0 && maxValue == nil && threshold == 0 {
+            // max(x, 0) keeps only its output for the backward pass (x > 0 exactly where y > 0):
+            // the next layer usually keeps that output anyway, so the input can be freed.
+            let y = mapElements { $0.replacing(with: 0, where: $0 .<= 0) }
+            return Tensor.record("relu", y, [self]) { g in [g.maskedWherePositive(y)] }
+        }
         let t = Vec(repeating: threshold), slope = Vec(repeating: negativeSlope)
         let cap = Vec(repeating: maxValue ?? .infinity), clips = maxValue != nil
         return unary("relu", { x in

@@ -1,13 +1,16 @@
 import Synchronization
 
 /// A node of the reverse-mode graph: the inputs of the operation that made a tensor and its
-/// vector-Jacobian product. Nodes are immutable once made, so a graph can be read by any thread;
-/// each forward pass builds its own.
-public final class GradientNode: Sendable {
+/// vector-Jacobian product. Each forward pass builds its own graph; a backward pass that releases
+/// the graph as it goes (the trainer's) drops each pullback, and the tensors it saved, once run.
+// @unchecked: `pullback` is written only by such a releasing backward pass, which runs on the
+// thread that built the graph, after the forward pass; otherwise nodes are only read.
+public final class GradientNode: @unchecked Sendable {
     /// The nodes of the inputs that require gradients (nil for inputs that do not).
     let inputs: [GradientNode?]
-    /// Maps the gradient of the output to the gradients of the inputs, in the order of `inputs`.
-    let pullback: @Sendable (Tensor) -> [Tensor?]
+    /// Maps the gradient of the output to the gradients of the inputs, in the order of `inputs`;
+    /// nil once a releasing backward pass has run it.
+    private var pullback: (@Sendable (Tensor) -> [Tensor?])?
     /// For a leaf: the parameter it reads, if any.
     let parameter: Parameter?
     /// The shape of the tensor this node made (the shape its gradient has).
@@ -25,6 +28,16 @@ public final class GradientNode: Sendable {
     }
 
     var isLeaf: Bool { inputs.isEmpty }
+
+    /// The input gradients for `gradient`; with `release`, the pullback is dropped first, so
+    /// what it saved is freed as soon as it returns.
+    func inputGradients(_ gradient: Tensor, release: Bool) -> [Tensor?] {
+        guard let run = pullback else {
+            preconditionFailure("\(operation): this graph's backward pass has already run and released it")
+        }
+        if release { pullback = nil }
+        return run(gradient)
+    }
 }
 
 /// A penalty on a parameter's value, added to the loss (a weight regularizer).
@@ -157,7 +170,7 @@ extension Tensor {
 
 /// Reverse-mode differentiation from `output` (seeded with `seed`, ones by default for a
 /// scalar): the gradient of every leaf reached, keyed by the leaf node.
-func backpropagate(_ output: Tensor, seed: Tensor?) -> [ObjectIdentifier: (GradientNode, Tensor)] {
+func backpropagate(_ output: Tensor, seed: Tensor?, release: Bool = false) -> [ObjectIdentifier: (GradientNode, Tensor)] {
     guard let root = output.node else { return [:] }
     let seedGradient = seed ?? Tensor.ones(output.shape)
     precondition(seedGradient.shape == output.shape,
@@ -188,7 +201,7 @@ func backpropagate(_ output: Tensor, seed: Tensor?) -> [ObjectIdentifier: (Gradi
             leaves[id] = (node, gradient)
             continue
         }
-        let inputGradients = node.pullback(gradient)
+        let inputGradients = node.inputGradients(gradient, release: release)
         precondition(inputGradients.count == node.inputs.count,
                      "\(node.operation): pullback returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
         for (input, g) in zip(node.inputs, inputGradients) {
@@ -207,11 +220,14 @@ func backpropagate(_ output: Tensor, seed: Tensor?) -> [ObjectIdentifier: (Gradi
 }
 
 /// The gradients of `output` (a scalar, or any tensor with an explicit `seed`) with respect to
-/// `parameters`. Parameters the output does not depend on are absent.
-public func gradients(of output: Tensor, wrt parameters: [Parameter], seed: Tensor? = nil) -> Gradients {
+/// `parameters`. Parameters the output does not depend on are absent. With `releasingGraph`
+/// (a training step), what the forward pass saved is freed as the backward pass goes, and the
+/// graph cannot be run backward again (PyTorch's default; `retain_graph=True` is the other).
+public func gradients(of output: Tensor, wrt parameters: [Parameter], seed: Tensor? = nil,
+                      releasingGraph: Bool = false) -> Gradients {
     let wanted = Set(parameters)
     var result: [Parameter: Tensor] = [:]
-    for (node, gradient) in backpropagate(output, seed: seed).values {
+    for (node, gradient) in backpropagate(output, seed: seed, release: releasingGraph).values {
         guard let p = node.parameter, wanted.contains(p) else { continue }
         result[p] = result[p].map { $0 + gradient } ?? gradient
     }

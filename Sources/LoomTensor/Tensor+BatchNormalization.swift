@@ -112,7 +112,8 @@ extension Tensor {
         var inputs = [self]
         if let gamma { inputs.append(gamma) }
         if let beta { inputs.append(beta) }
-        let hasGamma = gamma != nil, hasBeta = beta != nil, kept = out
+        // The output is kept only for the ReLU's mask.
+        let hasGamma = gamma != nil, hasBeta = beta != nil, kept = relu ? out : Tensor.zeros([0])
         let y = Tensor.record("batch_normalization", out, inputs) { grad in
             // Through the ReLU, then per channel: Σ dy and Σ dy · x̂ (x̂ = (x - mean) · inverse).
             let masked = relu ? grad.maskedWherePositive(kept) : grad

@@ -51,7 +51,8 @@ extension Tensor {
                 }
             }
         }
-        let x = detached, w = kernel.detached, y = out
+        // The output is kept only for the ReLU's mask (else it may be freed before the backward pass).
+        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0])
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
@@ -126,7 +127,7 @@ extension Tensor {
                 }
             }
         }
-        let x = detached, w = kernel.detached, y = out, kept = keep ? patches : nil
+        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0]), kept = keep ? patches : nil
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in

@@ -393,7 +393,8 @@ extension Tensor {
             }
         }
         withExtendedLifetime(bias) {}
-        let x = detached, w = kernel.detached, y = out, u = transformedKernel
+        // The output is kept only for the ReLU's mask (else it may be freed before the backward pass).
+        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0]), u = transformedKernel
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
