@@ -32,17 +32,22 @@ public enum KerasFile {
         } catch {
             throw fail("\(error)")
         }
-        // HDF5 reads files: the weights are copied beside the system's temporary files first.
-        let temporary = FileManager.default.temporaryDirectory
-            .appendingPathComponent("loom-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).weights.h5")
-        defer { try? FileManager.default.removeItem(at: temporary) }
+        // The weights are read from the archive straight into memory (no temporary file).
+        do throws(FileReadFailure) {
+            try checkFitsInMemory(Int(clamping: weightsEntry.uncompressedSize), "model.weights.h5 is")
+        } catch {
+            throw fail(error.reason)
+        }
+        var weights = Data()
+        // What the archive claims, up to 1 GiB: a claim is not yet proof.
+        weights.reserveCapacity(Swift.min(Int(clamping: weightsEntry.uncompressedSize), 1 << 30))
         do {
-            _ = try archive.extract(weightsEntry, to: temporary, skipCRC32: false)
+            _ = try archive.extract(weightsEntry, skipCRC32: false) { weights.append($0) }
         } catch {
             throw fail("model.weights.h5 cannot be read: \(error)")
         }
         do {
-            try model.loadWeights(temporary.path)
+            try model.loadWeights(try HDF5Reader(bytes: weights, path: path))
         } catch let error as WeightsFileError {
             throw fail("model.weights.h5: \(error.message)")
         }

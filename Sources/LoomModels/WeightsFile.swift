@@ -158,7 +158,11 @@ extension Model {
     /// A compiled model also takes the optimizer's state the file holds.
     public func loadWeights(_ path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw WeightsFileError(path: path, message: "no such file") }
-        let file = try HDF5Reader(path: path)
+        try loadWeights(try HDF5Reader(path: path))
+    }
+
+    /// Reads the weights (and any optimizer state) from an HDF5 file already in memory.
+    func loadWeights(_ file: HDF5Reader) throws {
         var assignments: [(Parameter, Tensor)] = []
         try read(self, from: file, at: "", into: &assignments)
         if let optimizer = compiled?.optimizer, try file.exists("optimizer/vars") { try read(optimizer, from: file) }
