@@ -1,14 +1,28 @@
 /// The math of every Keras 3 activation (keras.activations.*), with Keras's defaults and
 /// formulas (the JAX backend's where they differ), each differentiable.
 extension Tensor {
+    /// This gradient where `output` (of a ReLU) is positive, zero elsewhere: the gradient
+    /// flowing back through the ReLU that made `output`.
+    func maskedWherePositive(_ output: Tensor) -> Tensor {
+        var out = Tensor(uninitializedShape: shape)
+        out.withUnsafeMutableBufferPointer { d in
+            withUnsafeBufferPointer { gs in
+                binaryLoop(gs.baseAddress!, 1, output.storage.base, 1, d.baseAddress!, gs.count) { gv, yv in
+                    gv.replacing(with: 0, where: yv .<= 0)
+                }
+            }
+        }
+        return out
+    }
+
     /// Keras's relu: x above `threshold` (0 at or below it), clipped to [0, maxValue] when a
     /// maximum is given, minus negativeSlope · max(threshold - x, 0).
     public func relu(negativeSlope: Float = 0, maxValue: Float? = nil, threshold: Float = 0) -> Tensor {
         if negativeSlope == 0 && maxValue == nil && threshold == 0 {
-            // max(x, 0) keeps only its output for the backward pass (x > 0 exactly where y > 0):
-            // the next layer usually keeps that output anyway, so the input can be freed.
-            let y = mapElements { $0.replacing(with: 0, where: $0 .<= 0) }
-            return Tensor.record("relu", y, [self]) { g in [g.maskedWherePositive(y)] }
+            // max(x, 0) needs only its output for the backward pass (x > 0 exactly where y > 0).
+            return unary("relu", { $0.replacing(with: 0, where: $0 .<= 0) }, keeping: .output) { _, y in
+                Vec().replacing(with: 1, where: y .> 0)
+            }
         }
         let t = Vec(repeating: threshold), slope = Vec(repeating: negativeSlope)
         let cap = Vec(repeating: maxValue ?? .infinity), clips = maxValue != nil
@@ -16,7 +30,7 @@ extension Tensor {
             var y = x.replacing(with: 0, where: x .<= t)
             if clips { y = y.vclamped(Vec(), cap) }
             return y - slope * vmax(t - x, Vec())
-        }) { x, _ in
+        }, keeping: .input) { x, _ in
             x.mapElements { v in
                 var d = Vec().replacing(with: 1, where: v .> t)
                 if clips { d = d.replacing(with: 0, where: (v .< 0) .| (v .> cap)) }
@@ -31,7 +45,7 @@ extension Tensor {
     /// x for x >= 0, negativeSlope · x below.
     public func leakyRelu(negativeSlope: Float = 0.2) -> Tensor {
         let s = Vec(repeating: negativeSlope)
-        return unary("leaky_relu", { vselect($0 .>= 0, $0, $0 * s) }) { x, _ in
+        return unary("leaky_relu", { vselect($0 .>= 0, $0, $0 * s) }, keeping: .input) { x, _ in
             x.mapElements { vselect($0 .>= 0, Vec(repeating: 1), s) }
         }
     }
@@ -39,7 +53,7 @@ extension Tensor {
     /// x for x > 0, alpha · (e^x - 1) below.
     public func elu(alpha: Float = 1) -> Tensor {
         let a = Vec(repeating: alpha)
-        return unary("elu", { vselect($0 .> 0, $0, a * vexpm1($0)) }) { x, _ in
+        return unary("elu", { vselect($0 .> 0, $0, a * vexpm1($0)) }, keeping: .input) { x, _ in
             x.mapElements { vselect($0 .> 0, Vec(repeating: 1), a * vexp($0)) }
         }
     }
@@ -51,11 +65,11 @@ extension Tensor {
     }
 
     /// log(1 + e^x).
-    public func softplus() -> Tensor { unary("softplus", vsoftplus) { x, _ in x.mapElements(vsigmoid) } }
+    public func softplus() -> Tensor { unary("softplus", vsoftplus, keeping: .input) { x, _ in x.mapElements(vsigmoid) } }
 
     /// x / (|x| + 1).
     public func softsign() -> Tensor {
-        unary("softsign", { $0 / (vabs($0) + 1) }) { x, _ in
+        unary("softsign", { $0 / (vabs($0) + 1) }, keeping: .input) { x, _ in
             x.mapElements { let d = vabs($0) + 1; return 1 / (d * d) }
         }
     }
@@ -63,7 +77,7 @@ extension Tensor {
     /// x - threshold above it, x + threshold below -threshold, 0 between.
     public func softShrink(threshold: Float = 0.5) -> Tensor {
         let t = Vec(repeating: threshold)
-        return unary("soft_shrink", { x in vselect(x .> t, x - t, vselect(x .< -t, x + t, Vec())) }) { x, _ in
+        return unary("soft_shrink", { x in vselect(x .> t, x - t, vselect(x .< -t, x + t, Vec())) }, keeping: .input) { x, _ in
             x.mapElements { Vec().replacing(with: 1, where: ($0 .> t) .| ($0 .< -t)) }
         }
     }
@@ -71,14 +85,14 @@ extension Tensor {
     /// x where |x| > threshold, 0 elsewhere.
     public func hardShrink(threshold: Float = 0.5) -> Tensor {
         let t = Vec(repeating: threshold)
-        return unary("hard_shrink", { x in x.replacing(with: 0, where: vabs(x) .<= t) }) { x, _ in
+        return unary("hard_shrink", { x in x.replacing(with: 0, where: vabs(x) .<= t) }, keeping: .input) { x, _ in
             x.mapElements { Vec().replacing(with: 1, where: vabs($0) .> t) }
         }
     }
 
     /// x - tanh(x).
     public func tanhShrink() -> Tensor {
-        unary("tanh_shrink", { $0 - vtanh($0) }) { x, _ in
+        unary("tanh_shrink", { $0 - vtanh($0) }, keeping: .input) { x, _ in
             x.mapElements { let t = vtanh($0); return t * t }
         }
     }
@@ -86,27 +100,27 @@ extension Tensor {
     /// x where x > threshold, defaultValue elsewhere.
     public func threshold(_ threshold: Float, defaultValue: Float) -> Tensor {
         let t = Vec(repeating: threshold), d = Vec(repeating: defaultValue)
-        return unary("threshold", { vselect($0 .> t, $0, d) }) { x, _ in
+        return unary("threshold", { vselect($0 .> t, $0, d) }, keeping: .input) { x, _ in
             x.mapElements { Vec().replacing(with: 1, where: $0 .> t) }
         }
     }
 
     /// 1 / (1 + e^-x).
-    public func sigmoid() -> Tensor { unary("sigmoid", vsigmoid) { _, y in y * (1 - y) }.withLogits(.sigmoid, self) }
+    public func sigmoid() -> Tensor { unary("sigmoid", vsigmoid, keeping: .output) { _, y in y * (1 - y) }.withLogits(.sigmoid, self) }
 
     /// tanh(x).
-    public func tanh() -> Tensor { unary("tanh", vtanh) { _, y in 1 - y * y } }
+    public func tanh() -> Tensor { unary("tanh", vtanh, keeping: .output) { _, y in 1 - y * y } }
 
     /// Keras 3's hard sigmoid: relu6(x + 3) / 6.
     public func hardSigmoid() -> Tensor {
-        unary("hard_sigmoid", { (($0 + 3).vclamped(Vec(), Vec(repeating: 6))) / 6 }) { x, _ in
+        unary("hard_sigmoid", { (($0 + 3).vclamped(Vec(), Vec(repeating: 6))) / 6 }, keeping: .input) { x, _ in
             x.mapElements { Vec().replacing(with: 1.0 / 6, where: ($0 .> -3) .& ($0 .< 3)) }
         }
     }
 
     /// x · hard_sigmoid(x).
     public func hardSilu() -> Tensor {
-        unary("hard_silu", { $0 * (($0 + 3).vclamped(Vec(), Vec(repeating: 6))) / 6 }) { x, _ in
+        unary("hard_silu", { $0 * (($0 + 3).vclamped(Vec(), Vec(repeating: 6))) / 6 }, keeping: .input) { x, _ in
             x.mapElements { v in
                 let mid = (2 * v + 3) / 6
                 return vselect(v .< -3, Vec(), vselect(v .> 3, Vec(repeating: 1), mid))
@@ -116,7 +130,7 @@ extension Tensor {
 
     /// x · sigmoid(x) (swish).
     public func silu() -> Tensor {
-        unary("silu", { $0 * vsigmoid($0) }) { x, _ in
+        unary("silu", { $0 * vsigmoid($0) }, keeping: .input) { x, _ in
             x.mapElements { v in let s = vsigmoid(v); return s * (1 + v * (1 - s)) }
         }
     }
@@ -130,7 +144,7 @@ extension Tensor {
                 let cube: Vec = x * x * x
                 let t = vtanh(c * (x + k * cube))
                 return 0.5 * x * (1 + t)
-            }) { x, _ in
+            }, keeping: .input) { x, _ in
                 x.mapElements { v in
                     let cube: Vec = v * v * v
                     let t = vtanh(c * (v + k * cube))
@@ -140,7 +154,7 @@ extension Tensor {
             }
         }
         let invSqrt2: Float = 0.7071067811865476, invSqrt2Pi: Float = 0.3989422804014327
-        return unary("gelu", { x in 0.5 * x * (1 + verf(x * invSqrt2)) }) { x, _ in
+        return unary("gelu", { x in 0.5 * x * (1 + verf(x * invSqrt2)) }, keeping: .input) { x, _ in
             x.mapElements { v in 0.5 * (1 + verf(v * invSqrt2)) + v * invSqrt2Pi * vexp(-0.5 * v * v) }
         }
     }
@@ -150,7 +164,7 @@ extension Tensor {
 
     /// x · tanh(softplus(x)).
     public func mish() -> Tensor {
-        unary("mish", { $0 * vtanh(vsoftplus($0)) }) { x, _ in
+        unary("mish", { $0 * vtanh(vsoftplus($0)) }, keeping: .input) { x, _ in
             x.mapElements { v in
                 let t = vtanh(vsoftplus(v))
                 return t + v * (1 - t * t) * vsigmoid(v)
@@ -160,19 +174,19 @@ extension Tensor {
 
     /// log(sigmoid(x)) = -softplus(-x).
     public func logSigmoid() -> Tensor {
-        unary("log_sigmoid", { -vsoftplus(-$0) }) { x, _ in x.mapElements { vsigmoid(-$0) } }
+        unary("log_sigmoid", { -vsoftplus(-$0) }, keeping: .input) { x, _ in x.mapElements { vsigmoid(-$0) } }
     }
 
     /// 0 below -1, 1 above 1, (x + 1) / 2 between.
     public func sparseSigmoid() -> Tensor {
-        unary("sparse_sigmoid", { (($0 + 1) * 0.5).vclamped(Vec(), Vec(repeating: 1)) }) { x, _ in
+        unary("sparse_sigmoid", { (($0 + 1) * 0.5).vclamped(Vec(), Vec(repeating: 1)) }, keeping: .input) { x, _ in
             x.mapElements { Vec().replacing(with: 0.5, where: ($0 .> -1) .& ($0 .< 1)) }
         }
     }
 
     /// 0 below -1, x above 1, (x + 1)² / 4 between.
     public func sparsePlus() -> Tensor {
-        unary("sparse_plus", { x in vselect(x .<= -1, Vec(), vselect(x .>= 1, x, (x + 1) * (x + 1) * 0.25)) }) { x, _ in
+        unary("sparse_plus", { x in vselect(x .<= -1, Vec(), vselect(x .>= 1, x, (x + 1) * (x + 1) * 0.25)) }, keeping: .input) { x, _ in
             x.mapElements { v in vselect(v .<= -1, Vec(), vselect(v .>= 1, Vec(repeating: 1), (v + 1) * 0.5)) }
         }
     }
@@ -180,7 +194,7 @@ extension Tensor {
     /// (x + sqrt(x² + b)) / 2.
     public func squareplus(b: Float = 4) -> Tensor {
         let bv = Vec(repeating: b)
-        return unary("squareplus", { x in (x + (x * x + bv).squareRoot()) * 0.5 }) { x, _ in
+        return unary("squareplus", { x in (x + (x * x + bv).squareRoot()) * 0.5 }, keeping: .input) { x, _ in
             x.mapElements { v in 0.5 * (1 + v / (v * v + bv).squareRoot()) }
         }
     }
@@ -188,7 +202,7 @@ extension Tensor {
     /// max(0, x) + alpha · min(0, e^(x / alpha) - 1).
     public func celu(alpha: Float = 1) -> Tensor {
         let a = Vec(repeating: alpha)
-        return unary("celu", { x in vselect(x .> 0, x, a * vexpm1(x / a)) }) { x, _ in
+        return unary("celu", { x in vselect(x .> 0, x, a * vexpm1(x / a)) }, keeping: .input) { x, _ in
             x.mapElements { v in vselect(v .> 0, Vec(repeating: 1), vexp(v / a)) }
         }
     }

@@ -97,43 +97,50 @@ extension Tensor {
     public func less(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .< $1) } }
     public func lessEqual(_ other: Tensor) -> Tensor { Tensor.zipElements(self, other) { Vec().replacing(with: 1, where: $0 .<= $1) } }
 
+    /// What a unary op's derivative reads, and so what its pullback keeps alive until the
+    /// backward pass: keeping only the output lets the input be freed (the next layer usually
+    /// keeps the output anyway).
+    enum UnaryOperands { case input, output, both }
+
     /// A differentiable unary operation: forward values, and the local derivative as a vector
-    /// function of (x, y). The pullback is one fused pass g · f'(x, y), with no derivative
-    /// tensor in between.
+    /// function of (x, y), of which it reads only `keeping`. The pullback is one fused pass
+    /// g · f'(x, y), with no derivative tensor in between.
     @inline(__always)
-    func unary(_ name: String, _ f: (Vec) -> Vec,
+    func unary(_ name: String, _ f: (Vec) -> Vec, keeping: UnaryOperands = .both,
                derivative: @escaping @Sendable (_ x: Vec, _ y: Vec) -> Vec) -> Tensor {
         let result = mapElements(f)
-        let x = detached
+        // The operand not kept is never read: the gradient stands in for it in the pass.
+        let x: Tensor? = keeping == .output ? nil : detached
+        let y: Tensor? = keeping == .input ? nil : result
         return Tensor.record(name, result, [self]) { g in
-            [Tensor.zipElements(g, x, result) { gv, xv, yv in gv * derivative(xv, yv) }]
+            [Tensor.zipElements(g, x ?? g, y ?? g) { gv, xv, yv in gv * derivative(xv, yv) }]
         }
     }
 
-    public func exp() -> Tensor { unary("exp", vexp) { _, y in y } }
-    public func log() -> Tensor { unary("log", vlog) { x, _ in 1 / x } }
-    public func log1p() -> Tensor { unary("log1p", vlog1p) { x, _ in 1 / (x + 1) } }
-    public func expm1() -> Tensor { unary("expm1", vexpm1) { _, y in y + 1 } }
-    public func sqrt() -> Tensor { unary("sqrt", { loom_sqrt8($0) }) { _, y in 0.5 / y } }
+    public func exp() -> Tensor { unary("exp", vexp, keeping: .output) { _, y in y } }
+    public func log() -> Tensor { unary("log", vlog, keeping: .input) { x, _ in 1 / x } }
+    public func log1p() -> Tensor { unary("log1p", vlog1p, keeping: .input) { x, _ in 1 / (x + 1) } }
+    public func expm1() -> Tensor { unary("expm1", vexpm1, keeping: .output) { _, y in y + 1 } }
+    public func sqrt() -> Tensor { unary("sqrt", { loom_sqrt8($0) }, keeping: .output) { _, y in 0.5 / y } }
     public func rsqrt() -> Tensor { unary("rsqrt", { 1 / loom_sqrt8($0) }) { x, y in -0.5 * y / x } }
-    public func square() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
-    public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }) { _, y in -(y * y) } }
+    public func square() -> Tensor { unary("square", { $0 * $0 }, keeping: .input) { x, _ in 2 * x } }
+    public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }, keeping: .output) { _, y in -(y * y) } }
     /// |x|; its derivative at 0 is 1, as JAX (Keras's reference backend) takes it, so an L1
     /// penalty moves a weight that is exactly zero the way Keras does.
     public func abs() -> Tensor {
-        unary("abs", { vabs($0) }) { x, _ in Vec(repeating: 1).replacing(with: -1, where: x .< 0) }
+        unary("abs", { vabs($0) }, keeping: .input) { x, _ in Vec(repeating: 1).replacing(with: -1, where: x .< 0) }
     }
     /// -1, 0 or 1; its gradient is zero.
     public func sign() -> Tensor { mapElements(vsign) }
-    public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }) { x, _ in lanewise(x, cosf) } }
-    public func cos() -> Tensor { unary("cos", { lanewise($0, cosf) }) { x, _ in -lanewise(x, sinf) } }
+    public func sin() -> Tensor { unary("sin", { lanewise($0, sinf) }, keeping: .input) { x, _ in lanewise(x, cosf) } }
+    public func cos() -> Tensor { unary("cos", { lanewise($0, cosf) }, keeping: .input) { x, _ in -lanewise(x, sinf) } }
     public func erf() -> Tensor {
-        unary("erf", verf) { x, _ in vexp(-(x * x)) * Float(2 / Double.pi.squareRoot()) }
+        unary("erf", verf, keeping: .input) { x, _ in vexp(-(x * x)) * Float(2 / Double.pi.squareRoot()) }
     }
     /// Values clipped to [low, high]; the gradient passes where the value was inside.
     public func clipped(min low: Float, max high: Float) -> Tensor {
         let lo = Vec(repeating: low), hi = Vec(repeating: high)
-        return unary("clip", { $0.vclamped(lo, hi) }) { x, _ in
+        return unary("clip", { $0.vclamped(lo, hi) }, keeping: .input) { x, _ in
             Vec().replacing(with: 1, where: (x .>= lo) .& (x .<= hi))
         }
     }

@@ -6,20 +6,6 @@
 /// input three times and writes the output once, and keeps only the input and two per-channel
 /// vectors for the backward pass.
 extension Tensor {
-    /// This gradient where `output` (of a ReLU) is positive, zero elsewhere: the gradient
-    /// flowing back through the ReLU that made `output`.
-    func maskedWherePositive(_ output: Tensor) -> Tensor {
-        var out = Tensor(uninitializedShape: shape)
-        out.withUnsafeMutableBufferPointer { d in
-            withUnsafeBufferPointer { gs in
-                binaryLoop(gs.baseAddress!, 1, output.storage.base, 1, d.baseAddress!, gs.count) { gv, yv in
-                    gv.replacing(with: 0, where: yv .<= 0)
-                }
-            }
-        }
-        return out
-    }
-
     /// y = x · scale + shift per channel (the last axis), then max(y, 0) with `relu`: batch
     /// normalization with fixed statistics, folded. `scale` and `shift` are [C] and must not
     /// require gradients; the gradient flows to `x` only.
@@ -29,18 +15,9 @@ extension Tensor {
                      "channelAffine: scale \(scale.shape) and shift \(shift.shape) for \(c) channels")
         precondition(!scale.requiresGradient && !shift.requiresGradient, "channelAffine: scale and shift are constants")
         let rows = c == 0 ? 0 : count / c
-        var out = Tensor(uninitializedShape: shape)
-        withUnsafeBufferPointer { xs in
-            scale.withUnsafeBufferPointer { a in
-                shift.withUnsafeBufferPointer { b in
-                    out.withUnsafeMutableBufferPointer { ys in
-                        affineRows(xs.baseAddress!, ys.baseAddress!, rows: rows, channels: c,
-                                   a.baseAddress!, b.baseAddress!, relu: relu)
-                    }
-                }
-            }
-        }
-        let y = out
+        let out = affined(scale: scale, shift: shift, relu: relu)
+        // The output is kept only for the ReLU's mask.
+        let y = relu ? out : Tensor.zeros([0])
         return Tensor.record("channel_affine", out, [self]) { grad in
             let g = relu ? grad.maskedWherePositive(y) : grad
             var dx = Tensor(uninitializedShape: grad.shape)
@@ -55,6 +32,24 @@ extension Tensor {
             }
             return [dx]
         }
+    }
+
+    /// x · scale + shift per channel of the last axis (then max(·, 0) with `relu`), recording
+    /// nothing: the forward pass both normalizations share.
+    private func affined(scale: Tensor, shift: Tensor, relu: Bool) -> Tensor {
+        let c = shape.last ?? 1
+        var out = Tensor(uninitializedShape: shape)
+        withUnsafeBufferPointer { xs in
+            scale.withUnsafeBufferPointer { a in
+                shift.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { ys in
+                        affineRows(xs.baseAddress!, ys.baseAddress!, rows: c == 0 ? 0 : count / c, channels: c,
+                                   a.baseAddress!, b.baseAddress!, relu: relu)
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// Batch normalization with the batch's own statistics over every axis but the last:
@@ -98,16 +93,7 @@ extension Tensor {
         let inverse = (variance + epsilon).rsqrt()
         let g = gamma?.detached, scale = g.map { inverse * $0 } ?? inverse
         let shift = (beta?.detached ?? Tensor.zeros([c])) - mean * scale
-        var out = Tensor(uninitializedShape: shape)
-        x.withUnsafeBufferPointer { xs in
-            scale.withUnsafeBufferPointer { a in
-                shift.withUnsafeBufferPointer { b in
-                    out.withUnsafeMutableBufferPointer { ys in
-                        affineRows(xs.baseAddress!, ys.baseAddress!, rows: rows, channels: c, a.baseAddress!, b.baseAddress!, relu: relu)
-                    }
-                }
-            }
-        }
+        let out = x.affined(scale: scale, shift: shift, relu: relu)
         let needGamma = gamma?.requiresGradient ?? false, needBeta = beta?.requiresGradient ?? false
         var inputs = [self]
         if let gamma { inputs.append(gamma) }
