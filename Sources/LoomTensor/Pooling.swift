@@ -200,16 +200,16 @@ struct DisjointWindows {
 final class IndexBuffer: @unchecked Sendable {
     let base: UnsafeMutablePointer<Int32>
     private let storage: UnsafeMutablePointer<Float>
-    private let count: Int
+    private let capacity: Int
     init(count: Int) {
         // Int32 and Float have one size: the buffer cache serves both.
-        self.count = max(count, 1)
-        storage = BufferCache.shared.take(self.count)
-        base = UnsafeMutableRawPointer(storage).bindMemory(to: Int32.self, capacity: self.count)
-        base.initialize(repeating: -1, count: self.count)
+        let count = max(count, 1)
+        (storage, capacity) = BufferCache.shared.take(count)
+        base = UnsafeMutableRawPointer(storage).bindMemory(to: Int32.self, capacity: count)
+        base.initialize(repeating: -1, count: count)
     }
     deinit {
-        UnsafeMutableRawPointer(storage).bindMemory(to: Float.self, capacity: count)
-        BufferCache.shared.give(storage, count)
+        UnsafeMutableRawPointer(storage).bindMemory(to: Float.self, capacity: capacity)
+        BufferCache.shared.give(storage, capacity: capacity)
     }
 }
