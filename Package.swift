@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
 
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5",
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5", "CLoomZlib",
                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: native),
         // The input pipeline; it feeds LoomModels' fit, so it comes after it.

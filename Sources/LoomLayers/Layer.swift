@@ -255,7 +255,8 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         let budget = MemoryBudget.current
         try budget?.reserve(layer: name, weight: weightName, shape: shape, count: count, trainable: trainable && self.trainable)
         if let refusal = initializer.refusal(shape: shape) { throw ConfigError(name, argument: "\(weightName)_initializer", refusal) }
-        let value = budget?.sizingOnly == true ? Tensor(uninitializedShape: shape) : initializer(shape: shape)
+        let drawn = budget?.sizingOnly != true && !WeightInitialization.isLeftForLoading
+        let value = drawn ? initializer(shape: shape) : Tensor(uninitializedShape: shape)
         let p = Parameter(name: "\(name)/\(weightName)", value: value, trainable: trainable,
                           regularizer: regularizer, constraint: constraint)
         weightList.append(p)

@@ -111,6 +111,37 @@ import Testing
     }
 }
 
+extension HDF5ReaderTests {
+    /// A .keras file whose weights were changed after it was written is refused by its
+    /// checksum, whatever byte changed (the weights are read straight into the tensors, so
+    /// nothing else would notice a changed weight).
+    @Test func aDamagedWeightsEntryIsRefused() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: WeightsFileTests.fixturePath("model_cnn.keras")))
+        let header = Data([0x50, 0x4B, 0x03, 0x04])
+        var start: Int? = nil
+        var search = original.startIndex
+        while let found = original.range(of: header, in: search..<original.endIndex) {
+            let nameLength = Int(original[found.lowerBound + 26]) | Int(original[found.lowerBound + 27]) << 8
+            let extraLength = Int(original[found.lowerBound + 28]) | Int(original[found.lowerBound + 29]) << 8
+            let name = found.lowerBound + 30
+            if original[name..<(name + nameLength)].elementsEqual("model.weights.h5".utf8) { start = name + nameLength + extraLength }
+            search = found.upperBound
+        }
+        let data = try #require(start)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("loom-damaged-\(getpid()).keras")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // A byte in the superblock, one among the last weights.
+        for at in [data + 9, data + 16_000] {
+            var damaged = original
+            damaged[at] ^= 0x40
+            try damaged.write(to: scratch)
+            expectError("model.weights.h5 is damaged: its CRC-32 does not match the archive's") { _ = try KerasFile.load(scratch.path) }
+        }
+        try original.write(to: scratch)
+        _ = try KerasFile.load(scratch.path)
+    }
+}
+
 /// A small seeded generator, so the corrupt copies are the same every run.
 struct SplitMix {
     var state: UInt64
