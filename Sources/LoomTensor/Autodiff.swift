@@ -17,13 +17,18 @@ public final class GradientNode: @unchecked Sendable {
     let shape: [Int]
     /// A name for error messages.
     let operation: String
+    /// Makes the tensor again from what `pullback` keeps anyway, bit for bit (a batch
+    /// normalization's output from its input), so an op reading the tensor in its own
+    /// backward pass can keep this instead of the tensor (`SavedInput`).
+    let rebuild: (@Sendable () -> Tensor)?
 
-    init(operation: String, shape: [Int], inputs: [GradientNode?],
-         parameter: Parameter? = nil, pullback: @escaping @Sendable (Tensor) -> [Tensor?]) {
+    init(operation: String, shape: [Int], inputs: [GradientNode?], parameter: Parameter? = nil,
+         rebuild: (@Sendable () -> Tensor)? = nil, pullback: @escaping @Sendable (Tensor) -> [Tensor?]) {
         self.operation = operation
         self.shape = shape
         self.inputs = inputs
         self.parameter = parameter
+        self.rebuild = rebuild
         self.pullback = pullback
     }
 
@@ -158,14 +163,39 @@ extension Tensor {
 
     /// Attaches a node to a freshly computed `result` when any of `inputs` requires gradients.
     /// `pullback` gets the output gradient and returns one gradient (or nil) per input.
+    /// With `rebuild`, ops that read the result in their backward pass may make it again
+    /// instead of keeping it.
     @inline(__always)
-    static func record(_ operation: String, _ result: Tensor, _ inputs: [Tensor],
+    static func record(_ operation: String, _ result: Tensor, _ inputs: [Tensor], rebuild: (@Sendable () -> Tensor)? = nil,
                        _ pullback: @escaping @Sendable (Tensor) -> [Tensor?]) -> Tensor {
         guard inputs.contains(where: { $0.node != nil }) else { return result }
         let node = GradientNode(operation: operation, shape: result.shape, inputs: inputs.map(\.node),
-                                pullback: pullback)
+                                rebuild: rebuild, pullback: pullback)
         return Tensor(storage: result.storage, shape: result.shape, node: node)
     }
+}
+
+/// An op's input as its backward pass will need it: the tensor, or, when the tensor's node
+/// can make it again from what it keeps anyway, only the means to. A ResNet convolution reads
+/// the output of the batch normalization and ReLU before it, which that normalization can
+/// rebuild from its own input in one elementwise pass; keeping both for the backward pass was
+/// 14% of a training step's memory.
+struct SavedInput: Sendable {
+    let shape: [Int]
+    private let kept: Tensor?
+    private let rebuild: (@Sendable () -> Tensor)?
+
+    init(_ input: Tensor) {
+        shape = input.shape
+        if let rebuild = input.node?.rebuild {
+            (kept, self.rebuild) = (nil, rebuild)
+        } else {
+            (kept, rebuild) = (input.detached, nil)
+        }
+    }
+
+    /// The input's values (made again if they were not kept).
+    var value: Tensor { kept ?? rebuild!() }
 }
 
 /// Reverse-mode differentiation from `output` (seeded with `seed`, ones by default for a

@@ -16,10 +16,12 @@ extension Tensor {
         precondition(!scale.requiresGradient && !shift.requiresGradient, "channelAffine: scale and shift are constants")
         let rows = c == 0 ? 0 : count / c
         let out = affined(scale: scale, shift: shift, relu: relu)
-        // The output is kept only for the ReLU's mask.
-        let y = relu ? out : Tensor.zeros([0])
-        return Tensor.record("channel_affine", out, [self]) { grad in
-            let g = relu ? grad.maskedWherePositive(y) : grad
+        // The ReLU's mask is made again from the input, which is kept in its place only when the
+        // mask needs it; a reader of the output may make it again too.
+        let x = relu ? detached : Tensor.zeros([0])
+        let rebuild: (@Sendable () -> Tensor)? = relu ? { @Sendable in x.affined(scale: scale, shift: shift, relu: true) } : nil
+        return Tensor.record("channel_affine", out, [self], rebuild: rebuild) { grad in
+            let g = relu ? grad.maskedWherePositive(affineOf: x, scale: scale, shift: shift) : grad
             var dx = Tensor(uninitializedShape: grad.shape)
             g.withUnsafeBufferPointer { gs in
                 scale.withUnsafeBufferPointer { a in
@@ -98,11 +100,12 @@ extension Tensor {
         var inputs = [self]
         if let gamma { inputs.append(gamma) }
         if let beta { inputs.append(beta) }
-        // The output is kept only for the ReLU's mask.
-        let hasGamma = gamma != nil, hasBeta = beta != nil, kept = relu ? out : Tensor.zeros([0])
-        let y = Tensor.record("batch_normalization", out, inputs) { grad in
+        // The output is not kept: the ReLU's mask is made again from the input, and so is the
+        // output itself for a reader that needs it in its backward pass (the next convolution).
+        let hasGamma = gamma != nil, hasBeta = beta != nil
+        let y = Tensor.record("batch_normalization", out, inputs, rebuild: { x.affined(scale: scale, shift: shift, relu: relu) }) { grad in
             // Through the ReLU, then per channel: Σ dy and Σ dy · x̂ (x̂ = (x - mean) · inverse).
-            let masked = relu ? grad.maskedWherePositive(kept) : grad
+            let masked = relu ? grad.maskedWherePositive(affineOf: x, scale: scale, shift: shift) : grad
             var sums = Tensor(uninitializedShape: [2 * c])
             sums.withUnsafeMutableBufferPointer { s in
                 masked.withUnsafeBufferPointer { gs in
@@ -152,6 +155,37 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// This gradient where x · scale + shift (per channel) is positive, 0 elsewhere: the
+    /// gradient through a ReLU applied to that affine map, from its input.
+    func maskedWherePositive(affineOf x: Tensor, scale: Tensor, shift: Tensor) -> Tensor {
+        let c = shape.last ?? 1, rows = c == 0 ? 0 : count / c
+        var out = Tensor(uninitializedShape: shape)
+        withUnsafeBufferPointer { gs in
+            out.withUnsafeMutableBufferPointer { ds in
+                let g = gs.baseAddress!, d = ds.baseAddress!, xs = x.storage.base, a = scale.storage.base, b = shift.storage.base
+                for r in 0..<rows {
+                    var j = 0
+                    while j < c {
+                        let lanes = Swift.min(8, c - j), at = r * c + j
+                        let v = affineLanes(xs + at, a + j, b + j, lanes)
+                        storeLanes(loadLanes(g + at, lanes).replacing(with: 0, where: v .<= 0), d + at, lanes)
+                        j += 8
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// x · a + b over `lanes` lanes: the one expression the forward pass and the masks made again
+/// from its input both use, so they agree to the bit.
+@inline(__always)
+private func affineLanes(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ lanes: Int) -> Vec {
+    loadLanes(x, lanes) * loadLanes(a, lanes) + loadLanes(b, lanes)
+}
+
 /// y[r, j] = x[r, j] · a[j] + b[j] over `rows` rows of `channels`, then max(y, 0) with `relu`.
 private func affineRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, channels c: Int,
                         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, relu: Bool) {
@@ -160,7 +194,7 @@ private func affineRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
         var j = 0
         while j < c {
             let lanes = Swift.min(8, c - j)
-            var v = loadLanes(xr + j, lanes) * loadLanes(a + j, lanes) + loadLanes(b + j, lanes)
+            var v = affineLanes(xr + j, a + j, b + j, lanes)
             if relu { v = vmax(v, Vec()) }
             storeLanes(v, yr + j, lanes)
             j += 8

@@ -52,8 +52,10 @@ extension Tensor {
             }
         }
         // The output is kept only for the ReLU's mask (else it may be freed before the backward pass).
-        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0])
+        let w = kernel.detached, y = relu ? out : Tensor.zeros([0])
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
+        // The input only for the kernel's gradient.
+        let input = needW ? SavedInput(self) : nil, xShape = shape
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
             let dy = relu ? grad.maskedWherePositive(y) : grad
@@ -72,9 +74,9 @@ extension Tensor {
                     return t
                 }
                 // dX = dY · Wᵀ; dW = Xᵀ · dY (through dYᵀ · X transposed: A must be a pointer).
-                if needX { dx = product(x.shape, transposeA: false, transposeB: true, m: rows, n: c, k: f, ds.baseAddress!, w) }
-                if needW {
-                    dw = x.withUnsafeBufferPointer { xs in
+                if needX { dx = product(xShape, transposeA: false, transposeB: true, m: rows, n: c, k: f, ds.baseAddress!, w) }
+                if let input {
+                    dw = input.value.withUnsafeBufferPointer { xs in
                         product(w.shape, transposeA: true, transposeB: false, m: c, n: f, k: rows, xs.baseAddress!, dy)
                     }
                 }
@@ -127,12 +129,15 @@ extension Tensor {
                 }
             }
         }
-        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0]), kept = keep ? patches : nil
+        let w = kernel.detached, y = relu ? out : Tensor.zeros([0]), kept = keep ? patches : nil
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
+        // The input only for the kernel's gradient, when its patches were not kept.
+        let input = needW && !keep ? SavedInput(self) : nil, xShape = shape
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
             // dW = Σ patchesᵀ · dY ; dX = col2im(dY · Wᵀ), chunk by chunk.
-            var dx: Tensor? = needX ? Tensor.zeros(x.shape) : nil
+            let x = input?.value ?? Tensor.zeros([0])
+            var dx: Tensor? = needX ? Tensor.zeros(xShape) : nil
             var dw: Tensor? = needW ? Tensor.zeros(w.shape) : nil
             var scratchTensor = Tensor(uninitializedShape: [chunk * positions * k])
             let scratch = scratchTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }

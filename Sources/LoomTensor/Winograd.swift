@@ -368,10 +368,15 @@ extension Tensor {
         // [N, outHeight, outWidth, F], or [N, 1, outHeight, outWidth, F] for a depth-1 volume.
         let outSpatial = Array([1, tiling.outHeight, tiling.outWidth].suffix(rank - 2))
         var out = Tensor(uninitializedShape: [batch] + outSpatial + [f])
-        var transformedKernel = Tensor(uninitializedShape: [16 * c * f])
-        transformedKernel.withUnsafeMutableBufferPointer { u in
-            kernel.withUnsafeBufferPointer { tiling.transformKernel($0.baseAddress!, into: u.baseAddress!) }
+        /// The kernel in the Winograd domain, [16, C, F].
+        @Sendable func transformed(_ kernel: Tensor) -> Tensor {
+            var u = Tensor(uninitializedShape: [16 * c * f])
+            u.withUnsafeMutableBufferPointer { us in
+                kernel.withUnsafeBufferPointer { tiling.transformKernel($0.baseAddress!, into: us.baseAddress!) }
+            }
+            return u
         }
+        let transformedKernel = transformed(kernel)
         // Workspaces come from the buffer cache: the same sizes recur every step.
         var workspaceTensor = Tensor(uninitializedShape: [16 * chunk * (c + f)])
         let v = workspaceTensor.withUnsafeMutableBufferPointer { $0.baseAddress! }, m = v + 16 * chunk * c
@@ -394,11 +399,16 @@ extension Tensor {
         }
         withExtendedLifetime(bias) {}
         // The output is kept only for the ReLU's mask (else it may be freed before the backward pass).
-        let x = detached, w = kernel.detached, y = relu ? out : Tensor.zeros([0]), u = transformedKernel
+        // The backward pass transforms the kernel again (16·C·F floats; 80 MB for one worker's
+        // ResNet50) rather than keeping the forward pass's transform.
+        let w = kernel.detached, y = relu ? out : Tensor.zeros([0])
         let needX = requiresGradient, needW = kernel.requiresGradient, needB = bias?.requiresGradient ?? false
+        // The input only for the kernel's gradient.
+        let input = needW ? SavedInput(self) : nil, xShape = shape
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         return Tensor.record("convolution", out, inputs) { grad in
-            var dx: Tensor? = needX ? Tensor.zeros(x.shape) : nil
+            let x = input?.value ?? Tensor.zeros([0]), u = needX ? transformed(w) : Tensor.zeros([0])
+            var dx: Tensor? = needX ? Tensor.zeros(xShape) : nil
             var dw: Tensor? = needW ? Tensor.zeros(w.shape) : nil
             var biasGradient: Tensor? = needB ? Tensor.zeros([f]) : nil
             var transformedGradient: Tensor? = needW ? Tensor.zeros([16 * c * f]) : nil
