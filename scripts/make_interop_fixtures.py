@@ -98,7 +98,8 @@ def predict_models():
     again = layers.LSTM(3, return_sequences=True, name="lstm_2")(backward)
     last = layers.SimpleRNN(5, name="simple_rnn")(again)
     recurrent = keras.Model(seq, layers.Dense(2, name="out")(last), name="recurrent")
-    return {"residual": (residual_model(), [(5, 10, 10, 3)], False), "core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
+    return {"padded": (padded_model(), [(5, 11, 11, 3)], False),
+            "residual": (residual_model(), [(5, 10, 10, 3)], False), "core": (core, [(7, 12)], False), "embedding": (embedding, [(7, 5)], True),
             "conv1d": (conv1d, [(5, 16, 3)], False), "conv2d": (conv2d, [(4, 12, 12, 3)], False),
             "conv3d": (conv3d, [(3, 6, 6, 6, 2)], False), "merging": (merging, [(6, 8), (6, 8)], False),
             "recurrent": (recurrent, [(5, 7, 3)], False)}
@@ -119,6 +120,22 @@ def residual_model(name="residual"):
     return keras.Model(x, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(z)), name=name)
 
 
+def padded_model(name="padded"):
+    """ZeroPadding before convolutions and max pooling, as ResNet's stem has it, which Loom runs
+    as one op: symmetric and asymmetric, before a valid max pooling of signed values (the zeros
+    take part in the maximum) and of a ReLU's output, and a padded value read twice (which must
+    not fuse)."""
+    x = keras.Input((11, 11, 3), name="image")
+    p = layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(((1, 2), (2, 0)))(x))
+    p = layers.Conv2D(8, 3, strides=2, activation="relu")(layers.ZeroPadding2D(((0, 1), (1, 1)))(p))
+    c = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(6, 7, strides=2)(layers.ZeroPadding2D(3)(x))))
+    c = layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(1)(c))
+    q = layers.ZeroPadding2D(1)(c)
+    q = layers.Add()([layers.Conv2D(6, 3)(q), layers.MaxPooling2D(3, strides=1)(q)])
+    pooled = [layers.GlobalAveragePooling2D()(t) for t in (p, c, q)]
+    return keras.Model(x, layers.Dense(3, activation="softmax")(layers.Concatenate()(pooled)), name=name)
+
+
 def randomize(model, rng):
     # Not the initializers' values, so loading is visible; variances and norms kept positive.
     for w in model.weights:
@@ -131,7 +148,8 @@ def write_predict(rng, cases):
     shared_rng = rng
     for name, (model, shapes, integer) in predict_models().items():
         # Models added later draw from their own stream, so the earlier fixtures stay as they were.
-        rng = np.random.default_rng({"recurrent": 7, "residual": 8}[name]) if name in ("recurrent", "residual") else shared_rng
+        own = {"recurrent": 7, "residual": 8, "padded": 10}
+        rng = np.random.default_rng(own[name]) if name in own else shared_rng
         if ONLY and name not in ONLY:
             continue
         folder = os.path.join(OUT, "predict", name)
@@ -210,6 +228,8 @@ def fit_cases():
                                "onehot", 3, 8, 0.0),
         "sgd_residual": (lambda: residual_model("sgd_residual"), lambda: keras.optimizers.SGD(0.05, momentum=0.9),
                          "categorical_crossentropy", ["accuracy"], "onehot", 3, 12, 0.0),
+        "sgd_padded": (lambda: padded_model("sgd_padded"), lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+                       "categorical_crossentropy", ["accuracy"], "onehot", 3, 12, 0.0),
     }
 
 
@@ -231,7 +251,8 @@ def write_fit(rng, cases):
         if ONLY and name not in ONLY:
             continue
         # Cases added later draw from their own stream, so the earlier fixtures stay as they were.
-        rng = np.random.default_rng(9) if name == "sgd_residual" else rng
+        own = {"sgd_residual": 9, "sgd_padded": 11}
+        rng = np.random.default_rng(own[name]) if name in own else rng
         folder = os.path.join(OUT, "fit", name)
         os.makedirs(folder, exist_ok=True)
         model = build()

@@ -57,33 +57,35 @@ public class BaseConv: Layer, @unchecked Sendable {
         (kernel, bias) = try settings.addWeights(to: self, kernelShape: options.kernelSize + [channels / groups, filters], biasSize: filters)
     }
 
-    /// The geometry of one group's convolution of channels-last `x`.
-    private func geometry(of x: Tensor) throws -> ConvolutionGeometry {
+    /// The geometry of one group's convolution of channels-last `x`, with `padding` zeros
+    /// around it first.
+    private func geometry(of x: Tensor, padding: [(before: Int, after: Int)]? = nil) throws -> ConvolutionGeometry {
         let channels = x.shape[x.rank - 1]
-        let spatial = Array(x.shape[1...Self.rank])
+        let spatial = (0..<Self.rank).map { i in x.shape[1 + i] + (padding.map { $0[i].before + $0[i].after } ?? 0) }
         guard channels == kernel.shape[Self.rank] * groups else {
             throw ConfigError(name, "expects \(kernel.shape[Self.rank] * groups) input channels, got \(channels)")
         }
-        let geometry = options.geometry(spatial: spatial, channels: channels / groups)
+        let geometry = options.geometry(spatial: spatial, channels: channels / groups).overUnpadded(padding)
         guard geometry.output.suffix(Self.rank).allSatisfy({ $0 > 0 }) else {
             throw ConfigError(name, "inputs of spatial size \(spatial) are smaller than the kernel \(options.kernelSize)")
         }
         return geometry
     }
 
-    /// A plain convolution (one group, channels last, no activation) takes the ReLU after it,
-    /// and at inference the batch normalization between: the kernel and bias are scaled by it.
-    public override func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? {
+    /// A plain convolution (one group, channels last, no activation) takes the zero padding
+    /// before it and the ReLU after it, and at inference the batch normalization between: the
+    /// kernel and bias are scaled by it.
+    public override func callFused(_ x: Tensor, fused: FusedLayers, context: ForwardContext) throws -> Tensor? {
         guard groups == 1, options.dataFormat == .channelsLast, activation.name == ActivationFunction.linear.name,
               activityRegularizer == nil else { return nil }
-        let geometry = try geometry(of: x)
+        let geometry = try geometry(of: x, padding: fused.padding)
         var w = kernel.tracked.reshaped([-1, filters]), b = bias?.tracked
-        if let (scale, shift) = tail.affine {
+        if let (scale, shift) = fused.affine {
             guard !w.requiresGradient && !(b?.requiresGradient ?? false) else { return nil }
             w = w * scale
             b = (b.map { $0 * scale } ?? Tensor.zeros([filters])) + shift
         }
-        return x.convolved(with: w, bias: b, relu: tail.relu, geometry)
+        return x.convolved(with: w, bias: b, relu: fused.relu, geometry)
     }
 
     public override func call(_ inputs: [Tensor], masks: [Tensor?], context: ForwardContext) throws -> Tensor {

@@ -173,10 +173,10 @@ open class Layer: @unchecked Sendable, CustomStringConvertible {
         inputs[0]
     }
 
-    /// The output of this call followed by `tail` (what a model's plan folds into it: a fixed
-    /// per-channel affine, a ReLU), or nil when the layer cannot run them fused and the layers
-    /// after it must run as usual. Called only with one unmasked input.
-    open func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? { nil }
+    /// The output of this call with `fused` (what a model's plan folds into it: zero padding
+    /// before, a fixed per-channel affine and a ReLU after), or nil when the layer cannot run
+    /// them fused and the layers around it must run as usual. Called only with one unmasked input.
+    open func callFused(_ x: Tensor, fused: FusedLayers, context: ForwardContext) throws -> Tensor? { nil }
 
     /// Whether the layer computes max(x, 0) and nothing else, so a layer before it may fuse it.
     open var isPlainReLU: Bool { false }
@@ -409,16 +409,23 @@ public let dtypePolicy: JSONValue = [
     "module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": nil,
 ]
 
-/// What follows a layer's call in a model and may run fused into it (`Layer.callFused`).
-public struct FusedTail: Sendable {
+/// The layers around a layer's call in a model that may run fused into it (`Layer.callFused`).
+public struct FusedLayers: Sendable {
+    /// Zeros before and after each spatial axis of the input (a ZeroPadding layer before this
+    /// one, channels last), nil for none.
+    public var padding: [(before: Int, after: Int)]?
     /// y · scale + shift per channel of the last axis (a batch normalization with fixed
     /// statistics), nil for none; both [C], with no gradient.
     public var affine: (scale: Tensor, shift: Tensor)?
     /// Whether max(y, 0) follows.
     public var relu: Bool
 
-    public init(affine: (scale: Tensor, shift: Tensor)? = nil, relu: Bool = false) {
+    public init(padding: [(before: Int, after: Int)]? = nil, affine: (scale: Tensor, shift: Tensor)? = nil, relu: Bool = false) {
+        self.padding = padding
         self.affine = affine
         self.relu = relu
     }
+
+    /// Whether anything follows the call (a ReLU or an affine).
+    public var hasTail: Bool { affine != nil || relu }
 }

@@ -167,9 +167,9 @@ public final class BatchNormalization: Layer, KerasLayer, @unchecked Sendable {
     }
 
     /// Takes the ReLU after it (channels last, no affine tail of its own).
-    public override func callFused(_ x: Tensor, tail: FusedTail, context: ForwardContext) throws -> Tensor? {
-        guard tail.affine == nil, axes[0] == x.rank - 1, activityRegularizer == nil else { return nil }
-        return try fused(x, relu: tail.relu, context: context)
+    public override func callFused(_ x: Tensor, fused: FusedLayers, context: ForwardContext) throws -> Tensor? {
+        guard fused.padding == nil, fused.affine == nil, axes[0] == x.rank - 1, activityRegularizer == nil else { return nil }
+        return try self.fused(x, relu: fused.relu, context: context)
     }
 
     /// The per-channel affine this layer applies when it uses its moving statistics (at

@@ -27,6 +27,19 @@ public class BasePooling: Layer, @unchecked Sendable {
         return options.fromChannelsLast(Self.isMax ? x.maxPool(geometry) : x.averagePool(geometry))
     }
 
+    /// Valid max pooling (channels last) takes the zero padding before it: padded taps count as
+    /// zeros, as they would in the padded copy.
+    public override func callFused(_ x: Tensor, fused: FusedLayers, context: ForwardContext) throws -> Tensor? {
+        guard Self.isMax, options.dataFormat == .channelsLast, options.padding == .valid, let padding = fused.padding, !fused.hasTail,
+              x.rank == Self.rank + 2 else { return nil }
+        let spatial = (0..<Self.rank).map { i in x.shape[1 + i] + padding[i].before + padding[i].after }
+        let geometry = options.geometry(spatial: spatial, channels: x.shape[x.rank - 1]).overUnpadded(padding)
+        guard geometry.output.allSatisfy({ $0 > 0 }) else {
+            throw ConfigError(name, "inputs of padded spatial size \(spatial) are smaller than the pool \(options.kernelSize)")
+        }
+        return x.maxPool(geometry, paddingIsZero: true)
+    }
+
     public override func computeOutputShape(_ inputShapes: [TensorShape]) throws -> TensorShape {
         let s = inputShapes[0]
         let spatial = try options.spatialDims(of: s, layer: name)

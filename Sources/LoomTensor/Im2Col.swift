@@ -15,6 +15,21 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var padBefore: [Int]
     public var padAfter: [Int]
 
+    /// This geometry over the input as it was before `padding` zeros were added around its
+    /// spatial axes (as many pairs as it has axes): those zeros become padding of the geometry,
+    /// so a ZeroPadding layer and the window after it run as one op without the padded copy.
+    public func overUnpadded(_ padding: [(before: Int, after: Int)]?) -> ConvolutionGeometry {
+        guard let padding else { return self }
+        var g = self
+        for (i, p) in padding.enumerated() {
+            let axis = 3 - padding.count + i
+            g.input[axis] -= p.before + p.after
+            g.padBefore[axis] += p.before
+            g.padAfter[axis] += p.after
+        }
+        return g
+    }
+
     /// Geometry for `spatial` input sizes (1 to 3 axes); shorter lists are padded to 3 axes.
     public init(input spatial: [Int], channels: Int, kernel: [Int], strides: [Int]? = nil,
                 dilation: [Int]? = nil, padBefore: [Int]? = nil, padAfter: [Int]? = nil) {

@@ -3,15 +3,19 @@
 /// ignores them, average pooling divides by the taps inside the input, as TensorFlow and Keras do).
 extension Tensor {
     /// Max over each window: input [N, spatial..., C] to [N, out..., C]. The gradient goes to
-    /// the first maximum of each window.
-    public func maxPool(_ g: ConvolutionGeometry) -> Tensor {
+    /// the first maximum of each window. With `paddingIsZero`, padded taps count as zeros (a
+    /// ZeroPadding layer before a valid pooling, run as one op), and a window whose maximum is
+    /// such a zero passes no gradient back.
+    public func maxPool(_ g: ConvolutionGeometry, paddingIsZero: Bool = false) -> Tensor {
         let batch = shape[0], c = g.channels, taps = g.kernel.reduce(1, *)
         let positions = g.output.reduce(1, *)
         let windows = DisjointWindows(g)
         let outShape = [batch] + g.output.suffix(from: 3 - spatialRank(g)) + [c]
         var out = windows != nil ? Tensor(uninitializedShape: outShape) : Tensor(repeating: -.infinity, shape: outShape)
-        // For each output cell, the input offset its maximum came from.
+        // For each output cell, the input offset its maximum came from: `none` before its first
+        // tap, `padWon` when a padded zero is the maximum.
         let argmax = IndexBuffer(count: batch * positions * c)
+        let none: Int32 = -1, padWon: Int32 = -2
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
@@ -47,8 +51,16 @@ extension Tensor {
                     return
                 }
                 forEachPatchRun(g, batch: batch) { o, i in
-                    guard let i else { return }
                     let cell = (o / (taps * c)) * c
+                    guard let i else {
+                        guard paddingIsZero else { return }
+                        // A zero in tap order, won from no input cell (`padWon`).
+                        for k in 0..<c where 0 > d[cell + k] || a[cell + k] == none {
+                            d[cell + k] = 0
+                            a[cell + k] = padWon
+                        }
+                        return
+                    }
                     var k = 0
                     // Eight channels at a time: keep the larger value and where it came from.
                     while k + 8 <= c {
@@ -62,7 +74,7 @@ extension Tensor {
                         k += 8
                     }
                     while k < c {
-                        if s[i + k] > d[cell + k] || a[cell + k] < 0 {
+                        if s[i + k] > d[cell + k] || a[cell + k] == none {
                             d[cell + k] = s[i + k]
                             a[cell + k] = Int32(i + k)
                         }
