@@ -102,8 +102,10 @@ extension Tensor {
         if let beta { inputs.append(beta) }
         // The output is not kept: the ReLU's mask is made again from the input, and so is the
         // output itself for a reader that needs it in its backward pass (the next convolution).
-        let hasGamma = gamma != nil, hasBeta = beta != nil
-        let y = Tensor.record("batch_normalization", out, inputs, rebuild: { x.affined(scale: scale, shift: shift, relu: relu) }) { grad in
+        // The input as the backward pass will read it (made again, when what made it can).
+        let hasGamma = gamma != nil, hasBeta = beta != nil, saved = SavedInput(self)
+        let y = Tensor.record("batch_normalization", out, inputs, rebuild: { saved.value.affined(scale: scale, shift: shift, relu: relu) }) { grad in
+            let x = saved.value
             // Through the ReLU, then per channel: Σ dy and Σ dy · x̂ (x̂ = (x - mean) · inverse).
             let masked = relu ? grad.maskedWherePositive(affineOf: x, scale: scale, shift: shift) : grad
             var sums = Tensor(uninitializedShape: [2 * c])

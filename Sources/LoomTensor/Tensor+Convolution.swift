@@ -9,6 +9,12 @@ extension Tensor {
     /// gradient (16 MiB).
     static let keptPatchesBudget = 4 << 20
 
+    /// A 1x1 convolution over at most this many input channels offers to make its output again
+    /// (`SavedInput`): at 2·C flops an element, doing it again costs less than keeping 4 bytes
+    /// an element through the whole step. On ResNet50 these are the first stage's widening
+    /// products, whose outputs are the largest the step keeps.
+    static let rebuiltProductChannels = 64
+
     /// y[N, out..., F] = patches(x) · kernel (+ bias), with x [N, spatial..., C] (channels
     /// last), kernel holding [taps · C, F] values (any shape ending in F, e.g. [kH, kW, C, F])
     /// and bias [F]. With `relu`, max(y, 0) is applied chunk by chunk while the output is in
@@ -57,7 +63,14 @@ extension Tensor {
         // The input only for the kernel's gradient.
         let input = needW ? SavedInput(self) : nil, xShape = shape
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
-        return Tensor.record("convolution", out, inputs) { grad in
+        // Over few channels the product is cheaper to make again than its output is to keep
+        // through the step: a batch normalization after it keeps the means instead.
+        var rebuild: (@Sendable () -> Tensor)? = nil
+        if let input, c <= Tensor.rebuiltProductChannels {
+            let b = bias?.detached
+            rebuild = { input.value.pointwiseConvolved(with: w, bias: b, relu: relu, g) }
+        }
+        return Tensor.record("convolution", out, inputs, rebuild: rebuild) { grad in
             let dy = relu ? grad.maskedWherePositive(y) : grad
             var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
             dy.withUnsafeBufferPointer { ds in
