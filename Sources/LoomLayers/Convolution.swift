@@ -61,13 +61,14 @@ public class BaseConv: Layer, @unchecked Sendable {
     /// around it first.
     private func geometry(of x: Tensor, padding: [(before: Int, after: Int)]? = nil) throws -> ConvolutionGeometry {
         let channels = x.shape[x.rank - 1]
-        let spatial = (0..<Self.rank).map { i in x.shape[1 + i] + (padding.map { $0[i].before + $0[i].after } ?? 0) }
+        let spatial = Array(x.shape[1...Self.rank])
         guard channels == kernel.shape[Self.rank] * groups else {
             throw ConfigError(name, "expects \(kernel.shape[Self.rank] * groups) input channels, got \(channels)")
         }
-        let geometry = options.geometry(spatial: spatial, channels: channels / groups).overUnpadded(padding)
+        let geometry = options.geometry(spatial: spatial, channels: channels / groups, paddedBy: padding)
         guard geometry.output.suffix(Self.rank).allSatisfy({ $0 > 0 }) else {
-            throw ConfigError(name, "inputs of spatial size \(spatial) are smaller than the kernel \(options.kernelSize)")
+            let padded = padding.map { zip(spatial, $0).map { $0 + $1.before + $1.after } } ?? spatial
+            throw ConfigError(name, "inputs of spatial size \(padded) are smaller than the kernel \(options.kernelSize)")
         }
         return geometry
     }

@@ -82,6 +82,14 @@ public struct SpatialOptions: Sendable, Equatable {
                                    dilation: dilationRate, padBefore: pads.map(\.before), padAfter: pads.map(\.after))
     }
 
+    /// The geometry over an input of `spatial` sizes that `padding` zeros are added around
+    /// first (a ZeroPadding layer fused before this one), without the padded copy.
+    func geometry(spatial: [Int], channels: Int, paddedBy padding: [(before: Int, after: Int)]?) -> ConvolutionGeometry {
+        guard let padding else { return geometry(spatial: spatial, channels: channels) }
+        let padded = zip(spatial, padding).map { $0 + $1.before + $1.after }
+        return geometry(spatial: padded, channels: channels).overUnpadded(padding)
+    }
+
     /// Output spatial sizes (nil stays unknown).
     func outputSpatial(_ spatial: [Int?]) -> [Int?] {
         (0..<rank).map { i in

@@ -32,10 +32,11 @@ public class BasePooling: Layer, @unchecked Sendable {
     public override func callFused(_ x: Tensor, fused: FusedLayers, context: ForwardContext) throws -> Tensor? {
         guard Self.isMax, options.dataFormat == .channelsLast, options.padding == .valid, let padding = fused.padding, !fused.hasTail,
               x.rank == Self.rank + 2 else { return nil }
-        let spatial = (0..<Self.rank).map { i in x.shape[1 + i] + padding[i].before + padding[i].after }
-        let geometry = options.geometry(spatial: spatial, channels: x.shape[x.rank - 1]).overUnpadded(padding)
+        let spatial = Array(x.shape[1...Self.rank])
+        let geometry = options.geometry(spatial: spatial, channels: x.shape[x.rank - 1], paddedBy: padding)
         guard geometry.output.allSatisfy({ $0 > 0 }) else {
-            throw ConfigError(name, "inputs of padded spatial size \(spatial) are smaller than the pool \(options.kernelSize)")
+            let padded = zip(spatial, padding).map { $0 + $1.before + $1.after }
+            throw ConfigError(name, "inputs of padded spatial size \(padded) are smaller than the pool \(options.kernelSize)")
         }
         return x.maxPool(geometry, paddingIsZero: true)
     }

@@ -64,11 +64,12 @@ extension Tensor {
         let input = needW ? SavedInput(self) : nil, xShape = shape
         let inputs = bias.map { [self, kernel, $0] } ?? [self, kernel]
         // Over few channels the product is cheaper to make again than its output is to keep
-        // through the step: a batch normalization after it keeps the means instead.
+        // through the step: a batch normalization after it keeps the means instead. (With a
+        // fused ReLU the output is kept for the mask anyway, so a reader shares it.)
         var rebuild: (@Sendable () -> Tensor)? = nil
-        if let input, c <= Tensor.rebuiltProductChannels {
+        if let input, !relu, c <= Tensor.rebuiltProductChannels {
             let b = bias?.detached
-            rebuild = { input.value.pointwiseConvolved(with: w, bias: b, relu: relu, g) }
+            rebuild = { input.value.pointwiseConvolved(with: w, bias: b, relu: false, g) }
         }
         return Tensor.record("convolution", out, inputs, rebuild: rebuild) { grad in
             let dy = relu ? grad.maskedWherePositive(y) : grad
