@@ -142,37 +142,15 @@ public enum ModelSpec: Sendable {
     }
 }
 
-/// A callback the job file names, with its arguments.
-public enum CallbackSpec: Sendable {
-    case earlyStopping(monitor: String, minDelta: Float, patience: Int, mode: MonitorMode, baseline: Float?, startFromEpoch: Int)
-    case reduceLROnPlateau(monitor: String, factor: Float, patience: Int, mode: MonitorMode, minDelta: Float, cooldown: Int, minLR: Float)
-    case terminateOnNaN
+/// A callback the job file names, with every argument (defaults filled in).
+public struct CallbackSpec: Sendable {
+    public let className: String
+    public let config: Config
 
-    func make() throws -> Callback {
-        switch self {
-        case let .earlyStopping(monitor, minDelta, patience, mode, baseline, startFromEpoch):
-            return EarlyStopping(monitor: monitor, minDelta: minDelta, patience: patience, mode: mode, baseline: baseline,
-                                 startFromEpoch: startFromEpoch)
-        case let .reduceLROnPlateau(monitor, factor, patience, mode, minDelta, cooldown, minLR):
-            return try ReduceLROnPlateau(monitor: monitor, factor: factor, patience: patience, mode: mode, minDelta: minDelta,
-                                         cooldown: cooldown, minLR: minLR)
-        case .terminateOnNaN: return TerminateOnNaN()
-        }
-    }
+    func make() throws -> Callback { try callbacks.make(serialized, owner: "fit", argument: "callbacks") }
 
-    var resolved: JSONValue {
-        switch self {
-        case let .earlyStopping(monitor, minDelta, patience, mode, baseline, startFromEpoch):
-            return ["EarlyStopping": ["monitor": .string(monitor), "min_delta": .double(Double(minDelta)), "patience": .int(patience),
-                                      "mode": .string(mode.rawValue), "baseline": baseline.map { .double(Double($0)) } ?? .null,
-                                      "start_from_epoch": .int(startFromEpoch)]]
-        case let .reduceLROnPlateau(monitor, factor, patience, mode, minDelta, cooldown, minLR):
-            return ["ReduceLROnPlateau": ["monitor": .string(monitor), "factor": .double(Double(factor)), "patience": .int(patience),
-                                          "mode": .string(mode.rawValue), "min_delta": .double(Double(minDelta)),
-                                          "cooldown": .int(cooldown), "min_lr": .double(Double(minLR))]]
-        case .terminateOnNaN: return ["TerminateOnNaN": [:]]
-        }
-    }
+    private var serialized: JSONValue { ["class_name": .string(className), "config": .object(config)] }
+    var resolved: JSONValue { [className: .object(config)] }
 }
 
 /// The fit section.
@@ -480,46 +458,41 @@ extension Job {
         return fit
     }
 
+    /// A callback's error at the line of the argument it names (else of the callback).
+    private static func callbackError(_ error: ConfigError, kind: String, field: JobField, arguments: JobObject?) -> JobFileError {
+        if error.message.hasPrefix("unknown callback") {
+            return JobFileError(file: field.file, line: field.line, keyPath: field.path + "." + kind,
+                                "unknown callback (known: \(callbacks.names.joined(separator: ", ")); the run folder has its own CSV log and checkpoints)")
+        }
+        if let argument = error.argument, let place = arguments?.optional(argument) { return place.error(error.message) }
+        return field.error(error.message)
+    }
+
+    /// `{EarlyStopping: {patience: 3}}`: a callback of the registry, made once here so that a
+    /// wrong argument is reported with its line before anything runs.
     private static func parseCallback(_ field: JobField) throws -> CallbackSpec {
         let o = try field.object()
         guard o.keys.count == 1, let kind = o.keys.first else {
             throw field.error("expected one callback such as {EarlyStopping: {patience: 3}}")
         }
-        let args = o.optional(kind)
-        let a = try args.map { try $0.object() }
-        func mode() throws -> MonitorMode {
-            guard let f = a?.optional("mode") else { return .auto }
-            guard let m = MonitorMode(rawValue: try f.string()) else { throw f.error("expected auto, min or max, got \(f.shown)") }
-            return m
+        let argsField = o.optional(kind)
+        let args = try argsField?.object()
+        if kind == "EarlyStopping", let r = args?.optional("restore_best_weights"), try r.bool() {
+            throw r.error("not supported in job files: a resumed run could not restore weights it no longer holds; the run folder keeps each epoch's checkpoint")
         }
-        let spec: CallbackSpec
-        switch kind {
-        case "EarlyStopping":
-            if let r = a?.optional("restore_best_weights"), try r.bool() {
-                throw r.error("not supported in job files: a resumed run could not restore weights it no longer holds; the run folder keeps each epoch's checkpoint")
-            }
-            spec = .earlyStopping(monitor: try a?.optional("monitor")?.string() ?? "val_loss",
-                                  minDelta: Float(try a?.optional("min_delta")?.double() ?? 0),
-                                  patience: try a?.optional("patience")?.int(in: 0...Int.max) ?? 0, mode: try mode(),
-                                  baseline: try a?.optional("baseline").map { Float(try $0.double()) },
-                                  startFromEpoch: try a?.optional("start_from_epoch")?.int(in: 0...Int.max) ?? 0)
-        case "ReduceLROnPlateau":
-            let factorField = a?.optional("factor")
-            let factor = Float(try factorField?.double() ?? 0.1)
-            if let factorField, !(factor < 1) { throw factorField.error("must be < 1, got \(factor)") }
-            spec = .reduceLROnPlateau(monitor: try a?.optional("monitor")?.string() ?? "val_loss", factor: factor,
-                                      patience: try a?.optional("patience")?.int(in: 0...Int.max) ?? 10, mode: try mode(),
-                                      minDelta: Float(try a?.optional("min_delta")?.double() ?? 1e-4),
-                                      cooldown: try a?.optional("cooldown")?.int(in: 0...Int.max) ?? 0,
-                                      minLR: Float(try a?.optional("min_lr")?.double() ?? 0))
-        case "TerminateOnNaN":
-            spec = .terminateOnNaN
-        default:
-            throw JobFileError(file: field.file, line: field.line, keyPath: field.path + "." + kind,
-                               "unknown callback (known: EarlyStopping, ReduceLROnPlateau, TerminateOnNaN; the run folder has its own CSV log and checkpoints)")
+        var config: Config = [:]
+        if let argsField, case let .object(given) = try argsField.json() { config = given }
+        let made: Callback
+        do throws(ConfigError) {
+            made = try callbacks.make(["class_name": .string(kind), "config": .object(config)], owner: "fit", argument: "callbacks")
+        } catch {
+            throw callbackError(error, kind: kind, field: field, arguments: args)
         }
-        try a?.finish()
+        guard let known = made as? any KerasCallback else { throw field.error("\(kind) cannot be named in a job file") }
+        // Keras's from_config refuses arguments the class does not take; so does a job file.
+        for key in known.config.keys { _ = args?.optional(key) }
+        try args?.finish()
         try o.finish()
-        return spec
+        return CallbackSpec(className: kind, config: known.config)
     }
 }

@@ -60,6 +60,13 @@ public struct ConfigReader {
         return n
     }
 
+    /// A count (patience, cooldown, epochs): a non-negative integer size.
+    public func count(_ key: String, default value: Int? = nil) throws(ConfigError) -> Int {
+        let n = try size(key, default: value)
+        guard n >= 0 else { throw ConfigError(object, argument: key, "must be 0 or more, got \(n)") }
+        return n
+    }
+
     public func optionalInt(_ key: String) throws(ConfigError) -> Int? { has(key) ? try int(key) : nil }
 
     public func float(_ key: String, default value: Float? = nil) throws(ConfigError) -> Float {

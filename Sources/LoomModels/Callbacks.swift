@@ -126,7 +126,11 @@ public final class LambdaCallback: Callback, @unchecked Sendable {
 }
 
 /// Stops training when the loss becomes NaN or infinite (Keras's TerminateOnNaN).
-public final class TerminateOnNaN: Callback, @unchecked Sendable {
+public final class TerminateOnNaN: Callback, KerasCallback, @unchecked Sendable {
+    public static let kerasClassName = "TerminateOnNaN"
+    public override init() {}
+    public static func from(config: Config) throws -> TerminateOnNaN { TerminateOnNaN() }
+    public var config: Config { [:] }
     /// The batch at which training was stopped, if it was.
     public private(set) var stoppedAtBatch: Int?
     public override func onTrainBatchEnd(_ batch: Int, logs: Logs) throws {
@@ -178,6 +182,39 @@ struct Monitor {
 private func warnMissing(_ key: String, _ logs: Logs, _ who: String) {
     FileHandle.standardError.write(Data(
         "\(who): metric '\(key)' is not available; available metrics are: \(logs.keys.joined(separator: ", "))\n".utf8))
+}
+
+/// A callback class built by name from its arguments (a job file's `callbacks`), with the
+/// layers' anatomy: the type owns its Keras name, its config and `from(config:)`.
+public protocol KerasCallback: Callback {
+    /// Keras's class name ("EarlyStopping").
+    static var kerasClassName: String { get }
+    /// The callback its arguments describe; absent keys take the init's defaults.
+    static func from(config: Config) throws -> Self
+    /// Every argument with its value, defaults filled in.
+    var config: Config { get }
+}
+
+/// The callbacks a job file can name, by Keras class name.
+public let callbacks: Registry<Callback> = {
+    let r = Registry<Callback>(kind: "callback")
+    let builtIn: [any KerasCallback.Type] = [EarlyStopping.self, ReduceLROnPlateau.self, TerminateOnNaN.self]
+    for type in builtIn { register(type, in: r) }
+    return r
+}()
+
+/// Registers a callback type under its Keras class name.
+public func register(_ type: any KerasCallback.Type, in registry: Registry<Callback> = callbacks) {
+    registry.register(type.kerasClassName) { config in try type.from(config: config) }
+}
+
+/// A monitoring callback's `mode` (auto, min or max).
+private func readMode(_ k: ConfigReader, default value: MonitorMode) throws(ConfigError) -> MonitorMode {
+    let name = try k.string("mode", default: value.rawValue)
+    guard let mode = MonitorMode(rawValue: name) else {
+        throw ConfigError(k.object, argument: "mode", "expected auto, min or max, got '\(name)'")
+    }
+    return mode
 }
 
 /// A callback that watches one log entry (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint).
@@ -233,7 +270,8 @@ open class MonitoringCallback: Callback, @unchecked Sendable {
 }
 
 /// Stops training when a monitored quantity has stopped improving (Keras's EarlyStopping).
-public final class EarlyStopping: MonitoringCallback, @unchecked Sendable {
+public final class EarlyStopping: MonitoringCallback, KerasCallback, @unchecked Sendable {
+    public static let kerasClassName = "EarlyStopping"
     public let patience: Int
     public let baseline: Float?, restoreBestWeights: Bool, startFromEpoch: Int
     private var bestWeights: [Tensor]?
@@ -248,6 +286,21 @@ public final class EarlyStopping: MonitoringCallback, @unchecked Sendable {
         self.restoreBestWeights = restoreBestWeights
         self.startFromEpoch = startFromEpoch
         super.init(monitor: monitor, mode: mode, minDelta: minDelta)
+    }
+
+    public static func from(config: Config) throws -> EarlyStopping {
+        let d = EarlyStopping(), k = ConfigReader(config, object: kerasClassName)
+        return EarlyStopping(monitor: try k.string("monitor", default: d.monitorKey), minDelta: try k.float("min_delta", default: d.minDelta),
+                             patience: try k.count("patience", default: d.patience), mode: try readMode(k, default: d.mode),
+                             baseline: k.has("baseline") ? try k.float("baseline") : d.baseline,
+                             restoreBestWeights: try k.bool("restore_best_weights", default: d.restoreBestWeights),
+                             startFromEpoch: try k.count("start_from_epoch", default: d.startFromEpoch))
+    }
+
+    public var config: Config {
+        ["monitor": .string(monitorKey), "min_delta": .double(Double(minDelta)), "patience": .int(patience),
+         "mode": .string(mode.rawValue), "baseline": baseline.map { .double(Double($0)) } ?? .null,
+         "restore_best_weights": .bool(restoreBestWeights), "start_from_epoch": .int(startFromEpoch)]
     }
 
     public override func onTrainBegin(logs: Logs) throws {
@@ -308,7 +361,8 @@ public final class EarlyStopping: MonitoringCallback, @unchecked Sendable {
 
 /// Multiplies the learning rate by `factor` when a monitored quantity has stopped improving
 /// for `patience` epochs (Keras's ReduceLROnPlateau).
-public final class ReduceLROnPlateau: MonitoringCallback, @unchecked Sendable {
+public final class ReduceLROnPlateau: MonitoringCallback, KerasCallback, @unchecked Sendable {
+    public static let kerasClassName = "ReduceLROnPlateau"
     public let factor: Float, patience: Int, cooldown: Int, minLR: Float
     private var cooldownCounter = 0
 
@@ -320,6 +374,23 @@ public final class ReduceLROnPlateau: MonitoringCallback, @unchecked Sendable {
         self.cooldown = cooldown
         self.minLR = minLR
         super.init(monitor: monitor, mode: mode, minDelta: minDelta)
+    }
+
+    public static func from(config: Config) throws -> ReduceLROnPlateau {
+        let d = try ReduceLROnPlateau(), k = ConfigReader(config, object: kerasClassName)
+        let factor = try k.float("factor", default: d.factor)
+        guard factor < 1 else { throw ConfigError(kerasClassName, argument: "factor", "must be < 1, got \(factor)") }
+        return try ReduceLROnPlateau(monitor: try k.string("monitor", default: d.monitorKey), factor: factor,
+                                     patience: try k.count("patience", default: d.patience), mode: try readMode(k, default: d.mode),
+                                     minDelta: try k.float("min_delta", default: d.minDelta),
+                                     cooldown: try k.count("cooldown", default: d.cooldown),
+                                     minLR: try k.float("min_lr", default: d.minLR))
+    }
+
+    public var config: Config {
+        ["monitor": .string(monitorKey), "factor": .double(Double(factor)), "patience": .int(patience),
+         "mode": .string(mode.rawValue), "min_delta": .double(Double(minDelta)), "cooldown": .int(cooldown),
+         "min_lr": .double(Double(minLR))]
     }
 
     public override func onTrainBegin(logs: Logs) throws {

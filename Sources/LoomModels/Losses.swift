@@ -21,7 +21,7 @@ public enum LossReduction: String, Sendable, CaseIterable {
 /// A loss (keras.losses): per-sample values of y_true against y_pred, weighted and reduced
 /// to the scalar training minimises. Built by name (`Loss.named("mse")`), by its Keras class
 /// (`MeanSquaredError()`, `SparseCategoricalCrossentropy(fromLogits: true)`), or from a closure.
-public struct Loss: Sendable, CustomStringConvertible {
+open class Loss: @unchecked Sendable, CustomStringConvertible {
     /// Keras's class name ("MeanSquaredError"), or "Package>Name" for a user loss.
     public let className: String
     /// The name metrics and logs use ("mean_squared_error").
@@ -35,8 +35,8 @@ public struct Loss: Sendable, CustomStringConvertible {
 
     /// A loss from a per-sample function of (y_true, y_pred); `name` is how it is saved
     /// ("Package>Name" to register it for loading).
-    public init(name: String, reduction: LossReduction = .sumOverBatchSize, arguments: Config = [:],
-                _ function: @escaping @Sendable (_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor) {
+    public convenience init(name: String, reduction: LossReduction = .sumOverBatchSize, arguments: Config = [:],
+                            _ function: @escaping @Sendable (_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor) {
         self.init(className: name, name: name, reduction: reduction, arguments: arguments, sparse: false, function)
     }
 
@@ -149,8 +149,8 @@ private func hingeLabels(_ y: Tensor) -> Tensor {
     y.scalars.allSatisfy { $0 == 0 || $0 == 1 } ? y * 2 - 1 : y
 }
 
-private func validated(_ reductionName: String?, _ owner: String) throws -> LossReduction {
-    guard let reductionName else { return .none }
+/// The reduction named in a config, or an error listing Keras's reductions.
+private func validated(_ reductionName: String, _ owner: String) throws(ConfigError) -> LossReduction {
     guard let r = LossReduction(rawValue: reductionName) else {
         throw ConfigError(owner, argument: "reduction",
                           "must be one of \(LossReduction.allCases.map(\.rawValue).joined(separator: ", ")), got '\(reductionName)'")
@@ -161,107 +161,204 @@ private func validated(_ reductionName: String?, _ owner: String) throws -> Loss
 // MARK: - The Keras losses
 
 /// mean((y_true - y_pred)²) over the last axis.
-public func MeanSquaredError(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_squared_error") -> Loss {
-    Loss(className: "MeanSquaredError", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean((t - p).square())
+public final class MeanSquaredError: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "MeanSquaredError"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_squared_error") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean((t - p).square())
+        }
+    }
+    public static let kerasAliases = ["mean_squared_error", "mse", "MSE"]
+    public static func from(config: Config) throws -> MeanSquaredError {
+        let (_, reduction, name) = try reading(config, defaults: MeanSquaredError())
+        return MeanSquaredError(reduction: reduction, name: name)
     }
 }
 
 /// mean(|y_true - y_pred|) over the last axis.
-public func MeanAbsoluteError(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_absolute_error") -> Loss {
-    Loss(className: "MeanAbsoluteError", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean((t - p).abs())
+public final class MeanAbsoluteError: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "MeanAbsoluteError"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_absolute_error") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean((t - p).abs())
+        }
+    }
+    public static let kerasAliases = ["mean_absolute_error", "mae", "MAE"]
+    public static func from(config: Config) throws -> MeanAbsoluteError {
+        let (_, reduction, name) = try reading(config, defaults: MeanAbsoluteError())
+        return MeanAbsoluteError(reduction: reduction, name: name)
     }
 }
 
 /// 100 · mean(|y_true - y_pred| / max(|y_true|, ε)).
-public func MeanAbsolutePercentageError(reduction: LossReduction = .sumOverBatchSize,
-                                        name: String = "mean_absolute_percentage_error") -> Loss {
-    Loss(className: "MeanAbsolutePercentageError", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean(((t - p) / Tensor.maximum(t.abs(), Tensor(kerasEpsilon))).abs()) * 100
+public final class MeanAbsolutePercentageError: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "MeanAbsolutePercentageError"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_absolute_percentage_error") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean(((t - p) / Tensor.maximum(t.abs(), Tensor(kerasEpsilon))).abs()) * 100
+        }
+    }
+    public static let kerasAliases = ["mean_absolute_percentage_error", "mape", "MAPE"]
+    public static func from(config: Config) throws -> MeanAbsolutePercentageError {
+        let (_, reduction, name) = try reading(config, defaults: MeanAbsolutePercentageError())
+        return MeanAbsolutePercentageError(reduction: reduction, name: name)
     }
 }
 
 /// mean((log(max(y_pred, ε) + 1) - log(max(y_true, ε) + 1))²).
-public func MeanSquaredLogarithmicError(reduction: LossReduction = .sumOverBatchSize,
-                                        name: String = "mean_squared_logarithmic_error") -> Loss {
-    Loss(className: "MeanSquaredLogarithmicError", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        let e = Tensor(kerasEpsilon)
-        return lastAxisMean(((Tensor.maximum(p, e) + 1).log() - (Tensor.maximum(t, e) + 1).log()).square())
+public final class MeanSquaredLogarithmicError: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "MeanSquaredLogarithmicError"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "mean_squared_logarithmic_error") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            let e = Tensor(kerasEpsilon)
+            return lastAxisMean(((Tensor.maximum(p, e) + 1).log() - (Tensor.maximum(t, e) + 1).log()).square())
+        }
+    }
+    public static let kerasAliases = ["mean_squared_logarithmic_error", "msle", "MSLE"]
+    public static func from(config: Config) throws -> MeanSquaredLogarithmicError {
+        let (_, reduction, name) = try reading(config, defaults: MeanSquaredLogarithmicError())
+        return MeanSquaredLogarithmicError(reduction: reduction, name: name)
     }
 }
 
 /// -Σ normalize(y_true) · normalize(y_pred) over the last axis.
-public func CosineSimilarity(axis: Int = -1, reduction: LossReduction = .sumOverBatchSize,
-                             name: String = "cosine_similarity") -> Loss {
-    Loss(className: "CosineSimilarity", name: name, reduction: reduction, arguments: ["axis": .int(axis)], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return -lastAxisSum(l2Normalized(t) * l2Normalized(p))
+public final class CosineSimilarity: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "CosineSimilarity"
+    public init(axis: Int = -1, reduction: LossReduction = .sumOverBatchSize, name: String = "cosine_similarity") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["axis": .int(axis)], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return -lastAxisSum(l2Normalized(t) * l2Normalized(p))
+        }
+    }
+    public static let kerasAliases = ["cosine_similarity"]
+    public static func from(config: Config) throws -> CosineSimilarity {
+        let (k, reduction, name) = try reading(config, defaults: CosineSimilarity())
+        try lastAxisOnly(k)
+        return CosineSimilarity(reduction: reduction, name: name)
     }
 }
 
 /// ½e² where |e| ≤ δ, else δ|e| - ½δ², averaged over the last axis.
-public func Huber(delta: Float = 1, reduction: LossReduction = .sumOverBatchSize, name: String = "huber_loss") -> Loss {
-    Loss(className: "Huber", name: name, reduction: reduction, arguments: ["delta": .from(delta)], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        let e = p - t, a = e.abs()
-        return lastAxisMean(Tensor.where(a.lessEqual(Tensor(delta)), e.square() * 0.5, a * delta - 0.5 * delta * delta))
+public final class Huber: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "Huber"
+    public let delta: Float
+    public init(delta: Float = 1, reduction: LossReduction = .sumOverBatchSize, name: String = "huber_loss") {
+        self.delta = delta
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["delta": .from(delta)], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            let e = p - t, a = e.abs()
+            return lastAxisMean(Tensor.where(a.lessEqual(Tensor(delta)), e.square() * 0.5, a * delta - 0.5 * delta * delta))
+        }
+    }
+    public static let kerasAliases = ["huber", "huber_loss"]
+    public static func from(config: Config) throws -> Huber {
+        let d = Huber()
+        let (k, reduction, name) = try reading(config, defaults: d)
+        return Huber(delta: try k.float("delta", default: d.delta), reduction: reduction, name: name)
     }
 }
 
 /// mean(log(cosh(y_pred - y_true))), as x + softplus(-2x) - log 2.
-public func LogCosh(reduction: LossReduction = .sumOverBatchSize, name: String = "log_cosh") -> Loss {
-    Loss(className: "LogCosh", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        let x = p - t
-        return lastAxisMean(x + (x * -2).softplus() - Float(0.6931471805599453))
+public final class LogCosh: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "LogCosh"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "log_cosh") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            let x = p - t
+            return lastAxisMean(x + (x * -2).softplus() - Float(0.6931471805599453))
+        }
+    }
+    public static let kerasAliases = ["log_cosh", "logcosh"]
+    public static func from(config: Config) throws -> LogCosh {
+        let (_, reduction, name) = try reading(config, defaults: LogCosh())
+        return LogCosh(reduction: reduction, name: name)
     }
 }
 
 /// mean(max(1 - y_true · y_pred, 0)), labels 0/1 mapped to -1/1.
-public func Hinge(reduction: LossReduction = .sumOverBatchSize, name: String = "hinge") -> Loss {
-    Loss(className: "Hinge", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean((1 - hingeLabels(t) * p).relu())
+public final class Hinge: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "Hinge"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "hinge") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean((1 - hingeLabels(t) * p).relu())
+        }
+    }
+    public static let kerasAliases = ["hinge"]
+    public static func from(config: Config) throws -> Hinge {
+        let (_, reduction, name) = try reading(config, defaults: Hinge())
+        return Hinge(reduction: reduction, name: name)
     }
 }
 
 /// mean(max(1 - y_true · y_pred, 0)²), labels 0/1 mapped to -1/1.
-public func SquaredHinge(reduction: LossReduction = .sumOverBatchSize, name: String = "squared_hinge") -> Loss {
-    Loss(className: "SquaredHinge", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean((1 - hingeLabels(t) * p).relu().square())
+public final class SquaredHinge: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "SquaredHinge"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "squared_hinge") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean((1 - hingeLabels(t) * p).relu().square())
+        }
+    }
+    public static let kerasAliases = ["squared_hinge"]
+    public static func from(config: Config) throws -> SquaredHinge {
+        let (_, reduction, name) = try reading(config, defaults: SquaredHinge())
+        return SquaredHinge(reduction: reduction, name: name)
     }
 }
 
 /// max(max((1 - y_true) · y_pred) - Σ y_true · y_pred + 1, 0).
-public func CategoricalHinge(reduction: LossReduction = .sumOverBatchSize, name: String = "categorical_hinge") -> Loss {
-    Loss(className: "CategoricalHinge", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        let pos = lastAxisSum(t * p)
-        let neg = ((1 - t) * p).max(axes: [p.rank - 1])
-        return (neg - pos + 1).relu()
+public final class CategoricalHinge: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "CategoricalHinge"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "categorical_hinge") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            let pos = lastAxisSum(t * p)
+            let neg = ((1 - t) * p).max(axes: [p.rank - 1])
+            return (neg - pos + 1).relu()
+        }
+    }
+    public static let kerasAliases = ["categorical_hinge"]
+    public static func from(config: Config) throws -> CategoricalHinge {
+        let (_, reduction, name) = try reading(config, defaults: CategoricalHinge())
+        return CategoricalHinge(reduction: reduction, name: name)
     }
 }
 
 /// Σ y_true · log(y_true / y_pred), both clipped to [ε, 1].
-public func KLDivergence(reduction: LossReduction = .sumOverBatchSize, name: String = "kl_divergence") -> Loss {
-    Loss(className: "KLDivergence", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t0, p0) = try matched(t, p, name)
-        let t = t0.clipped(min: kerasEpsilon, max: 1), p = p0.clipped(min: kerasEpsilon, max: 1)
-        return lastAxisSum(t * (t / p).log())
+public final class KLDivergence: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "KLDivergence"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "kl_divergence") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t0, p0) = try matched(t, p, name)
+            let t = t0.clipped(min: kerasEpsilon, max: 1), p = p0.clipped(min: kerasEpsilon, max: 1)
+            return lastAxisSum(t * (t / p).log())
+        }
+    }
+    public static let kerasAliases = ["kl_divergence", "kld", "KLD", "kullback_leibler_divergence"]
+    public static func from(config: Config) throws -> KLDivergence {
+        let (_, reduction, name) = try reading(config, defaults: KLDivergence())
+        return KLDivergence(reduction: reduction, name: name)
     }
 }
 
 /// mean(y_pred - y_true · log(y_pred + ε)).
-public func Poisson(reduction: LossReduction = .sumOverBatchSize, name: String = "poisson") -> Loss {
-    Loss(className: "Poisson", name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
-        let (t, p) = try matched(t, p, name)
-        return lastAxisMean(p - t * (p + kerasEpsilon).log())
+public final class Poisson: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "Poisson"
+    public init(reduction: LossReduction = .sumOverBatchSize, name: String = "poisson") {
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: [:], sparse: false) { t, p in
+            let (t, p) = try matched(t, p, name)
+            return lastAxisMean(p - t * (p + kerasEpsilon).log())
+        }
+    }
+    public static let kerasAliases = ["poisson"]
+    public static func from(config: Config) throws -> Poisson {
+        let (_, reduction, name) = try reading(config, defaults: Poisson())
+        return Poisson(reduction: reduction, name: name)
     }
 }
 
@@ -277,34 +374,65 @@ func binaryCrossentropyValues(_ t: Tensor, _ p: Tensor, fromLogits: Bool) -> Ten
 }
 
 /// Binary cross-entropy averaged over the last axis; labels smoothed towards ½.
-public func BinaryCrossentropy(fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1,
-                               reduction: LossReduction = .sumOverBatchSize, name: String = "binary_crossentropy") -> Loss {
-    Loss(className: "BinaryCrossentropy", name: name, reduction: reduction,
-         arguments: ["from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)],
-         sparse: false) { t, p in
-        var (t, p) = try matched(t, p, name)
-        if labelSmoothing != 0 { t = t * (1 - labelSmoothing) + 0.5 * labelSmoothing }
-        return lastAxisMean(binaryCrossentropyValues(t, p, fromLogits: fromLogits))
+public final class BinaryCrossentropy: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "BinaryCrossentropy"
+    public let fromLogits: Bool
+    public let labelSmoothing: Float
+    public init(fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1, reduction: LossReduction = .sumOverBatchSize, name: String = "binary_crossentropy") {
+        self.fromLogits = fromLogits
+        self.labelSmoothing = labelSmoothing
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)], sparse: false) { t, p in
+            var (t, p) = try matched(t, p, name)
+            if labelSmoothing != 0 { t = t * (1 - labelSmoothing) + 0.5 * labelSmoothing }
+            return lastAxisMean(binaryCrossentropyValues(t, p, fromLogits: fromLogits))
+        }
+    }
+    public static let kerasAliases = ["binary_crossentropy", "bce"]
+    public static func from(config: Config) throws -> BinaryCrossentropy {
+        let d = BinaryCrossentropy()
+        let (k, reduction, name) = try reading(config, defaults: d)
+        try lastAxisOnly(k)
+        return BinaryCrossentropy(fromLogits: try k.bool("from_logits", default: d.fromLogits),
+                                  labelSmoothing: try k.float("label_smoothing", default: d.labelSmoothing),
+                                  reduction: reduction, name: name)
     }
 }
 
 /// Binary cross-entropy scaled by (1 - p_t)^γ, optionally class-balanced by α.
-public func BinaryFocalCrossentropy(applyClassBalancing: Bool = false, alpha: Float = 0.25, gamma: Float = 2,
-                                    fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1,
-                                    reduction: LossReduction = .sumOverBatchSize,
-                                    name: String = "binary_focal_crossentropy") -> Loss {
-    Loss(className: "BinaryFocalCrossentropy", name: name, reduction: reduction,
-         arguments: ["apply_class_balancing": .bool(applyClassBalancing), "alpha": .from(alpha), "gamma": .from(gamma),
-                     "from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)],
-         sparse: false) { t, p in
-        var (t, p) = try matched(t, p, name)
-        if labelSmoothing != 0 { t = t * (1 - labelSmoothing) + 0.5 * labelSmoothing }
-        if fromLogits { p = p.sigmoid() }
-        let bce = binaryCrossentropyValues(t, p, fromLogits: false)
-        let pt = t * p + (1 - t) * (1 - p)
-        var focal = (1 - pt).pow(gamma) * bce
-        if applyClassBalancing { focal = (t * alpha + (1 - t) * (1 - alpha)) * focal }
-        return lastAxisMean(focal)
+public final class BinaryFocalCrossentropy: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "BinaryFocalCrossentropy"
+    public let applyClassBalancing: Bool
+    public let alpha: Float
+    public let gamma: Float
+    public let fromLogits: Bool
+    public let labelSmoothing: Float
+    public init(applyClassBalancing: Bool = false, alpha: Float = 0.25, gamma: Float = 2, fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1, reduction: LossReduction = .sumOverBatchSize, name: String = "binary_focal_crossentropy") {
+        self.applyClassBalancing = applyClassBalancing
+        self.alpha = alpha
+        self.gamma = gamma
+        self.fromLogits = fromLogits
+        self.labelSmoothing = labelSmoothing
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["apply_class_balancing": .bool(applyClassBalancing), "alpha": .from(alpha), "gamma": .from(gamma), "from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)], sparse: false) { t, p in
+            var (t, p) = try matched(t, p, name)
+            if labelSmoothing != 0 { t = t * (1 - labelSmoothing) + 0.5 * labelSmoothing }
+            if fromLogits { p = p.sigmoid() }
+            let bce = binaryCrossentropyValues(t, p, fromLogits: false)
+            let pt = t * p + (1 - t) * (1 - p)
+            var focal = (1 - pt).pow(gamma) * bce
+            if applyClassBalancing { focal = (t * alpha + (1 - t) * (1 - alpha)) * focal }
+            return lastAxisMean(focal)
+        }
+    }
+    public static let kerasAliases = ["binary_focal_crossentropy"]
+    public static func from(config: Config) throws -> BinaryFocalCrossentropy {
+        let d = BinaryFocalCrossentropy()
+        let (k, reduction, name) = try reading(config, defaults: d)
+        try lastAxisOnly(k)
+        return BinaryFocalCrossentropy(applyClassBalancing: try k.bool("apply_class_balancing", default: d.applyClassBalancing),
+                                       alpha: try k.float("alpha", default: d.alpha), gamma: try k.float("gamma", default: d.gamma),
+                                       fromLogits: try k.bool("from_logits", default: d.fromLogits),
+                                       labelSmoothing: try k.float("label_smoothing", default: d.labelSmoothing),
+                                       reduction: reduction, name: name)
     }
 }
 
@@ -322,36 +450,60 @@ func logProbabilities(_ p: Tensor, fromLogits: Bool, usingSource: Bool = true) -
 }
 
 /// -Σ y_true · log p over the last axis, one-hot labels smoothed towards uniform.
-public func CategoricalCrossentropy(fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1,
-                                    reduction: LossReduction = .sumOverBatchSize,
-                                    name: String = "categorical_crossentropy") -> Loss {
-    Loss(className: "CategoricalCrossentropy", name: name, reduction: reduction,
-         arguments: ["from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)],
-         sparse: false) { t, p in
-        guard t.shape == p.shape else {
-            throw ConfigError(name, "y_true of shape \(t.shape) does not match the model output of shape \(p.shape)"
-                + (t.rank < p.rank || t.shape.last == 1 ? " (integer class labels go with sparse_categorical_crossentropy)" : ""))
+public final class CategoricalCrossentropy: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "CategoricalCrossentropy"
+    public let fromLogits: Bool
+    public let labelSmoothing: Float
+    public init(fromLogits: Bool = false, labelSmoothing: Float = 0, axis: Int = -1, reduction: LossReduction = .sumOverBatchSize, name: String = "categorical_crossentropy") {
+        self.fromLogits = fromLogits
+        self.labelSmoothing = labelSmoothing
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["from_logits": .bool(fromLogits), "label_smoothing": .from(labelSmoothing), "axis": .int(axis)], sparse: false) { t, p in
+            guard t.shape == p.shape else {
+                throw ConfigError(name, "y_true of shape \(t.shape) does not match the model output of shape \(p.shape)"
+                    + (t.rank < p.rank || t.shape.last == 1 ? " (integer class labels go with sparse_categorical_crossentropy)" : ""))
+            }
+            var t = t
+            if labelSmoothing != 0, let classes = t.shape.last {
+                t = t * (1 - labelSmoothing) + labelSmoothing / Float(classes)
+            }
+            return -lastAxisSum(t * logProbabilities(p, fromLogits: fromLogits))
         }
-        var t = t
-        if labelSmoothing != 0, let classes = t.shape.last {
-            t = t * (1 - labelSmoothing) + labelSmoothing / Float(classes)
-        }
-        return -lastAxisSum(t * logProbabilities(p, fromLogits: fromLogits))
+    }
+    public static let kerasAliases = ["categorical_crossentropy", "cce"]
+    public static func from(config: Config) throws -> CategoricalCrossentropy {
+        let d = CategoricalCrossentropy()
+        let (k, reduction, name) = try reading(config, defaults: d)
+        try lastAxisOnly(k)
+        return CategoricalCrossentropy(fromLogits: try k.bool("from_logits", default: d.fromLogits),
+                                       labelSmoothing: try k.float("label_smoothing", default: d.labelSmoothing),
+                                       reduction: reduction, name: name)
     }
 }
 
 /// -log p[label] for integer labels in [0, classes).
-public func SparseCategoricalCrossentropy(fromLogits: Bool = false, ignoreClass: Int? = nil,
-                                          reduction: LossReduction = .sumOverBatchSize,
-                                          name: String = "sparse_categorical_crossentropy") -> Loss {
-    Loss(className: "SparseCategoricalCrossentropy", name: name, reduction: reduction,
-         arguments: ["from_logits": .bool(fromLogits), "ignore_class": .from(ignoreClass)], sparse: true) { t, p in
-        let (labels, oneHot, valid) = try sparseLabels(t, p, loss: name, ignoreClass: ignoreClass)
-        // Keras masks the ignored samples' scores first, so they no longer come from the softmax.
-        var values = -lastAxisSum(oneHot * logProbabilities(p, fromLogits: fromLogits, usingSource: ignoreClass == nil))
-        if let valid { values = values * valid }
-        _ = labels
-        return values
+public final class SparseCategoricalCrossentropy: Loss, KerasLoss, @unchecked Sendable {
+    public static let kerasClassName = "SparseCategoricalCrossentropy"
+    public let fromLogits: Bool
+    public let ignoreClass: Int?
+    public init(fromLogits: Bool = false, ignoreClass: Int? = nil, reduction: LossReduction = .sumOverBatchSize, name: String = "sparse_categorical_crossentropy") {
+        self.fromLogits = fromLogits
+        self.ignoreClass = ignoreClass
+        super.init(className: Self.kerasClassName, name: name, reduction: reduction, arguments: ["from_logits": .bool(fromLogits), "ignore_class": .from(ignoreClass)], sparse: true) { t, p in
+            let (labels, oneHot, valid) = try sparseLabels(t, p, loss: name, ignoreClass: ignoreClass)
+            // Keras masks the ignored samples' scores first, so they no longer come from the softmax.
+            var values = -lastAxisSum(oneHot * logProbabilities(p, fromLogits: fromLogits, usingSource: ignoreClass == nil))
+            if let valid { values = values * valid }
+            _ = labels
+            return values
+        }
+    }
+    public static let kerasAliases = ["sparse_categorical_crossentropy", "scce"]
+    public static func from(config: Config) throws -> SparseCategoricalCrossentropy {
+        let d = SparseCategoricalCrossentropy()
+        let (k, reduction, name) = try reading(config, defaults: d)
+        return SparseCategoricalCrossentropy(fromLogits: try k.bool("from_logits", default: d.fromLogits),
+                                             ignoreClass: k.has("ignore_class") ? try k.int("ignore_class") : d.ignoreClass,
+                                             reduction: reduction, name: name)
     }
 }
 
@@ -385,64 +537,45 @@ func sparseLabels(_ t: Tensor, _ p: Tensor, loss: String, ignoreClass: Int? = ni
 /// ("mean_squared_error", "mse", ...).
 public let losses: Registry<Loss> = {
     let r = Registry<Loss>(kind: "loss")
-    func add(_ className: String, _ aliases: [String], _ make: @escaping @Sendable (ConfigReader, LossReduction, String?) throws -> Loss) {
-        r.register(className, aliases: aliases) { config in
-            let reader = ConfigReader(config, object: className)
-            let reduction = try validated(try reader.optionalString("reduction") ?? "sum_over_batch_size", className)
-            return try make(reader, reduction, try reader.optionalString("name"))
-        }
-    }
-    add("MeanSquaredError", ["mean_squared_error", "mse", "MSE"]) { _, r, n in MeanSquaredError(reduction: r, name: n ?? "mean_squared_error") }
-    add("MeanAbsoluteError", ["mean_absolute_error", "mae", "MAE"]) { _, r, n in MeanAbsoluteError(reduction: r, name: n ?? "mean_absolute_error") }
-    add("MeanAbsolutePercentageError", ["mean_absolute_percentage_error", "mape", "MAPE"]) { _, r, n in
-        MeanAbsolutePercentageError(reduction: r, name: n ?? "mean_absolute_percentage_error")
-    }
-    add("MeanSquaredLogarithmicError", ["mean_squared_logarithmic_error", "msle", "MSLE"]) { _, r, n in
-        MeanSquaredLogarithmicError(reduction: r, name: n ?? "mean_squared_logarithmic_error")
-    }
-    add("CosineSimilarity", ["cosine_similarity"]) { c, r, n in
-        let axis = try c.int("axis", default: -1)
-        guard axis == -1 else { throw ConfigError(c.object, argument: "axis", "only the last axis (-1) is supported, got \(axis)") }
-        return CosineSimilarity(reduction: r, name: n ?? "cosine_similarity")
-    }
-    add("Huber", ["huber", "huber_loss"]) { c, r, n in Huber(delta: try c.float("delta", default: 1), reduction: r, name: n ?? "huber_loss") }
-    add("LogCosh", ["log_cosh", "logcosh"]) { _, r, n in LogCosh(reduction: r, name: n ?? "log_cosh") }
-    add("Hinge", ["hinge"]) { _, r, n in Hinge(reduction: r, name: n ?? "hinge") }
-    add("SquaredHinge", ["squared_hinge"]) { _, r, n in SquaredHinge(reduction: r, name: n ?? "squared_hinge") }
-    add("CategoricalHinge", ["categorical_hinge"]) { _, r, n in CategoricalHinge(reduction: r, name: n ?? "categorical_hinge") }
-    add("KLDivergence", ["kl_divergence", "kld", "KLD", "kullback_leibler_divergence"]) { _, r, n in
-        KLDivergence(reduction: r, name: n ?? "kl_divergence")
-    }
-    add("Poisson", ["poisson"]) { _, r, n in Poisson(reduction: r, name: n ?? "poisson") }
-    add("BinaryCrossentropy", ["binary_crossentropy", "bce"]) { c, r, n in
-        try lastAxisOnly(c)
-        return BinaryCrossentropy(fromLogits: try c.bool("from_logits", default: false),
-                                  labelSmoothing: try c.float("label_smoothing", default: 0), reduction: r,
-                                  name: n ?? "binary_crossentropy")
-    }
-    add("BinaryFocalCrossentropy", ["binary_focal_crossentropy"]) { c, r, n in
-        try lastAxisOnly(c)
-        return BinaryFocalCrossentropy(applyClassBalancing: try c.bool("apply_class_balancing", default: false),
-                                       alpha: try c.float("alpha", default: 0.25), gamma: try c.float("gamma", default: 2),
-                                       fromLogits: try c.bool("from_logits", default: false),
-                                       labelSmoothing: try c.float("label_smoothing", default: 0), reduction: r,
-                                       name: n ?? "binary_focal_crossentropy")
-    }
-    add("CategoricalCrossentropy", ["categorical_crossentropy", "cce"]) { c, r, n in
-        try lastAxisOnly(c)
-        return CategoricalCrossentropy(fromLogits: try c.bool("from_logits", default: false),
-                                       labelSmoothing: try c.float("label_smoothing", default: 0), reduction: r,
-                                       name: n ?? "categorical_crossentropy")
-    }
-    add("SparseCategoricalCrossentropy", ["sparse_categorical_crossentropy", "scce"]) { c, r, n in
-        SparseCategoricalCrossentropy(fromLogits: try c.bool("from_logits", default: false),
-                                      ignoreClass: c.has("ignore_class") ? try c.int("ignore_class") : nil, reduction: r,
-                                      name: n ?? "sparse_categorical_crossentropy")
-    }
+    let builtIn: [any KerasLoss.Type] = [
+        MeanSquaredError.self, MeanAbsoluteError.self, MeanAbsolutePercentageError.self, MeanSquaredLogarithmicError.self,
+        CosineSimilarity.self, Huber.self, LogCosh.self, Hinge.self, SquaredHinge.self, CategoricalHinge.self,
+        KLDivergence.self, Poisson.self, BinaryCrossentropy.self, BinaryFocalCrossentropy.self,
+        CategoricalCrossentropy.self, SparseCategoricalCrossentropy.self,
+    ]
+    for type in builtIn { register(type, in: r) }
     return r
 }()
 
-private func lastAxisOnly(_ c: ConfigReader) throws {
+/// Registers a loss type under its Keras class name and aliases.
+public func register(_ type: any KerasLoss.Type, in registry: Registry<Loss> = losses) {
+    registry.register(type.kerasClassName, aliases: type.kerasAliases) { config in try type.from(config: config) }
+}
+
+/// A loss class Keras knows by name, with the layers' anatomy: the type owns its Keras name and
+/// aliases, its config (`arguments`, with the name and reduction every loss has) and
+/// `from(config:)`.
+public protocol KerasLoss: Loss {
+    /// Keras's class name ("MeanSquaredError").
+    static var kerasClassName: String { get }
+    /// The function names Keras accepts for it ("mean_squared_error", "mse").
+    static var kerasAliases: [String] { get }
+    /// The loss a Keras config describes; absent keys take the init's defaults.
+    static func from(config: Config) throws -> Self
+}
+
+extension KerasLoss {
+    /// A reader of `config`, and the reduction and name every loss has (absent ones from
+    /// `defaults`, the loss made with its init's defaults).
+    static func reading(_ config: Config, defaults: Self) throws(ConfigError) -> (ConfigReader, LossReduction, String) {
+        let k = ConfigReader(config, object: kerasClassName)
+        let reduction = try validated(try k.optionalString("reduction") ?? defaults.reduction.rawValue, kerasClassName)
+        return (k, reduction, try k.string("name", default: defaults.name))
+    }
+}
+
+/// Refuses an axis other than the last in a loss's config.
+private func lastAxisOnly(_ c: ConfigReader) throws(ConfigError) {
     let axis = try c.int("axis", default: -1)
     guard axis == -1 else { throw ConfigError(c.object, argument: "axis", "only the last axis (-1) is supported, got \(axis)") }
 }

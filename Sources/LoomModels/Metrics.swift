@@ -61,7 +61,7 @@ open class MeanMetric: Metric, @unchecked Sendable {
 }
 
 /// The mean of a per-sample function of (y_true, y_pred) (Keras's MeanMetricWrapper).
-public final class MeanMetricWrapper: MeanMetric, @unchecked Sendable {
+public class MeanMetricWrapper: MeanMetric, @unchecked Sendable {
     let function: @Sendable (Tensor, Tensor) throws -> Tensor
     private let higher: Bool
     public override var higherIsBetter: Bool { higher }
@@ -79,9 +79,33 @@ public final class MeanMetricWrapper: MeanMetric, @unchecked Sendable {
     }
 }
 
+/// A metric class Keras knows by name, with the layers' anatomy: the type owns its Keras name
+/// and aliases and `from(config:)`.
+public protocol KerasMetric: Metric {
+    /// Keras's class name ("BinaryAccuracy").
+    static var kerasClassName: String { get }
+    /// The function names Keras accepts for it ("binary_accuracy").
+    static var kerasAliases: [String] { get }
+    /// The metric a Keras config describes; absent keys take the init's defaults.
+    static func from(config: Config) throws -> Self
+}
+
+extension KerasMetric {
+    /// A reader of `config` and the metric's name (absent: `defaultName`).
+    static func reading(_ config: Config, defaultName: String) throws(ConfigError) -> (ConfigReader, String) {
+        let k = ConfigReader(config, object: kerasClassName)
+        return (k, try k.string("name", default: defaultName))
+    }
+}
+
 /// The square root of the mean squared error over everything seen.
-public final class RootMeanSquaredError: MeanMetric, @unchecked Sendable {
+public final class RootMeanSquaredError: MeanMetric, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "RootMeanSquaredError"
+    public static let kerasAliases = ["root_mean_squared_error", "rmse"]
     public override init(name: String = "root_mean_squared_error") { super.init(name: name) }
+    public static func from(config: Config) throws -> RootMeanSquaredError {
+        RootMeanSquaredError(name: try reading(config, defaultName: RootMeanSquaredError().name).1)
+    }
     public override func update(_ yTrue: Tensor, _ yPred: Tensor, sampleWeight: Tensor?) throws {
         let (t, p) = try matched(yTrue, yPred, name)
         add((p - t).square(), sampleWeight: sampleWeight)
@@ -141,6 +165,80 @@ private func topK(labels: Tensor, _ yPred: Tensor, k: Int) -> Tensor {
     return Tensor(shape: Array(yPred.shape.dropLast()), scalars: out)
 }
 
+// MARK: - Accuracy metrics
+
+/// The mean of binaryAccuracy at `threshold`.
+public final class BinaryAccuracy: MeanMetricWrapper, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "BinaryAccuracy"
+    public static let kerasAliases = ["binary_accuracy"]
+    public let threshold: Float
+    public init(threshold: Float = 0.5, name: String = "binary_accuracy") {
+        self.threshold = threshold
+        super.init(name: name, higherIsBetter: true) { try binaryAccuracy($0, $1, threshold: threshold) }
+    }
+    public static func from(config: Config) throws -> BinaryAccuracy {
+        let d = BinaryAccuracy()
+        let (k, name) = try reading(config, defaultName: d.name)
+        return BinaryAccuracy(threshold: try k.float("threshold", default: d.threshold), name: name)
+    }
+}
+
+/// The mean of categoricalAccuracy.
+public final class CategoricalAccuracy: MeanMetricWrapper, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "CategoricalAccuracy"
+    public static let kerasAliases = ["categorical_accuracy"]
+    public init(name: String = "categorical_accuracy") {
+        super.init(name: name, higherIsBetter: true) { try categoricalAccuracy($0, $1) }
+    }
+    public static func from(config: Config) throws -> CategoricalAccuracy {
+        CategoricalAccuracy(name: try reading(config, defaultName: CategoricalAccuracy().name).1)
+    }
+}
+
+/// The mean of sparseCategoricalAccuracy.
+public final class SparseCategoricalAccuracy: MeanMetricWrapper, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "SparseCategoricalAccuracy"
+    public static let kerasAliases = ["sparse_categorical_accuracy"]
+    public init(name: String = "sparse_categorical_accuracy") {
+        super.init(name: name, higherIsBetter: true) { try sparseCategoricalAccuracy($0, $1) }
+    }
+    public static func from(config: Config) throws -> SparseCategoricalAccuracy {
+        SparseCategoricalAccuracy(name: try reading(config, defaultName: SparseCategoricalAccuracy().name).1)
+    }
+}
+
+/// The mean of topKCategoricalAccuracy.
+public final class TopKCategoricalAccuracy: MeanMetricWrapper, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "TopKCategoricalAccuracy"
+    public static let kerasAliases = ["top_k_categorical_accuracy"]
+    public let k: Int
+    public init(k: Int = 5, name: String = "top_k_categorical_accuracy") {
+        self.k = k
+        super.init(name: name, higherIsBetter: true) { try topKCategoricalAccuracy($0, $1, k: k) }
+    }
+    public static func from(config: Config) throws -> TopKCategoricalAccuracy {
+        let d = TopKCategoricalAccuracy()
+        let (r, name) = try reading(config, defaultName: d.name)
+        return TopKCategoricalAccuracy(k: try r.count("k", default: d.k), name: name)
+    }
+}
+
+/// The mean of sparseTopKCategoricalAccuracy.
+public final class SparseTopKCategoricalAccuracy: MeanMetricWrapper, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "SparseTopKCategoricalAccuracy"
+    public static let kerasAliases = ["sparse_top_k_categorical_accuracy"]
+    public let k: Int
+    public init(k: Int = 5, name: String = "sparse_top_k_categorical_accuracy") {
+        self.k = k
+        super.init(name: name, higherIsBetter: true) { try sparseTopKCategoricalAccuracy($0, $1, k: k) }
+    }
+    public static func from(config: Config) throws -> SparseTopKCategoricalAccuracy {
+        let d = SparseTopKCategoricalAccuracy()
+        let (r, name) = try reading(config, defaultName: d.name)
+        return SparseTopKCategoricalAccuracy(k: try r.count("k", default: d.k), name: name)
+    }
+}
+
 // MARK: - Confusion-matrix metrics
 
 /// Counts of true and false positives and negatives at thresholds, over every value seen
@@ -198,21 +296,52 @@ open class ConfusionMetric: Metric, @unchecked Sendable {
 
 private func ratio(_ a: Double, _ b: Double) -> Double { b == 0 ? 0 : a / b }
 
+/// Precision's and Recall's `thresholds`: Loom keeps one (a number, or a list of one);
+/// `top_k` and `class_id` are refused by name.
+private func singleThreshold(_ k: ConfigReader, default value: Float) throws(ConfigError) -> Float {
+    for key in ["top_k", "class_id"] where k.has(key) { throw ConfigError(k.object, argument: key, "is not supported") }
+    switch k.value("thresholds") {
+    case .null: return value
+    case let .array(list):
+        guard list.count == 1, let t = list[0].numberValue.map(Float.init) else {
+            throw ConfigError(k.object, argument: "thresholds", "only one threshold is supported, got \(list.count)")
+        }
+        return t
+    default: return try k.float("thresholds")
+    }
+}
+
 /// TP / (TP + FP) at `threshold` (0.5 by default).
-public final class Precision: ConfusionMetric, @unchecked Sendable {
+public final class Precision: ConfusionMetric, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "Precision"
+    public static let kerasAliases = ["precision"]
     public init(threshold: Float = 0.5, name: String = "precision") { super.init(name: name, thresholds: [threshold]) }
+    public static func from(config: Config) throws -> Precision {
+        let d = Precision()
+        let (k, name) = try reading(config, defaultName: d.name)
+        return Precision(threshold: try singleThreshold(k, default: d.thresholds[0]), name: name)
+    }
     public override func result() -> Float { Float(ratio(tp[0], tp[0] + fp[0])) }
 }
 
 /// TP / (TP + FN) at `threshold` (0.5 by default).
-public final class Recall: ConfusionMetric, @unchecked Sendable {
+public final class Recall: ConfusionMetric, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "Recall"
+    public static let kerasAliases = ["recall"]
     public init(threshold: Float = 0.5, name: String = "recall") { super.init(name: name, thresholds: [threshold]) }
+    public static func from(config: Config) throws -> Recall {
+        let d = Recall()
+        let (k, name) = try reading(config, defaultName: d.name)
+        return Recall(threshold: try singleThreshold(k, default: d.thresholds[0]), name: name)
+    }
     public override func result() -> Float { Float(ratio(tp[0], tp[0] + fn[0])) }
 }
 
 /// The area under the ROC curve (or the precision-recall curve), by a Riemann sum over
 /// `numThresholds` evenly spaced thresholds with Keras's summation rules.
-public final class AUC: ConfusionMetric, @unchecked Sendable {
+public final class AUC: ConfusionMetric, KerasMetric, @unchecked Sendable {
+    public static let kerasClassName = "AUC"
+    public static let kerasAliases = ["auc"]
     public enum Curve: String, Sendable { case roc = "ROC", pr = "PR" }
     public enum Summation: String, Sendable { case interpolation, minoring, majoring }
     public let curve: Curve, summation: Summation
@@ -224,6 +353,28 @@ public final class AUC: ConfusionMetric, @unchecked Sendable {
         summation = summationMethod
         let inner = (0..<(numThresholds - 2)).map { Float($0 + 1) / Float(numThresholds - 1) }
         super.init(name: name, thresholds: [-kerasEpsilon] + inner + [1 + kerasEpsilon])
+    }
+
+    public static func from(config: Config) throws -> AUC {
+        let d = try AUC()
+        let (k, name) = try reading(config, defaultName: d.name)
+        for key in ["multi_label", "from_logits"] where try k.bool(key, default: false) {
+            throw ConfigError(k.object, argument: key, "is not supported")
+        }
+        for key in ["thresholds", "label_weights", "num_labels"] where k.has(key) {
+            throw ConfigError(k.object, argument: key, "is not supported")
+        }
+        let curveName = try k.string("curve", default: d.curve.rawValue)
+        guard let curve = Curve(rawValue: curveName.uppercased()) else {
+            throw ConfigError(k.object, argument: "curve", "must be ROC or PR, got '\(curveName)'")
+        }
+        let summationName = try k.string("summation_method", default: d.summation.rawValue)
+        guard let summation = Summation(rawValue: summationName.lowercased()) else {
+            throw ConfigError(k.object, argument: "summation_method",
+                              "must be interpolation, minoring or majoring, got '\(summationName)'")
+        }
+        return try AUC(numThresholds: try k.size("num_thresholds", default: d.thresholds.count), curve: curve,
+                       summationMethod: summation, name: name)
     }
 
     public override func result() -> Float {
@@ -289,26 +440,27 @@ public func resolveMetric(_ identifier: String, yTrue: TensorShape, yPred: Tenso
     return metric
 }
 
-/// A metric by Keras name (class or function name) with its defaults.
-public func makeMetric(_ name: String) throws -> Metric {
-    switch name {
-    case "binary_accuracy", "BinaryAccuracy":
-        return MeanMetricWrapper(name: "binary_accuracy", higherIsBetter: true) { try binaryAccuracy($0, $1) }
-    case "categorical_accuracy", "CategoricalAccuracy":
-        return MeanMetricWrapper(name: "categorical_accuracy", higherIsBetter: true) { try categoricalAccuracy($0, $1) }
-    case "sparse_categorical_accuracy", "SparseCategoricalAccuracy":
-        return MeanMetricWrapper(name: "sparse_categorical_accuracy", higherIsBetter: true) { try sparseCategoricalAccuracy($0, $1) }
-    case "top_k_categorical_accuracy", "TopKCategoricalAccuracy":
-        return MeanMetricWrapper(name: "top_k_categorical_accuracy", higherIsBetter: true) { try topKCategoricalAccuracy($0, $1) }
-    case "sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy":
-        return MeanMetricWrapper(name: "sparse_top_k_categorical_accuracy", higherIsBetter: true) {
-            try sparseTopKCategoricalAccuracy($0, $1)
-        }
-    case "precision", "Precision": return Precision()
-    case "recall", "Recall": return Recall()
-    case "auc", "AUC": return try AUC()
-    case "root_mean_squared_error", "RootMeanSquaredError", "rmse": return RootMeanSquaredError()
-    default:
+/// The metrics Keras knows by name: class names ("BinaryAccuracy") and function names
+/// ("binary_accuracy"); every loss is a metric too (`makeMetric`).
+public let metrics: Registry<Metric> = {
+    let r = Registry<Metric>(kind: "metric")
+    let builtIn: [any KerasMetric.Type] = [
+        BinaryAccuracy.self, CategoricalAccuracy.self, SparseCategoricalAccuracy.self, TopKCategoricalAccuracy.self,
+        SparseTopKCategoricalAccuracy.self, Precision.self, Recall.self, AUC.self, RootMeanSquaredError.self,
+    ]
+    for type in builtIn { register(type, in: r) }
+    return r
+}()
+
+/// Registers a metric type under its Keras class name and aliases.
+public func register(_ type: any KerasMetric.Type, in registry: Registry<Metric> = metrics) {
+    registry.register(type.kerasClassName, aliases: type.kerasAliases) { config in try type.from(config: config) }
+}
+
+/// A metric by Keras name (class or function name) or serialized config, with its defaults;
+/// a loss's name gives the mean of that loss.
+public func makeMetric(_ value: JSONValue) throws -> Metric {
+    if case let .string(name) = value, !metrics.names.contains(name) {
         // Every loss is also a metric: the mean of its per-sample values.
         let loss: Loss
         do {
@@ -318,4 +470,8 @@ public func makeMetric(_ name: String) throws -> Metric {
         }
         return MeanMetricWrapper(name: loss.name) { try loss.values($0, $1) }
     }
+    return try metrics.make(value, owner: "compile", argument: "metrics")
 }
+
+/// A metric by Keras name (class or function name) with its defaults.
+public func makeMetric(_ name: String) throws -> Metric { try makeMetric(.string(name)) }

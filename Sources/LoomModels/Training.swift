@@ -136,30 +136,6 @@ struct ArrayData {
     }
 }
 
-/// The index of the first NaN or infinity in `buffer`, nil when every value is finite.
-func firstNonFinite(_ buffer: UnsafeBufferPointer<Float>) -> Int? {
-    guard let p = buffer.baseAddress else { return nil }
-    // x · 0 is zero for finite x and NaN otherwise, so a block's sum of them is zero exactly
-    // when the block is finite: eight lanes at a time, and a scan only of a block that is not.
-    let block = 4096
-    for start in stride(from: 0, to: buffer.count, by: block) {
-        let end = Swift.min(start + block, buffer.count)
-        var acc = Lanes()
-        var i = start
-        while i + 8 <= end {
-            acc += lanes(p, i) * 0
-            i += 8
-        }
-        var rest: Float = 0
-        while i < end {
-            rest += p[i] * 0
-            i += 1
-        }
-        if acc.sum() + rest != 0 { return (start..<end).first { !p[$0].isFinite } }
-    }
-    return nil
-}
-
 /// Throws when a batch's inputs hold NaN or infinity, naming the batch and the sample.
 func checkFinite(_ inputs: [Tensor], batch: Int, firstSample: Int, method: String) throws(LoomTrainingError) {
     for (i, t) in inputs.enumerated() {

@@ -94,6 +94,12 @@ struct JobScratch {
         ("  split: {test: 0.2, seed: 2}", "  split: {test: 1.5, seed: 2}", "data.split.test", "must be in [0, 1)"),
         ("    npy: {x: x.npy, y: y.npy}", "    parquet: {x: x.npy}", "data.train.parquet", "unknown source (known: idx, npy, csv, image_folder, timeseries)"),
         ("  verbose: 0", "  verbose: 0\n  callbacks: [{ModelCheckpoint: {}}]", "fit.callbacks[0].ModelCheckpoint", "unknown callback"),
+        ("  verbose: 0", "  verbose: 0\n  callbacks:\n    - EarlyStopping: {patience: -1}", "fit.callbacks[0].EarlyStopping.patience",
+         "must be 0 or more, got -1"),
+        ("  verbose: 0", "  verbose: 0\n  callbacks:\n    - EarlyStopping: {patiense: 3}", "fit.callbacks[0].EarlyStopping.patiense",
+         "unknown key (known here: baseline, min_delta, mode, monitor, patience"),
+        ("  verbose: 0", "  verbose: 0\n  callbacks:\n    - ReduceLROnPlateau: {mode: up}", "fit.callbacks[0].ReduceLROnPlateau.mode",
+         "expected auto, min or max, got 'up'"),
     ])
     func mistakesNameTheKeyAndLine(old: String, new: String, keyPath: String, reason: String) throws {
         let scratch = try JobScratch()
