@@ -14,30 +14,41 @@ public let kerasEpsilon: Float = 1e-7
 func norms(_ w: Tensor, axes: [Int]) -> Tensor { w.square().sum(axes: axes, keepDims: true).sqrt() }
 
 /// max(w, 0).
-public struct NonNeg: Constraint {
+public struct NonNeg: Constraint, KerasConfigurable {
     public static let kerasClassName = "NonNeg"
+    public static let kerasAliases = ["non_neg"]
     public init() {}
+    public static func from(config: Config) throws -> NonNeg { NonNeg() }
     public func project(_ w: Tensor) -> Tensor { Tensor.maximum(w, Tensor(0)) }
     public var config: Config { [:] }
 }
 
 /// w / (epsilon + ||w||) over `axis`.
-public struct UnitNorm: Constraint {
+public struct UnitNorm: Constraint, KerasConfigurable {
     public static let kerasClassName = "UnitNorm"
+    public static let kerasAliases = ["unit_norm"]
     public let axis: [Int]
     public init(axis: [Int] = [0]) { self.axis = axis }
+    public static func from(config: Config) throws -> UnitNorm {
+        UnitNorm(axis: try reader(config).ints("axis", default: UnitNorm().axis))
+    }
     public func project(_ w: Tensor) -> Tensor { w / (norms(w, axes: axis) + kerasEpsilon) }
     public var config: Config { ["axis": axisJSON(axis)] }
 }
 
 /// w · clip(||w||, 0, max_value) / (epsilon + ||w||) over `axis`.
-public struct MaxNorm: Constraint {
+public struct MaxNorm: Constraint, KerasConfigurable {
     public static let kerasClassName = "MaxNorm"
+    public static let kerasAliases = ["max_norm"]
     public let maxValue: Float
     public let axis: [Int]
     public init(maxValue: Float = 2, axis: [Int] = [0]) {
         self.maxValue = maxValue
         self.axis = axis
+    }
+    public static func from(config: Config) throws -> MaxNorm {
+        let (k, d) = (reader(config), MaxNorm())
+        return MaxNorm(maxValue: try k.float("max_value", default: d.maxValue), axis: try k.ints("axis", default: d.axis))
     }
     public func project(_ w: Tensor) -> Tensor {
         let n = norms(w, axes: axis)
@@ -47,8 +58,9 @@ public struct MaxNorm: Constraint {
 }
 
 /// w · (rate · clip(||w||, min, max) + (1 - rate) · ||w||) / (epsilon + ||w||) over `axis`.
-public struct MinMaxNorm: Constraint {
+public struct MinMaxNorm: Constraint, KerasConfigurable {
     public static let kerasClassName = "MinMaxNorm"
+    public static let kerasAliases = ["min_max_norm"]
     public let minValue: Float, maxValue: Float, rate: Float
     public let axis: [Int]
     public init(minValue: Float = 0, maxValue: Float = 1, rate: Float = 1, axis: [Int] = [0]) {
@@ -56,6 +68,11 @@ public struct MinMaxNorm: Constraint {
         self.maxValue = maxValue
         self.rate = rate
         self.axis = axis
+    }
+    public static func from(config: Config) throws -> MinMaxNorm {
+        let (k, d) = (reader(config), MinMaxNorm())
+        return MinMaxNorm(minValue: try k.float("min_value", default: d.minValue), maxValue: try k.float("max_value", default: d.maxValue),
+                          rate: try k.float("rate", default: d.rate), axis: try k.ints("axis", default: d.axis))
     }
     public func project(_ w: Tensor) -> Tensor {
         let n = norms(w, axes: axis)
@@ -77,18 +94,7 @@ func axisJSON(_ axis: [Int]) -> JSONValue { axis.count == 1 ? .int(axis[0]) : .f
 /// Keras's constraint names.
 public let constraints: Registry<any Constraint> = {
     let r = Registry<any Constraint>(kind: "constraint")
-    r.register("NonNeg", aliases: ["non_neg"]) { _ in NonNeg() }
-    r.register("UnitNorm", aliases: ["unit_norm"]) { c in
-        UnitNorm(axis: try ConfigReader(c, object: "UnitNorm").ints("axis", default: [0]))
-    }
-    r.register("MaxNorm", aliases: ["max_norm"]) { c in
-        let k = ConfigReader(c, object: "MaxNorm")
-        return MaxNorm(maxValue: try k.float("max_value", default: 2), axis: try k.ints("axis", default: [0]))
-    }
-    r.register("MinMaxNorm", aliases: ["min_max_norm"]) { c in
-        let k = ConfigReader(c, object: "MinMaxNorm")
-        return MinMaxNorm(minValue: try k.float("min_value", default: 0), maxValue: try k.float("max_value", default: 1),
-                          rate: try k.float("rate", default: 1), axis: try k.ints("axis", default: [0]))
-    }
+    let builtIn: [any (Constraint & KerasConfigurable).Type] = [NonNeg.self, UnitNorm.self, MaxNorm.self, MinMaxNorm.self]
+    for type in builtIn { r.register(type.kerasClassName, aliases: type.kerasAliases) { try type.from(config: $0) } }
     return r
 }()

@@ -72,7 +72,7 @@ public enum WeightInitialization {
 
 /// The seed an unseeded random object draws with: fixed at construction, so every call gives
 /// the same values (Keras 3's behaviour), and written as null in its config.
-struct InitializerSeed: Sendable {
+public struct InitializerSeed: Sendable {
     let configured: Int?
     let effective: UInt64
     init(_ seed: Int?) {
@@ -100,30 +100,46 @@ public func computeFans(_ shape: [Int], inputAxes: [Int]? = nil, outputAxes: [In
     }
 }
 
-public struct Zeros: Initializer {
+/// An initializer class Keras knows by name.
+public typealias KerasInitializer = Initializer & KerasConfigurable
+
+/// All zeros.
+public struct Zeros: KerasInitializer {
     public static let kerasClassName = "Zeros"
+    public static let kerasAliases = ["zeros", "zero"]
     public init() {}
+    public static func from(config: Config) throws -> Zeros { Zeros() }
     public func callAsFunction(shape: [Int]) -> Tensor { .zeros(shape) }
     public var config: Config { [:] }
 }
 
-public struct Ones: Initializer {
+/// All ones.
+public struct Ones: KerasInitializer {
     public static let kerasClassName = "Ones"
+    public static let kerasAliases = ["ones", "one"]
     public init() {}
+    public static func from(config: Config) throws -> Ones { Ones() }
     public func callAsFunction(shape: [Int]) -> Tensor { .ones(shape) }
     public var config: Config { [:] }
 }
 
-public struct Constant: Initializer {
+/// Every value `value`.
+public struct Constant: KerasInitializer {
     public static let kerasClassName = "Constant"
+    public static let kerasAliases = ["constant"]
     public let value: Float
     public init(value: Float = 0) { self.value = value }
+    public static func from(config: Config) throws -> Constant {
+        Constant(value: try reader(config).float("value", default: Constant().value))
+    }
     public func callAsFunction(shape: [Int]) -> Tensor { .full(shape, value) }
     public var config: Config { ["value": .double(Double(value))] }
 }
 
-public struct RandomUniform: Initializer {
+/// Uniform values in [minval, maxval).
+public struct RandomUniform: KerasInitializer {
     public static let kerasClassName = "RandomUniform"
+    public static let kerasAliases = ["random_uniform", "uniform"]
     public let minval: Float, maxval: Float
     let seed: InitializerSeed
     public init(minval: Float = -0.05, maxval: Float = 0.05, seed: Int? = nil) {
@@ -131,56 +147,67 @@ public struct RandomUniform: Initializer {
         self.maxval = maxval
         self.seed = InitializerSeed(seed)
     }
+    public static func from(config: Config) throws -> RandomUniform {
+        let (k, d) = (reader(config), RandomUniform())
+        return RandomUniform(minval: try k.float("minval", default: d.minval), maxval: try k.float("maxval", default: d.maxval),
+                             seed: try k.optionalInt("seed"))
+    }
     public func callAsFunction(shape: [Int]) -> Tensor {
         .randomUniform(shape, low: minval, high: maxval, generator: seed.generator)
     }
     public var config: Config { ["seed": .from(seed.configured), "minval": .from(minval), "maxval": .from(maxval)] }
 }
 
-/// Normal values, or (TruncatedNormal) normal values redrawn beyond two standard deviations.
-public struct NormalInitializer: Initializer {
-    public static let kerasClassName = "RandomNormal"
-    public let mean: Float, stddev: Float
-    public let truncated: Bool
-    let seed: InitializerSeed
+/// RandomNormal and TruncatedNormal: a mean, a standard deviation and a seed.
+public protocol NormalDistributionInitializer: Initializer, KerasConfigurable {
+    init(mean: Float, stddev: Float, seed: Int?)
+    var mean: Float { get }
+    var stddev: Float { get }
+    var seed: InitializerSeed { get }
+}
 
-    public init(mean: Float, stddev: Float, truncated: Bool, seed: Int?) {
-        self.mean = mean
-        self.stddev = stddev
-        self.truncated = truncated
-        self.seed = InitializerSeed(seed)
+extension NormalDistributionInitializer {
+    public static func from(config: Config) throws -> Self {
+        let (k, d) = (reader(config), Self(mean: 0, stddev: 0.05, seed: nil))
+        return Self(mean: try k.float("mean", default: d.mean), stddev: try k.float("stddev", default: d.stddev),
+                    seed: try k.optionalInt("seed"))
     }
-
-    public func callAsFunction(shape: [Int]) -> Tensor {
-        truncated ? .truncatedNormal(shape, mean: mean, stddev: stddev, generator: seed.generator)
-                  : .randomNormal(shape, mean: mean, stddev: stddev, generator: seed.generator)
-    }
-
     public var config: Config { ["seed": .from(seed.configured), "mean": .from(mean), "stddev": .from(stddev)] }
-    public var serialized: JSONValue {
-        ["module": "keras.initializers", "class_name": .string(truncated ? "TruncatedNormal" : "RandomNormal"),
-         "config": .object(config), "registered_name": nil]
+}
+
+/// Normal values (keras.initializers.RandomNormal).
+public struct RandomNormal: NormalDistributionInitializer {
+    public static let kerasClassName = "RandomNormal"
+    public static let kerasAliases = ["random_normal", "normal"]
+    public let mean: Float, stddev: Float
+    public let seed: InitializerSeed
+    public init(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) {
+        (self.mean, self.stddev, self.seed) = (mean, stddev, InitializerSeed(seed))
     }
+    public func callAsFunction(shape: [Int]) -> Tensor { .randomNormal(shape, mean: mean, stddev: stddev, generator: seed.generator) }
 }
 
-/// keras.initializers.RandomNormal.
-public func RandomNormal(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) -> NormalInitializer {
-    NormalInitializer(mean: mean, stddev: stddev, truncated: false, seed: seed)
-}
-
-/// keras.initializers.TruncatedNormal.
-public func TruncatedNormal(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) -> NormalInitializer {
-    NormalInitializer(mean: mean, stddev: stddev, truncated: true, seed: seed)
+/// Normal values redrawn beyond two standard deviations (keras.initializers.TruncatedNormal).
+public struct TruncatedNormal: NormalDistributionInitializer {
+    public static let kerasClassName = "TruncatedNormal"
+    public static let kerasAliases = ["truncated_normal"]
+    public let mean: Float, stddev: Float
+    public let seed: InitializerSeed
+    public init(mean: Float = 0, stddev: Float = 0.05, seed: Int? = nil) {
+        (self.mean, self.stddev, self.seed) = (mean, stddev, InitializerSeed(seed))
+    }
+    public func callAsFunction(shape: [Int]) -> Tensor { .truncatedNormal(shape, mean: mean, stddev: stddev, generator: seed.generator) }
 }
 
 /// Scale / fan: truncated normal (with the 0.8796 correction for truncation), normal, or
 /// uniform within sqrt(3 · scale / fan).
-public struct VarianceScaling: Initializer {
+public struct VarianceScaling: KerasInitializer {
     public enum Mode: String, Sendable, CaseIterable { case fanIn = "fan_in", fanOut = "fan_out", fanAvg = "fan_avg" }
     public enum Distribution: String, Sendable, CaseIterable {
         case truncatedNormal = "truncated_normal", untruncatedNormal = "untruncated_normal", uniform
     }
     public static let kerasClassName = "VarianceScaling"
+    public static let kerasAliases = ["variance_scaling"]
     public let scale: Float
     public let mode: Mode
     public let distribution: Distribution
@@ -196,6 +223,23 @@ public struct VarianceScaling: Initializer {
         self.inputAxes = inputAxes
         self.outputAxes = outputAxes
         self.seed = InitializerSeed(seed)
+    }
+
+    public static func from(config: Config) throws -> VarianceScaling {
+        let (k, d) = (reader(config), try VarianceScaling())
+        let modeName = try k.string("mode", default: d.mode.rawValue)
+        guard let mode = Mode(rawValue: modeName) else {
+            throw ConfigError(kerasClassName, argument: "mode", "must be fan_in, fan_out or fan_avg, got '\(modeName)'")
+        }
+        var distributionName = try k.string("distribution", default: d.distribution.rawValue).lowercased()
+        if distributionName == "normal" { distributionName = "truncated_normal" }
+        guard let distribution = Distribution(rawValue: distributionName) else {
+            throw ConfigError(kerasClassName, argument: "distribution",
+                              "must be truncated_normal, untruncated_normal or uniform, got '\(distributionName)'")
+        }
+        return try VarianceScaling(scale: try k.float("scale", default: d.scale), mode: mode, distribution: distribution,
+                                   seed: try k.optionalInt("seed"), inputAxes: try k.optionalInts("input_axes"),
+                                   outputAxes: try k.optionalInts("output_axes"))
     }
 
     public func callAsFunction(shape: [Int]) -> Tensor {
@@ -226,53 +270,124 @@ public struct VarianceScaling: Initializer {
 
 /// The named special cases of VarianceScaling (Glorot, He, LeCun), serialized under their
 /// own class names with only seed and axes in the config.
-public struct NamedVarianceScaling: Initializer {
-    public static var kerasClassName: String { "VarianceScaling" }
-    public let className: String
-    let scaling: VarianceScaling
+public protocol VarianceScalingPreset: Initializer, KerasConfigurable {
+    static var scale: Float { get }
+    static var mode: VarianceScaling.Mode { get }
+    static var distribution: VarianceScaling.Distribution { get }
+    init(seed: Int?, inputAxes: [Int]?, outputAxes: [Int]?)
+    var scaling: VarianceScaling { get }
+}
 
-    static let presets: [String: (alias: String, scale: Float, mode: VarianceScaling.Mode, distribution: VarianceScaling.Distribution)] = [
-        "GlorotUniform": ("glorot_uniform", 1, .fanAvg, .uniform),
-        "GlorotNormal": ("glorot_normal", 1, .fanAvg, .truncatedNormal),
-        "HeUniform": ("he_uniform", 2, .fanIn, .uniform),
-        "HeNormal": ("he_normal", 2, .fanIn, .truncatedNormal),
-        "LecunUniform": ("lecun_uniform", 1, .fanIn, .uniform),
-        "LecunNormal": ("lecun_normal", 1, .fanIn, .truncatedNormal),
-    ]
-
-    public init(_ className: String, seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) throws(ConfigError) {
-        guard let p = Self.presets[className] else { throw ConfigError(className, "not a VarianceScaling preset") }
-        self.className = className
-        scaling = try VarianceScaling(scale: p.scale, mode: p.mode, distribution: p.distribution, seed: seed,
-                                      inputAxes: inputAxes, outputAxes: outputAxes)
+extension VarianceScalingPreset {
+    /// The VarianceScaling this preset stands for.
+    static func scaling(seed: Int?, inputAxes: [Int]?, outputAxes: [Int]?) -> VarianceScaling {
+        // The preset's scale is positive, which is all VarianceScaling checks.
+        try! VarianceScaling(scale: scale, mode: mode, distribution: distribution, seed: seed, inputAxes: inputAxes,
+                             outputAxes: outputAxes)
     }
-
+    public static func from(config: Config) throws -> Self {
+        let k = reader(config)
+        return Self(seed: try k.optionalInt("seed"), inputAxes: try k.optionalInts("input_axes"),
+                    outputAxes: try k.optionalInts("output_axes"))
+    }
     public func callAsFunction(shape: [Int]) -> Tensor { scaling(shape: shape) }
     public var config: Config {
         ["seed": .from(scaling.seed.configured), "input_axes": .from(scaling.inputAxes), "output_axes": .from(scaling.outputAxes)]
     }
-    public var serialized: JSONValue {
-        ["module": "keras.initializers", "class_name": .string(className), "config": .object(config), "registered_name": nil]
-    }
 }
 
 /// Glorot (Xavier) uniform: limit sqrt(6 / (fan_in + fan_out)). Keras's default kernel initializer.
-public func GlorotUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("GlorotUniform", seed: seed) }
-public func GlorotNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("GlorotNormal", seed: seed) }
-public func HeUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("HeUniform", seed: seed) }
-public func HeNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("HeNormal", seed: seed) }
-public func LecunUniform(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("LecunUniform", seed: seed) }
-public func LecunNormal(seed: Int? = nil) -> NamedVarianceScaling { try! NamedVarianceScaling("LecunNormal", seed: seed) }
+public struct GlorotUniform: VarianceScalingPreset {
+    public static let kerasClassName = "GlorotUniform"
+    public static let kerasAliases = ["glorot_uniform"]
+    public static let scale: Float = 1
+    public static let mode = VarianceScaling.Mode.fanAvg
+    public static let distribution = VarianceScaling.Distribution.uniform
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
+
+/// Glorot (Xavier) normal: truncated, stddev sqrt(2 / (fan_in + fan_out)).
+public struct GlorotNormal: VarianceScalingPreset {
+    public static let kerasClassName = "GlorotNormal"
+    public static let kerasAliases = ["glorot_normal"]
+    public static let scale: Float = 1
+    public static let mode = VarianceScaling.Mode.fanAvg
+    public static let distribution = VarianceScaling.Distribution.truncatedNormal
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
+
+/// He uniform: limit sqrt(6 / fan_in).
+public struct HeUniform: VarianceScalingPreset {
+    public static let kerasClassName = "HeUniform"
+    public static let kerasAliases = ["he_uniform"]
+    public static let scale: Float = 2
+    public static let mode = VarianceScaling.Mode.fanIn
+    public static let distribution = VarianceScaling.Distribution.uniform
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
+
+/// He normal: truncated, stddev sqrt(2 / fan_in).
+public struct HeNormal: VarianceScalingPreset {
+    public static let kerasClassName = "HeNormal"
+    public static let kerasAliases = ["he_normal"]
+    public static let scale: Float = 2
+    public static let mode = VarianceScaling.Mode.fanIn
+    public static let distribution = VarianceScaling.Distribution.truncatedNormal
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
+
+/// LeCun uniform: limit sqrt(3 / fan_in).
+public struct LecunUniform: VarianceScalingPreset {
+    public static let kerasClassName = "LecunUniform"
+    public static let kerasAliases = ["lecun_uniform"]
+    public static let scale: Float = 1
+    public static let mode = VarianceScaling.Mode.fanIn
+    public static let distribution = VarianceScaling.Distribution.uniform
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
+
+/// LeCun normal: truncated, stddev sqrt(1 / fan_in).
+public struct LecunNormal: VarianceScalingPreset {
+    public static let kerasClassName = "LecunNormal"
+    public static let kerasAliases = ["lecun_normal"]
+    public static let scale: Float = 1
+    public static let mode = VarianceScaling.Mode.fanIn
+    public static let distribution = VarianceScaling.Distribution.truncatedNormal
+    public let scaling: VarianceScaling
+    public init(seed: Int? = nil, inputAxes: [Int]? = nil, outputAxes: [Int]? = nil) {
+        scaling = Self.scaling(seed: seed, inputAxes: inputAxes, outputAxes: outputAxes)
+    }
+}
 
 /// A (semi-)orthogonal matrix times `gain`: the Q of a QR decomposition of a normal matrix,
 /// signs fixed by R's diagonal, for the shape flattened to [prod(shape[..<last]), last].
-public struct Orthogonal: Initializer {
+public struct Orthogonal: KerasInitializer {
     public static let kerasClassName = "Orthogonal"
+    public static let kerasAliases = ["orthogonal", "OrthogonalInitializer"]
     public let gain: Float
     let seed: InitializerSeed
     public init(gain: Float = 1, seed: Int? = nil) {
         self.gain = gain
         self.seed = InitializerSeed(seed)
+    }
+    public static func from(config: Config) throws -> Orthogonal {
+        let k = reader(config)
+        return Orthogonal(gain: try k.float("gain", default: Orthogonal().gain), seed: try k.optionalInt("seed"))
     }
 
     public func callAsFunction(shape: [Int]) -> Tensor {
@@ -311,10 +426,14 @@ func orthonormalColumns(_ a: [Double], rows m: Int, columns n: Int) -> [Double] 
 }
 
 /// gain times the identity matrix (keras.initializers.Identity) (2-D shapes only; non-square gives the leading block).
-public struct IdentityInitializer: Initializer {
+public struct IdentityInitializer: KerasInitializer {
     public static let kerasClassName = "Identity"
+    public static let kerasAliases = ["identity", "IdentityInitializer"]
     public let gain: Float
     public init(gain: Float = 1) { self.gain = gain }
+    public static func from(config: Config) throws -> IdentityInitializer {
+        IdentityInitializer(gain: try reader(config).float("gain", default: IdentityInitializer().gain))
+    }
     public func refusal(shape: [Int]) -> String? {
         shape.count == 2 ? nil : "the Identity initializer fills 2-D weights only, not shape \(shape)"
     }
@@ -333,55 +452,12 @@ public struct IdentityInitializer: Initializer {
 /// Keras's initializer names.
 public let initializers: Registry<any Initializer> = {
     let r = Registry<any Initializer>(kind: "initializer")
-    @Sendable func reader(_ c: Config, _ name: String) -> ConfigReader { ConfigReader(c, object: name) }
-    r.register("Zeros", aliases: ["zeros", "zero"]) { _ in Zeros() }
-    r.register("Ones", aliases: ["ones", "one"]) { _ in Ones() }
-    r.register("Constant", aliases: ["constant"]) { c in Constant(value: try reader(c, "Constant").float("value", default: 0)) }
-    r.register("RandomNormal", aliases: ["random_normal", "normal"]) { c in
-        let k = reader(c, "RandomNormal")
-        return RandomNormal(mean: try k.float("mean", default: 0), stddev: try k.float("stddev", default: 0.05),
-                            seed: try k.optionalInt("seed"))
-    }
-    r.register("RandomUniform", aliases: ["random_uniform", "uniform"]) { c in
-        let k = reader(c, "RandomUniform")
-        return RandomUniform(minval: try k.float("minval", default: -0.05), maxval: try k.float("maxval", default: 0.05),
-                             seed: try k.optionalInt("seed"))
-    }
-    r.register("TruncatedNormal", aliases: ["truncated_normal"]) { c in
-        let k = reader(c, "TruncatedNormal")
-        return TruncatedNormal(mean: try k.float("mean", default: 0), stddev: try k.float("stddev", default: 0.05),
-                               seed: try k.optionalInt("seed"))
-    }
-    r.register("VarianceScaling", aliases: ["variance_scaling"]) { c in
-        let k = reader(c, "VarianceScaling")
-        let modeName = try k.string("mode", default: "fan_in")
-        guard let mode = VarianceScaling.Mode(rawValue: modeName) else {
-            throw ConfigError("VarianceScaling", argument: "mode", "must be fan_in, fan_out or fan_avg, got '\(modeName)'")
-        }
-        var distributionName = try k.string("distribution", default: "truncated_normal").lowercased()
-        if distributionName == "normal" { distributionName = "truncated_normal" }
-        guard let distribution = VarianceScaling.Distribution(rawValue: distributionName) else {
-            throw ConfigError("VarianceScaling", argument: "distribution",
-                              "must be truncated_normal, untruncated_normal or uniform, got '\(distributionName)'")
-        }
-        return try VarianceScaling(scale: try k.float("scale", default: 1), mode: mode, distribution: distribution,
-                                   seed: try k.optionalInt("seed"), inputAxes: try k.optionalInts("input_axes"),
-                                   outputAxes: try k.optionalInts("output_axes"))
-    }
-    for (className, preset) in NamedVarianceScaling.presets {
-        r.register(className, aliases: [preset.alias]) { c in
-            let k = reader(c, className)
-            return try NamedVarianceScaling(className, seed: try k.optionalInt("seed"),
-                                            inputAxes: try k.optionalInts("input_axes"), outputAxes: try k.optionalInts("output_axes"))
-        }
-    }
-    r.register("Orthogonal", aliases: ["orthogonal", "OrthogonalInitializer"]) { c in
-        let k = reader(c, "Orthogonal")
-        return Orthogonal(gain: try k.float("gain", default: 1), seed: try k.optionalInt("seed"))
-    }
-    r.register("Identity", aliases: ["identity", "IdentityInitializer"]) { c in
-        IdentityInitializer(gain: try reader(c, "Identity").float("gain", default: 1))
-    }
+    let builtIn: [any KerasInitializer.Type] = [
+        Zeros.self, Ones.self, Constant.self, RandomNormal.self, RandomUniform.self, TruncatedNormal.self,
+        VarianceScaling.self, GlorotUniform.self, GlorotNormal.self, HeUniform.self, HeNormal.self, LecunUniform.self,
+        LecunNormal.self, Orthogonal.self, IdentityInitializer.self,
+    ]
+    for type in builtIn { r.register(type.kerasClassName, aliases: type.kerasAliases) { try type.from(config: $0) } }
     return r
 }()
 

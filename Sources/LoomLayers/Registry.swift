@@ -26,6 +26,22 @@ extension KerasSerializable {
     }
 }
 
+/// The anatomy every kind of Keras object shares: the type owns its Keras class name (and its
+/// config, from KerasSerializable), the other names Keras accepts for it, and `from(config:)`,
+/// which takes absent keys from the type's own init defaults. Registries are built from lists of
+/// such types.
+public protocol KerasConfigurable: KerasSerializable {
+    /// The other names Keras accepts ("glorot_uniform", "l2").
+    static var kerasAliases: [String] { get }
+    /// The object a Keras config describes.
+    static func from(config: Config) throws -> Self
+}
+
+extension KerasConfigurable {
+    /// A reader of `config` whose errors name this class.
+    static func reader(_ config: Config) -> ConfigReader { ConfigReader(config, object: kerasClassName) }
+}
+
 /// One table of Keras names for one kind of object (initializers, regularizers, constraints,
 /// activations, layers): class names, the snake_case and legacy aliases Keras accepts, and
 /// user types registered as "Package>Name".

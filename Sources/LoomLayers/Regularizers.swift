@@ -8,8 +8,9 @@ extension Regularizer {
 }
 
 /// l1 · sum(|x|) + l2 · sum(x²); Keras's defaults are 0 for both.
-public struct L1L2: Regularizer {
+public struct L1L2: Regularizer, KerasConfigurable {
     public static let kerasClassName = "L1L2"
+    public static let kerasAliases = ["l1_l2", "l1l2"]
     public let l1: Float, l2: Float
     public init(l1: Float = 0, l2: Float = 0) throws(ConfigError) {
         try validateFactor(l1, "L1L2", "l1")
@@ -17,30 +18,38 @@ public struct L1L2: Regularizer {
         self.l1 = l1
         self.l2 = l2
     }
+    public static func from(config: Config) throws -> L1L2 {
+        let (k, d) = (reader(config), try L1L2())
+        return try L1L2(l1: try k.float("l1", default: d.l1), l2: try k.float("l2", default: d.l2))
+    }
     public func penalty(_ x: Tensor) -> Tensor { l1l2Penalty(x, l1: l1, l2: l2) }
     public var config: Config { ["l1": .from(l1), "l2": .from(l2)] }
 }
 
 /// l1 · sum(|x|), default l1 = 0.01.
-public struct L1: Regularizer {
+public struct L1: Regularizer, KerasConfigurable {
     public static let kerasClassName = "L1"
+    public static let kerasAliases = ["l1"]
     public let l1: Float
     public init(l1: Float = 0.01) throws(ConfigError) {
         try validateFactor(l1, "L1", "l1")
         self.l1 = l1
     }
+    public static func from(config: Config) throws -> L1 { try L1(l1: try reader(config).float("l1", default: try L1().l1)) }
     public func penalty(_ x: Tensor) -> Tensor { l1l2Penalty(x, l1: l1, l2: 0) }
     public var config: Config { ["l1": .from(l1)] }
 }
 
 /// l2 · sum(x²), default l2 = 0.01.
-public struct L2: Regularizer {
+public struct L2: Regularizer, KerasConfigurable {
     public static let kerasClassName = "L2"
+    public static let kerasAliases = ["l2"]
     public let l2: Float
     public init(l2: Float = 0.01) throws(ConfigError) {
         try validateFactor(l2, "L2", "l2")
         self.l2 = l2
     }
+    public static func from(config: Config) throws -> L2 { try L2(l2: try reader(config).float("l2", default: try L2().l2)) }
     public func penalty(_ x: Tensor) -> Tensor { l1l2Penalty(x, l1: 0, l2: l2) }
     public var config: Config { ["l2": .from(l2)] }
 }
@@ -99,11 +108,7 @@ func l1l2Penalty(_ x: Tensor, l1: Float, l2: Float) -> Tensor {
 /// Keras's regularizer names.
 public let regularizers: Registry<any Regularizer> = {
     let r = Registry<any Regularizer>(kind: "regularizer")
-    r.register("L1L2", aliases: ["l1_l2", "l1l2"]) { c in
-        let k = ConfigReader(c, object: "L1L2")
-        return try L1L2(l1: try k.float("l1", default: 0), l2: try k.float("l2", default: 0))
-    }
-    r.register("L1", aliases: ["l1"]) { c in try L1(l1: try ConfigReader(c, object: "L1").float("l1", default: 0.01)) }
-    r.register("L2", aliases: ["l2"]) { c in try L2(l2: try ConfigReader(c, object: "L2").float("l2", default: 0.01)) }
+    let builtIn: [any (Regularizer & KerasConfigurable).Type] = [L1L2.self, L1.self, L2.self]
+    for type in builtIn { r.register(type.kerasClassName, aliases: type.kerasAliases) { try type.from(config: $0) } }
     return r
 }()
