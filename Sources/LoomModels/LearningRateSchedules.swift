@@ -19,6 +19,19 @@ extension LearningRateSchedule {
     }
 }
 
+/// A schedule class Keras knows by name, with the anatomy of every Keras object: the type owns
+/// its Keras name, its config and `from(config:)`.
+public protocol KerasSchedule: LearningRateSchedule {
+    /// Keras's class name ("ExponentialDecay").
+    static var kerasClassName: String { get }
+    /// The schedule a Keras config describes.
+    static func from(config: Config) throws -> Self
+}
+
+extension KerasSchedule {
+    public var className: String { Self.kerasClassName }
+}
+
 private func positiveSteps(_ steps: Int, _ owner: String) throws(ConfigError) {
     guard steps > 0 else { throw ConfigError(owner, argument: "decay_steps", "must be > 0, got \(steps)") }
 }
@@ -48,22 +61,27 @@ public struct DecayArguments: Sendable {
          "decay_rate": .from(decayRate), "staircase": .bool(staircase), "name": .string(name)]
     }
 
-    static func read(_ c: Config, _ owner: String) throws -> DecayArguments {
+    /// The arguments in `c`; absent ones from `defaults` (a schedule's own init defaults).
+    static func read(_ c: Config, _ owner: String, defaults: (staircase: Bool, name: String)) throws(ConfigError) -> DecayArguments {
         let k = ConfigReader(c, object: owner)
         return try DecayArguments(owner, try k.float("initial_learning_rate"), try k.int("decay_steps"), try k.float("decay_rate"),
-                                  try k.bool("staircase", default: false), try k.string("name", default: owner))
+                                  try k.bool("staircase", default: defaults.staircase), try k.string("name", default: defaults.name))
     }
 }
 
 /// initial · rate^(step / decay_steps), the exponent floored when `staircase`.
-public struct ExponentialDecay: LearningRateSchedule {
-    public let className = "ExponentialDecay"
+public struct ExponentialDecay: KerasSchedule {
+    public static let kerasClassName = "ExponentialDecay"
     public let arguments: DecayArguments
     public init(initialLearningRate: Float, decaySteps: Int, decayRate: Float, staircase: Bool = false,
                 name: String = "ExponentialDecay") throws(ConfigError) {
-        arguments = try DecayArguments(className, initialLearningRate, decaySteps, decayRate, staircase, name)
+        arguments = try DecayArguments(Self.kerasClassName, initialLearningRate, decaySteps, decayRate, staircase, name)
     }
-    init(_ arguments: DecayArguments) { self.arguments = arguments }
+    public static func from(config: Config) throws -> ExponentialDecay {
+        let d = try ExponentialDecay(initialLearningRate: 1, decaySteps: 1, decayRate: 1).arguments
+        return ExponentialDecay(arguments: try DecayArguments.read(config, kerasClassName, defaults: (d.staircase, d.name)))
+    }
+    init(arguments: DecayArguments) { self.arguments = arguments }
     public func callAsFunction(_ step: Int) -> Float {
         arguments.initialLearningRate * Foundation.pow(arguments.decayRate, arguments.progress(step))
     }
@@ -71,8 +89,8 @@ public struct ExponentialDecay: LearningRateSchedule {
 }
 
 /// values[0] while step ≤ boundaries[0], values[i] while step ≤ boundaries[i], values.last after.
-public struct PiecewiseConstantDecay: LearningRateSchedule {
-    public let className = "PiecewiseConstantDecay"
+public struct PiecewiseConstantDecay: KerasSchedule {
+    public static let kerasClassName = "PiecewiseConstantDecay"
     public let boundaries: [Int], values: [Float], name: String
     public init(boundaries: [Int], values: [Float], name: String = "PiecewiseConstant") throws(ConfigError) {
         guard boundaries.count == values.count - 1 else {
@@ -82,6 +100,19 @@ public struct PiecewiseConstantDecay: LearningRateSchedule {
         self.boundaries = boundaries
         self.values = values
         self.name = name
+    }
+    public static func from(config: Config) throws -> PiecewiseConstantDecay {
+        let k = ConfigReader(config, object: kerasClassName)
+        guard case let .array(vs) = k.value("values") else {
+            throw ConfigError(kerasClassName, argument: "values", "must be a list of numbers")
+        }
+        let values = try vs.map { v throws(ConfigError) -> Float in
+            guard let f = v.numberValue else { throw ConfigError(kerasClassName, argument: "values", "must be numbers, got \(v)") }
+            return Float(f)
+        }
+        let defaultName = try PiecewiseConstantDecay(boundaries: [], values: [0]).name
+        return try PiecewiseConstantDecay(boundaries: try k.ints("boundaries"), values: values,
+                                          name: try k.string("name", default: defaultName))
     }
     public func callAsFunction(_ step: Int) -> Float {
         for (b, v) in zip(boundaries, values) where step <= b { return v }
@@ -93,14 +124,18 @@ public struct PiecewiseConstantDecay: LearningRateSchedule {
 }
 
 /// initial / (1 + rate · step / decay_steps), the ratio floored when `staircase`.
-public struct InverseTimeDecay: LearningRateSchedule {
-    public let className = "InverseTimeDecay"
+public struct InverseTimeDecay: KerasSchedule {
+    public static let kerasClassName = "InverseTimeDecay"
     public let arguments: DecayArguments
     public init(initialLearningRate: Float, decaySteps: Int, decayRate: Float, staircase: Bool = false,
                 name: String = "InverseTimeDecay") throws(ConfigError) {
-        arguments = try DecayArguments(className, initialLearningRate, decaySteps, decayRate, staircase, name)
+        arguments = try DecayArguments(Self.kerasClassName, initialLearningRate, decaySteps, decayRate, staircase, name)
     }
-    init(_ arguments: DecayArguments) { self.arguments = arguments }
+    public static func from(config: Config) throws -> InverseTimeDecay {
+        let d = try InverseTimeDecay(initialLearningRate: 1, decaySteps: 1, decayRate: 1).arguments
+        return InverseTimeDecay(arguments: try DecayArguments.read(config, kerasClassName, defaults: (d.staircase, d.name)))
+    }
+    init(arguments: DecayArguments) { self.arguments = arguments }
     public func callAsFunction(_ step: Int) -> Float {
         arguments.initialLearningRate / (1 + arguments.decayRate * arguments.progress(step))
     }
@@ -109,8 +144,8 @@ public struct InverseTimeDecay: LearningRateSchedule {
 
 /// Cosine decay from the initial rate (or, after a linear warmup, from `warmupTarget`) to
 /// alpha times it over `decaySteps`.
-public struct CosineDecay: LearningRateSchedule {
-    public let className = "CosineDecay"
+public struct CosineDecay: KerasSchedule {
+    public static let kerasClassName = "CosineDecay"
     public let initialLearningRate: Float, decaySteps: Int, alpha: Float, name: String
     public let warmupTarget: Float?, warmupSteps: Int
     public init(initialLearningRate: Float, decaySteps: Int, alpha: Float = 0, name: String = "CosineDecay",
@@ -122,6 +157,13 @@ public struct CosineDecay: LearningRateSchedule {
         self.name = name
         self.warmupTarget = warmupTarget
         self.warmupSteps = warmupSteps
+    }
+    public static func from(config: Config) throws -> CosineDecay {
+        let (k, d) = (ConfigReader(config, object: kerasClassName), try CosineDecay(initialLearningRate: 1, decaySteps: 1))
+        return try CosineDecay(initialLearningRate: try k.float("initial_learning_rate"), decaySteps: try k.int("decay_steps"),
+                               alpha: try k.float("alpha", default: d.alpha), name: try k.string("name", default: d.name),
+                               warmupTarget: k.has("warmup_target") ? try k.float("warmup_target") : d.warmupTarget,
+                               warmupSteps: try k.int("warmup_steps", default: d.warmupSteps))
     }
     private func decayed(_ step: Float, from rate: Float) -> Float {
         let cosine = 0.5 * (1 + Foundation.cos(Float.pi * step / Float(decaySteps)))
@@ -144,25 +186,7 @@ public struct CosineDecay: LearningRateSchedule {
 /// The schedules Keras knows by class name.
 public let learningRateSchedules: Registry<any LearningRateSchedule> = {
     let r = Registry<any LearningRateSchedule>(kind: "learning rate schedule")
-    r.register("ExponentialDecay") { c in ExponentialDecay(try DecayArguments.read(c, "ExponentialDecay")) }
-    r.register("PiecewiseConstantDecay") { c in
-        let k = ConfigReader(c, object: "PiecewiseConstantDecay")
-        guard case let .array(vs) = k.value("values") else {
-            throw ConfigError("PiecewiseConstantDecay", argument: "values", "must be a list of numbers")
-        }
-        let values = try vs.map { v throws(ConfigError) -> Float in
-            guard let f = v.numberValue else { throw ConfigError("PiecewiseConstantDecay", argument: "values", "must be numbers, got \(v)") }
-            return Float(f)
-        }
-        return try PiecewiseConstantDecay(boundaries: try k.ints("boundaries"), values: values,
-                                          name: try k.string("name", default: "PiecewiseConstant"))
-    }
-    r.register("InverseTimeDecay") { c in InverseTimeDecay(try DecayArguments.read(c, "InverseTimeDecay")) }
-    r.register("CosineDecay") { c in
-        let k = ConfigReader(c, object: "CosineDecay")
-        return try CosineDecay(initialLearningRate: try k.float("initial_learning_rate"), decaySteps: try k.int("decay_steps"),
-                               alpha: try k.float("alpha", default: 0), name: try k.string("name", default: "CosineDecay"),
-                               warmupTarget: try k.optionalFloat("warmup_target"), warmupSteps: try k.int("warmup_steps", default: 0))
-    }
+    let builtIn: [any KerasSchedule.Type] = [ExponentialDecay.self, PiecewiseConstantDecay.self, InverseTimeDecay.self, CosineDecay.self]
+    for type in builtIn { r.register(type.kerasClassName) { try type.from(config: $0) } }
     return r
 }()

@@ -85,4 +85,24 @@ import Testing
         let again = try ReduceLROnPlateau.from(config: r.config)
         #expect(again.config == r.config)
     }
+
+    @Test func schedulesReadTheirConfigsAndFillTheirDefaults() throws {
+        let made = try learningRateSchedules.make(["class_name": "CosineDecay",
+                                                   "config": ["initial_learning_rate": 0.1, "decay_steps": 100,
+                                                              "warmup_target": 0.2, "warmup_steps": 10]],
+                                                  owner: "test", argument: "learning_rate")
+        let cosine = try #require(made as? CosineDecay)
+        #expect(cosine.alpha == 0 && cosine.name == "CosineDecay" && cosine.warmupTarget == 0.2)
+        // Halfway through the warmup: halfway from 0.1 to 0.2; at the end of the decay, alpha · 0.2 = 0.
+        #expect(abs(cosine(5) - 0.15) < 1e-6 && abs(cosine(110)) < 1e-7)
+        let exponential = try learningRateSchedules.make(["class_name": "ExponentialDecay",
+                                                          "config": ["initial_learning_rate": 1.0, "decay_steps": 10, "decay_rate": 0.5]],
+                                                         owner: "test", argument: "learning_rate")
+        #expect(exponential.className == "ExponentialDecay" && abs(exponential(20) - 0.25) < 1e-7)
+        #expect(throws: ConfigError("ExponentialDecay", argument: "decay_steps", "must be > 0, got 0")) {
+            try learningRateSchedules.make(["class_name": "ExponentialDecay",
+                                            "config": ["initial_learning_rate": 1.0, "decay_steps": 0, "decay_rate": 0.5]],
+                                           owner: "test", argument: "learning_rate")
+        }
+    }
 }
