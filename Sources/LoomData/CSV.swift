@@ -396,7 +396,11 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
     out.features.reserve(estimate * nf)
     out.labels.reserve(estimate * nl)
     var rowCategories = [String](repeating: "", count: nc)
-    var scratch: [UInt8] = []
+    // An unquoted copy of a quoted field, in a buffer of our own: a pointer into an array is
+    // valid only inside its withUnsafeBufferPointer closure.
+    var scratchCapacity = 256
+    var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchCapacity)
+    defer { scratch.deallocate() }
     // The row being read; appended to the output once the whole record is good.
     let featureRow = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nf))
     let labelRow = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nl))
@@ -505,14 +509,19 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                     var fieldStart = p + start
                     var fieldCount = stop - start
                     if escaped {
-                        scratch.removeAll(keepingCapacity: true)
-                        var k = start
+                        if stop - start > scratchCapacity {
+                            scratch.deallocate()
+                            scratchCapacity = stop - start
+                            scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchCapacity)
+                        }
+                        var k = start, n = 0
                         while k < stop {
-                            scratch.append(p[k])
+                            scratch[n] = p[k]
+                            n += 1
                             k += p[k] == quote ? 2 : 1
                         }
-                        fieldCount = scratch.count
-                        fieldStart = scratch.withUnsafeBufferPointer { $0.baseAddress! }
+                        fieldCount = n
+                        fieldStart = UnsafePointer(scratch)
                     }
                     switch kind {
                     case .feature, .label:
@@ -545,7 +554,6 @@ func parseChunk(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ plan: Co
                     default:
                         rowCategories[plan.categoryIndex[field]] = String(decoding: UnsafeBufferPointer(start: fieldStart, count: fieldCount), as: UTF8.self)
                     }
-                    if escaped { withExtendedLifetime(scratch) {} }
                 }
             }
         }
