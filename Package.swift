@@ -43,11 +43,11 @@ let package = Package(
         .target(name: "LoomTensor", dependencies: ["COpenBLAS", "CLoomSIMD"], swiftSettings: native),
 
         .target(name: "LoomLayers", dependencies: ["LoomTensor"], swiftSettings: native),
-        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "CLoomSIMD", "CHDF5", "CLoomHDF5", "CLoomZlib",
-                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")],
-                swiftSettings: native),
-        // The input pipeline; it feeds LoomModels' fit, so it comes after it.
-        .target(name: "LoomData", dependencies: ["LoomTensor", "LoomLayers", "LoomModels", "CLoomImage", "CLoomZlib"],
+        // The input pipeline, beside the layers: it knows tensors, not models (as tf.data and
+        // torch.utils.data do); LoomModels' fit reads its datasets.
+        .target(name: "LoomData", dependencies: ["LoomTensor", "CLoomImage", "CLoomZlib"], swiftSettings: native),
+        .target(name: "LoomModels", dependencies: ["LoomTensor", "LoomLayers", "LoomData", "CLoomSIMD", "CHDF5", "CLoomHDF5",
+                                                  "CLoomZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: native),
         // Batch jobs: job files, run folders (lock, checkpoints, resume), dataset preparation.
         .target(name: "LoomJobs", dependencies: ["LoomTensor", "LoomLayers", "LoomData", "LoomModels", "CLoomZlib",

@@ -1,5 +1,4 @@
 import Foundation
-import LoomLayers
 import LoomTensor
 
 extension Dataset where Element == Sample {

@@ -1,6 +1,5 @@
 import CLoomZlib
 import Foundation
-import LoomLayers
 import LoomTensor
 
 /// Why a data file (or one element of it: an image, a CSV row) could not be read: the file, with

@@ -1,3 +1,4 @@
+import LoomTensor
 /// A wrong argument or config: names the object (a layer name, an initializer class) and the
 /// argument, and says what is wrong.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {

@@ -1,3 +1,4 @@
+import LoomTensor
 /// Keras's layer class names; user layers register here as "Package>Name".
 public let layers: Registry<Layer> = {
     let r = Registry<Layer>(kind: "layer")

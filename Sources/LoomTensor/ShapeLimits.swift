@@ -7,13 +7,6 @@ public enum ShapeLimits {
     /// The largest single size a config may give (units, filters, a dimension, a kernel size).
     public static let maximumDimension = 1 << 31
 
-    /// A size read from a config (a dimension, a padding amount): a whole number in
-    /// 0...maximumDimension, or nil, so that no config value can trap a conversion.
-    public static func size(_ value: JSONValue) -> Int? {
-        guard let d = value.numberValue, d == d.rounded(), d >= 0, d <= Double(maximumDimension) else { return nil }
-        return Int(d)
-    }
-
     /// The product of `dims`, or nil when it overflows or passes `maximumElements`.
     public static func elementCount<Dims: Sequence<Int>>(_ dims: Dims) -> Int? {
         var count = 1
@@ -22,14 +15,6 @@ public enum ShapeLimits {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, product <= maximumElements else { return nil }
             count = product
-        }
-        return count
-    }
-
-    /// The product of `dims`, or an error naming `owner` and `what` when it is too large.
-    public static func checkedCount<Dims: Sequence<Int>>(_ dims: Dims, owner: String, what: String) throws(ConfigError) -> Int {
-        guard let count = elementCount(dims) else {
-            throw ConfigError(owner, "\(what) of shape \(Array(dims)) is larger than Loom allows (\(maximumElements) elements)")
         }
         return count
     }

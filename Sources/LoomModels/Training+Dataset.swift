@@ -1,4 +1,4 @@
-import LoomModels
+import LoomData
 import LoomTensor
 
 extension Dataset where Element == Sample {
