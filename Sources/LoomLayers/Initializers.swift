@@ -148,7 +148,9 @@ public struct RandomUniform: KerasInitializer {
         self.seed = InitializerSeed(seed)
     }
     public static func from(config: Config) throws -> RandomUniform {
-        let (k, d) = (reader(config), RandomUniform())
+        // The defaults' instance is given a seed, so that reading a config draws no seed from
+        // RandomSeeds: the initializers made after it get the seeds they always got.
+        let (k, d) = (reader(config), RandomUniform(seed: 0))
         return RandomUniform(minval: try k.float("minval", default: d.minval), maxval: try k.float("maxval", default: d.maxval),
                              seed: try k.optionalInt("seed"))
     }
@@ -168,7 +170,7 @@ public protocol NormalDistributionInitializer: Initializer, KerasConfigurable {
 
 extension NormalDistributionInitializer {
     public static func from(config: Config) throws -> Self {
-        let (k, d) = (reader(config), Self(mean: 0, stddev: 0.05, seed: nil))
+        let (k, d) = (reader(config), Self(mean: 0, stddev: 0.05, seed: 0))
         return Self(mean: try k.float("mean", default: d.mean), stddev: try k.float("stddev", default: d.stddev),
                     seed: try k.optionalInt("seed"))
     }
@@ -226,7 +228,7 @@ public struct VarianceScaling: KerasInitializer {
     }
 
     public static func from(config: Config) throws -> VarianceScaling {
-        let (k, d) = (reader(config), try VarianceScaling())
+        let (k, d) = (reader(config), try VarianceScaling(seed: 0))
         let modeName = try k.string("mode", default: d.mode.rawValue)
         guard let mode = Mode(rawValue: modeName) else {
             throw ConfigError(kerasClassName, argument: "mode", "must be fan_in, fan_out or fan_avg, got '\(modeName)'")
@@ -387,7 +389,7 @@ public struct Orthogonal: KerasInitializer {
     }
     public static func from(config: Config) throws -> Orthogonal {
         let k = reader(config)
-        return Orthogonal(gain: try k.float("gain", default: Orthogonal().gain), seed: try k.optionalInt("seed"))
+        return Orthogonal(gain: try k.float("gain", default: Orthogonal(seed: 0).gain), seed: try k.optionalInt("seed"))
     }
 
     public func callAsFunction(shape: [Int]) -> Tensor {
