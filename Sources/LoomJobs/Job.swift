@@ -147,9 +147,9 @@ public struct CallbackSpec: Sendable {
     public let className: String
     public let config: Config
 
-    func make() throws -> Callback { try callbacks.make(serialized, owner: "fit", argument: "callbacks") }
-
-    private var serialized: JSONValue { ["class_name": .string(className), "config": .object(config)] }
+    func make() throws(ConfigError) -> Callback {
+        try callbacks.make(["class_name": .string(className), "config": .object(config)], owner: "fit", argument: "callbacks")
+    }
     var resolved: JSONValue { [className: .object(config)] }
 }
 
@@ -459,11 +459,7 @@ extension Job {
     }
 
     /// A callback's error at the line of the argument it names (else of the callback).
-    private static func callbackError(_ error: ConfigError, kind: String, field: JobField, arguments: JobObject?) -> JobFileError {
-        if error.message.hasPrefix("unknown callback") {
-            return JobFileError(file: field.file, line: field.line, keyPath: field.path + "." + kind,
-                                "unknown callback (known: \(callbacks.names.joined(separator: ", ")); the run folder has its own CSV log and checkpoints)")
-        }
+    private static func callbackError(_ error: ConfigError, field: JobField, arguments: JobObject?) -> JobFileError {
         if let argument = error.argument, let place = arguments?.optional(argument) { return place.error(error.message) }
         return field.error(error.message)
     }
@@ -480,13 +476,17 @@ extension Job {
         if kind == "EarlyStopping", let r = args?.optional("restore_best_weights"), try r.bool() {
             throw r.error("not supported in job files: a resumed run could not restore weights it no longer holds; the run folder keeps each epoch's checkpoint")
         }
+        guard callbacks.names.contains(kind) else {
+            throw JobFileError(file: field.file, line: field.line, keyPath: field.path + "." + kind,
+                               "unknown callback (known: \(callbacks.names.joined(separator: ", ")); the run folder has its own CSV log and checkpoints)")
+        }
         var config: Config = [:]
         if let argsField, case let .object(given) = try argsField.json() { config = given }
         let made: Callback
         do throws(ConfigError) {
-            made = try callbacks.make(["class_name": .string(kind), "config": .object(config)], owner: "fit", argument: "callbacks")
+            made = try CallbackSpec(className: kind, config: config).make()
         } catch {
-            throw callbackError(error, kind: kind, field: field, arguments: args)
+            throw callbackError(error, field: field, arguments: args)
         }
         guard let known = made as? any KerasCallback else { throw field.error("\(kind) cannot be named in a job file") }
         // Keras's from_config refuses arguments the class does not take; so does a job file.

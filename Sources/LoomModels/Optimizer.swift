@@ -60,13 +60,10 @@ public struct OptimizerOptions: Sendable {
             rate = .schedule(try learningRateSchedules.make(.object(o), owner: k.object, argument: "learning_rate"))
         default: rate = .constant(try k.float("learning_rate"))
         }
-        func optional(_ key: String, _ fallback: Float?) throws(ConfigError) -> Float? {
-            k.has(key) ? try k.optionalFloat(key) : fallback
-        }
-        return OptimizerOptions(learningRate: rate, weightDecay: try optional("weight_decay", defaults.weightDecay),
-                                clipnorm: try optional("clipnorm", defaults.clipnorm),
-                                clipvalue: try optional("clipvalue", defaults.clipvalue),
-                                globalClipnorm: try optional("global_clipnorm", defaults.globalClipnorm))
+        return OptimizerOptions(learningRate: rate, weightDecay: try k.optionalFloat("weight_decay") ?? defaults.weightDecay,
+                                clipnorm: try k.optionalFloat("clipnorm") ?? defaults.clipnorm,
+                                clipvalue: try k.optionalFloat("clipvalue") ?? defaults.clipvalue,
+                                globalClipnorm: try k.optionalFloat("global_clipnorm") ?? defaults.globalClipnorm)
     }
 
     func validate(_ owner: String) throws(ConfigError) {
